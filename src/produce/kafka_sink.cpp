@@ -1,0 +1,204 @@
+// Produce phase: the librdkafka producer behind KafkaSink (see kafka_sink.h). Every callback
+// here is served by rd_kafka_poll/rd_kafka_flush on the caller's thread.
+#include "produce/kafka_sink.h"
+
+#include <cstdint>
+
+namespace bw {
+
+namespace {
+
+// The message opaque carries the TxnId by value.
+static_assert(sizeof(uintptr_t) >= sizeof(TxnId), "TxnId must fit in a message opaque");
+
+struct ConfRelease {
+    void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
+};
+struct TopicConfRelease {
+    void operator()(rd_kafka_topic_conf_t* conf) const { rd_kafka_topic_conf_destroy(conf); }
+};
+
+// Values are left out of messages: kafka_config holds SASL passwords and key material.
+[[noreturn]] void throw_bad_property(const char* origin, const std::string& name,
+                                     const char* errstr) {
+    throw KafkaError(std::string(origin) + ": cannot set \"" + name + "\": " + errstr);
+}
+
+void set_property(rd_kafka_conf_t* conf, const char* origin, const std::string& name,
+                  const std::string& value) {
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+        throw_bad_property(origin, name, errstr);
+    }
+}
+
+void set_topic_property(rd_kafka_topic_conf_t* conf, const char* origin, const std::string& name,
+                        const std::string& value) {
+    char errstr[512];
+    if (rd_kafka_topic_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+        throw_bad_property(origin, name, errstr);
+    }
+}
+
+// At-least-once in commit order rests on these two: idempotence keeps each partition in produce
+// order across retries, acks=all means an acknowledged message survives a broker loss.
+void reject_weakened_guarantee(const char* origin, const KafkaProperties& properties) {
+    for (const auto& [name, value] : properties) {
+        const bool weakened =
+            (name == "enable.idempotence" && value != "true") ||
+            ((name == "acks" || name == "request.required.acks") && value != "all" &&
+             value != "-1");
+        if (weakened) {
+            throw KafkaError(std::string(origin) + ": \"" + name + "\" = \"" + value +
+                             "\" would break bottledwater's ordering or durability guarantee");
+        }
+    }
+}
+
+}  // namespace
+
+KafkaSink::KafkaSink(const KafkaSinkConfig& config) {
+    reject_weakened_guarantee("kafka_config", config.kafka_config);
+    reject_weakened_guarantee("topic_config", config.topic_config);
+
+    std::unique_ptr<rd_kafka_conf_t, ConfRelease> conf(rd_kafka_conf_new());
+    std::unique_ptr<rd_kafka_topic_conf_t, TopicConfRelease> topic_conf(
+        rd_kafka_topic_conf_new());
+
+    // Infinite: while Kafka is down messages wait and the worker reports backoff; giving up on
+    // its own would only turn into a replay from the slot.
+    set_topic_property(topic_conf.get(), "default", "message.timeout.ms", "0");
+    // The Java client's key hashing, so bottledwater and Java producers agree on partitions.
+    set_topic_property(topic_conf.get(), "default", "partitioner", "murmur2_random");
+    for (const auto& [name, value] : config.topic_config) {
+        set_topic_property(topic_conf.get(), "topic_config", name, value);
+    }
+    // Installed first, so topic-level names given in kafka_config still land in it.
+    rd_kafka_conf_set_default_topic_conf(conf.get(), topic_conf.release());
+
+    set_property(conf.get(), "default", "bootstrap.servers", config.brokers);
+    set_property(conf.get(), "default", "queue.buffering.max.messages",
+                 std::to_string(config.queue_max_messages));
+    set_property(conf.get(), "default", "queue.buffering.max.kbytes",
+                 std::to_string(config.queue_max_kbytes));
+    // Short, because the slot cannot advance until a transaction's last message is acknowledged.
+    set_property(conf.get(), "default", "linger.ms", "5");
+    // Logs wait in a queue until poll() serves them on our thread (see set_log_queue below).
+    set_property(conf.get(), "default", "log.queue", "true");
+    for (const auto& [name, value] : config.kafka_config) {
+        set_property(conf.get(), "kafka_config", name, value);
+    }
+    set_property(conf.get(), "default", "enable.idempotence", "true");
+    set_property(conf.get(), "default", "acks", "all");
+
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
+    rd_kafka_conf_set_error_cb(conf.get(), on_error);
+    rd_kafka_conf_set_log_cb(conf.get(), on_log);
+
+    char errstr[512];
+    producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr);
+    if (producer_ == nullptr) throw KafkaError(std::string("cannot create producer: ") + errstr);
+    conf.release();  // owned by the producer from here on
+
+    const rd_kafka_resp_err_t err = rd_kafka_set_log_queue(producer_, nullptr);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_destroy(producer_);
+        throw KafkaError(std::string("cannot route producer logs to the poll queue: ") +
+                         rd_kafka_err2str(err));
+    }
+}
+
+// Messages still queued or in flight are dropped, not waited for: the caller replays them from
+// the slot, and with Kafka down a wait would never end.
+KafkaSink::~KafkaSink() {
+    rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    topics_.clear();
+    rd_kafka_destroy(producer_);
+}
+
+ProduceResult KafkaSink::produce(std::string_view topic, std::optional<std::string_view> key,
+                                 std::optional<std::string_view> value, TxnId txn) {
+    rd_kafka_topic_t* handle = topic_handle(topic);
+    // RD_KAFKA_MSG_F_COPY takes a copy, so casting away const is safe.
+    void* payload = value ? const_cast<char*>(value->data()) : nullptr;
+    const size_t payload_len = value ? value->size() : 0;
+    const void* key_bytes = key ? key->data() : nullptr;
+    const size_t key_len = key ? key->size() : 0;
+    void* opaque = reinterpret_cast<void*>(static_cast<uintptr_t>(txn));
+
+    if (rd_kafka_produce(handle, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, payload, payload_len,
+                         key_bytes, key_len, opaque) == 0) {
+        acks_.message_produced(txn);
+        return ProduceResult::Queued;
+    }
+    const rd_kafka_resp_err_t err = rd_kafka_last_error();
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return ProduceResult::QueueFull;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
+    throw KafkaError("cannot produce to topic \"" + std::string(topic) +
+                     "\": " + rd_kafka_err2str(err));
+}
+
+void KafkaSink::poll(int timeout_ms) { rd_kafka_poll(producer_, timeout_ms); }
+
+bool KafkaSink::flush(int timeout_ms) {
+    return rd_kafka_flush(producer_, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+rd_kafka_topic_t* KafkaSink::topic_handle(std::string_view topic) {
+    auto found = topics_.find(topic);
+    if (found != topics_.end()) return found->second.get();
+
+    std::string name(topic);
+    // No per-topic conf: the handle takes the default topic conf built in the constructor.
+    TopicHandle handle(rd_kafka_topic_new(producer_, name.c_str(), nullptr));
+    if (!handle) {
+        throw KafkaError("cannot create handle for topic \"" + name +
+                         "\": " + rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    return topics_.emplace(std::move(name), std::move(handle)).first->second.get();
+}
+
+// Delivery reports are the only truth about what Kafka holds. The callbacks below are C
+// callbacks, so nothing may throw through them; a broken tracker contract surfaces as a failure.
+void KafkaSink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
+    auto* sink = static_cast<KafkaSink*>(opaque);
+    const auto txn = static_cast<TxnId>(reinterpret_cast<uintptr_t>(message->_private));
+    try {
+        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            sink->acks_.message_acknowledged(txn);
+            if (!sink->fatal_) sink->last_error_.clear();
+        } else {
+            sink->acks_.message_failed(
+                txn, std::string("delivery to topic \"") + rd_kafka_topic_name(message->rkt) +
+                         "\" failed: " + rd_kafka_err2str(message->err));
+        }
+    } catch (const std::exception& e) {
+        // The report does not match what was produced: trust nothing this producer holds.
+        sink->fatal_ = true;
+        sink->last_error_ = std::string("delivery report out of step: ") + e.what();
+    }
+}
+
+void KafkaSink::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    auto* sink = static_cast<KafkaSink*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        // The callback's reason is generic; the underlying error says what went wrong.
+        char fatal_reason[512];
+        const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, fatal_reason, sizeof fatal_reason);
+        sink->fatal_ = true;
+        sink->last_error_ = std::string("fatal: ") + rd_kafka_err2name(cause) + ": " + fatal_reason;
+        return;
+    }
+    // A fatal error stays the one reported until the producer is replaced.
+    if (!sink->fatal_) sink->last_error_ = reason;
+}
+
+void KafkaSink::on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+    auto* sink = static_cast<KafkaSink*>(rd_kafka_opaque(rk));
+    if (sink->log_sink_) sink->log_sink_(level, facility, text);
+}
+
+}  // namespace bw

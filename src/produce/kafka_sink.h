@@ -1,0 +1,100 @@
+// Produce phase: hands each encoded change to librdkafka and routes the delivery reports into an
+// AckTracker. Never blocks: a full local queue is reported to the caller, who polls and retries,
+// so a slow or absent Kafka turns into WAL retained on the slot, not into memory.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "acknowledge/ack_tracker.h"
+
+namespace bw {
+
+// The producer could not be configured or a message could not be handed over for a reason that
+// retrying will not fix.
+class KafkaError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+using KafkaProperties = std::vector<std::pair<std::string, std::string>>;
+
+struct KafkaSinkConfig {
+    std::string brokers;
+    // Passed through to librdkafka after our defaults, so they win (SSL, SASL, tuning), except
+    // enable.idempotence and acks, which carry the ordering and durability guarantees.
+    KafkaProperties kafka_config;
+    KafkaProperties topic_config;
+    // The local queue bound; reaching it is backpressure, see ProduceResult::QueueFull.
+    int queue_max_messages = 100000;
+    int queue_max_kbytes = 1048576;
+};
+
+enum class ProduceResult { Queued, QueueFull };
+
+class KafkaSink {
+public:
+    // librdkafka's syslog level (0 emergency .. 7 debug), facility and text.
+    using LogSink = std::function<void(int level, std::string_view facility, std::string_view text)>;
+
+    explicit KafkaSink(const KafkaSinkConfig& config);
+    ~KafkaSink();
+    KafkaSink(const KafkaSink&) = delete;
+    KafkaSink& operator=(const KafkaSink&) = delete;
+
+    // The transactions whose messages this producer carries; it lives and dies with the producer
+    // because a new producer replays from the slot.
+    AckTracker& acks() { return acks_; }
+    const AckTracker& acks() const { return acks_; }
+
+    // A null key or value is sent as null; a null value is a tombstone. Copies the bytes.
+    ProduceResult produce(std::string_view topic, std::optional<std::string_view> key,
+                          std::optional<std::string_view> value, TxnId txn);
+
+    // Serves delivery reports, errors and logs on the calling thread.
+    void poll(int timeout_ms);
+    // Waits for every queued message's delivery report; false on timeout.
+    bool flush(int timeout_ms);
+
+    // The latest broker-level error since the last successful delivery, "" when none: what the
+    // worker shows while it backs off.
+    const std::string& last_error() const { return last_error_; }
+    // The producer cannot continue (e.g. idempotence sequence desynchronisation): destroy it and
+    // replay from the slot.
+    bool fatal() const { return fatal_; }
+
+    // Called from poll() and flush() only, never from librdkafka's own threads; must not throw,
+    // it is called through C code.
+    void set_log_sink(LogSink sink) { log_sink_ = std::move(sink); }
+
+private:
+    struct TopicRelease {
+        void operator()(rd_kafka_topic_t* topic) const { rd_kafka_topic_destroy(topic); }
+    };
+    using TopicHandle = std::unique_ptr<rd_kafka_topic_t, TopicRelease>;
+
+    rd_kafka_topic_t* topic_handle(std::string_view topic);
+
+    static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
+    static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+    static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
+
+    AckTracker acks_;
+    rd_kafka_t* producer_ = nullptr;
+    // Transparent comparator: looking a topic up by string_view allocates nothing.
+    std::map<std::string, TopicHandle, std::less<>> topics_;
+    std::string last_error_;
+    bool fatal_ = false;
+    LogSink log_sink_;
+};
+
+}  // namespace bw

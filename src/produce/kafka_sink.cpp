@@ -46,10 +46,9 @@ void set_topic_property(rd_kafka_topic_conf_t* conf, const char* origin, const s
 // order across retries, acks=all means an acknowledged message survives a broker loss.
 void reject_weakened_guarantee(const char* origin, const KafkaProperties& properties) {
     for (const auto& [name, value] : properties) {
-        const bool weakened =
-            (name == "enable.idempotence" && value != "true") ||
-            ((name == "acks" || name == "request.required.acks") && value != "all" &&
-             value != "-1");
+        const bool weakened = (name == "enable.idempotence" && value != "true") ||
+                              ((name == "acks" || name == "request.required.acks") &&
+                               value != "all" && value != "-1");
         if (weakened) {
             throw KafkaError(std::string(origin) + ": \"" + name + "\" = \"" + value +
                              "\" would break bottledwater's ordering or durability guarantee");
@@ -64,8 +63,7 @@ KafkaSink::KafkaSink(const KafkaSinkConfig& config) {
     reject_weakened_guarantee("topic_config", config.topic_config);
 
     std::unique_ptr<rd_kafka_conf_t, ConfRelease> conf(rd_kafka_conf_new());
-    std::unique_ptr<rd_kafka_topic_conf_t, TopicConfRelease> topic_conf(
-        rd_kafka_topic_conf_new());
+    std::unique_ptr<rd_kafka_topic_conf_t, TopicConfRelease> topic_conf(rd_kafka_topic_conf_new());
 
     // Infinite: while Kafka is down messages wait and the worker reports backoff; giving up on
     // its own would only turn into a replay from the slot.
@@ -112,7 +110,8 @@ KafkaSink::KafkaSink(const KafkaSinkConfig& config) {
 }
 
 // Messages still queued or in flight are dropped, not waited for: the caller replays them from
-// the slot, and with Kafka down a wait would never end.
+// the slot, and with Kafka down a wait would never end. The purge also voids acknowledgements
+// still on their way, so nothing more is counted for a producer being discarded.
 KafkaSink::~KafkaSink() {
     rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     topics_.clear();
@@ -141,7 +140,9 @@ ProduceResult KafkaSink::produce(std::string_view topic, std::optional<std::stri
                      "\": " + rd_kafka_err2str(err));
 }
 
-void KafkaSink::poll(int timeout_ms) { rd_kafka_poll(producer_, timeout_ms); }
+void KafkaSink::poll(int timeout_ms) {
+    rd_kafka_poll(producer_, timeout_ms);
+}
 
 bool KafkaSink::flush(int timeout_ms) {
     return rd_kafka_flush(producer_, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -171,9 +172,9 @@ void KafkaSink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void
             sink->acks_.message_acknowledged(txn);
             if (!sink->fatal_) sink->last_error_.clear();
         } else {
-            sink->acks_.message_failed(
-                txn, std::string("delivery to topic \"") + rd_kafka_topic_name(message->rkt) +
-                         "\" failed: " + rd_kafka_err2str(message->err));
+            sink->acks_.message_failed(txn, std::string("delivery to topic \"") +
+                                                rd_kafka_topic_name(message->rkt) +
+                                                "\" failed: " + rd_kafka_err2str(message->err));
         }
     } catch (const std::exception& e) {
         // The report does not match what was produced: trust nothing this producer holds.
@@ -187,7 +188,8 @@ void KafkaSink::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaq
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         // The callback's reason is generic; the underlying error says what went wrong.
         char fatal_reason[512];
-        const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, fatal_reason, sizeof fatal_reason);
+        const rd_kafka_resp_err_t cause =
+            rd_kafka_fatal_error(rk, fatal_reason, sizeof fatal_reason);
         sink->fatal_ = true;
         sink->last_error_ = std::string("fatal: ") + rd_kafka_err2name(cause) + ": " + fatal_reason;
         return;

@@ -44,7 +44,8 @@ enum class ProduceResult { Queued, QueueFull };
 class KafkaSink {
 public:
     // librdkafka's syslog level (0 emergency .. 7 debug), facility and text.
-    using LogSink = std::function<void(int level, std::string_view facility, std::string_view text)>;
+    using LogSink =
+        std::function<void(int level, std::string_view facility, std::string_view text)>;
 
     explicit KafkaSink(const KafkaSinkConfig& config);
     ~KafkaSink();

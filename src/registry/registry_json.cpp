@@ -37,8 +37,8 @@ public:
 
 private:
     [[noreturn]] void fail(const char* what) const {
-        throw MalformedJson(std::string("malformed JSON at offset ") + std::to_string(pos_) +
-                            ": " + what);
+        throw MalformedJson(std::string("malformed JSON at offset ") + std::to_string(pos_) + ": " +
+                            what);
     }
 
     void skip_whitespace() {
@@ -63,8 +63,8 @@ private:
 
     std::string_view read_number() {
         const size_t start = pos_;
-        while (pos_ < text_.size() && std::string_view("+-.eE0123456789").find(text_[pos_]) !=
-                                          std::string_view::npos) {
+        while (pos_ < text_.size() &&
+               std::string_view("+-.eE0123456789").find(text_[pos_]) != std::string_view::npos) {
             ++pos_;
         }
         return text_.substr(start, pos_ - start);
@@ -76,10 +76,14 @@ private:
         for (int i = 0; i < 4; ++i) {
             const char c = text_[pos_++];
             value <<= 4;
-            if (c >= '0' && c <= '9') value |= c - '0';
-            else if (c >= 'a' && c <= 'f') value |= c - 'a' + 10;
-            else if (c >= 'A' && c <= 'F') value |= c - 'A' + 10;
-            else fail("bad hex digit in \\u escape");
+            if (c >= '0' && c <= '9')
+                value |= c - '0';
+            else if (c >= 'a' && c <= 'f')
+                value |= c - 'a' + 10;
+            else if (c >= 'A' && c <= 'F')
+                value |= c - 'A' + 10;
+            else
+                fail("bad hex digit in \\u escape");
         }
         return value;
     }
@@ -128,16 +132,35 @@ private:
             }
             if (pos_ >= text_.size()) fail("unterminated escape");
             switch (text_[pos_++]) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
-                case 'u': append_utf8(out, read_escaped_code_point()); break;
-                default: fail("unknown escape");
+                case '"':
+                    out += '"';
+                    break;
+                case '\\':
+                    out += '\\';
+                    break;
+                case '/':
+                    out += '/';
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
+                case 'u':
+                    append_utf8(out, read_escaped_code_point());
+                    break;
+                default:
+                    fail("unknown escape");
             }
         }
     }
@@ -150,10 +173,18 @@ private:
     void skip_value() {
         skip_whitespace();
         switch (peek()) {
-            case '"': read_string(); return;
-            case 't': skip_literal("true"); return;
-            case 'f': skip_literal("false"); return;
-            case 'n': skip_literal("null"); return;
+            case '"':
+                read_string();
+                return;
+            case 't':
+                skip_literal("true");
+                return;
+            case 'f':
+                skip_literal("false");
+                return;
+            case 'n':
+                skip_literal("null");
+                return;
             case '{':
                 ++pos_;
                 if (consume('}')) return;

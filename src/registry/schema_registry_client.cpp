@@ -70,7 +70,9 @@ std::pair<long, std::string> registry_error_of(const std::string& body) {
     return {0, body.substr(0, 200)};
 }
 
-bool retryable_status(long status) { return status >= 500 || status == 408 || status == 429; }
+bool retryable_status(long status) {
+    return status >= 500 || status == 408 || status == 429;
+}
 
 }  // namespace
 
@@ -138,8 +140,8 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
         }
     } catch (const MalformedJson& e) {
         throw RegistryError("schema registry at " + display_url_ + " answered the registration " +
-                                "for subject \"" + subject + "\" without a schema id (" +
-                                e.what() + ")",
+                                "for subject \"" + subject + "\" without a schema id (" + e.what() +
+                                ")",
                             response.status);
     }
     registered_.emplace(std::move(key), static_cast<int>(id));
@@ -152,9 +154,8 @@ std::string SchemaRegistryClient::fetch_schema(int id) {
 
     const Response response = send("GET", "/schemas/ids/" + std::to_string(id), nullptr);
     if (response.status >= 400) {
-        const std::string what = "schema registry at " + display_url_ +
-                                 " cannot provide schema " + std::to_string(id) + " (HTTP " +
-                                 std::to_string(response.status) +
+        const std::string what = "schema registry at " + display_url_ + " cannot provide schema " +
+                                 std::to_string(id) + " (HTTP " + std::to_string(response.status) +
                                  "): " + registry_error_of(response.body).second;
         if (retryable_status(response.status)) throw RegistryUnavailable(what, response.status);
         throw RegistryError(what, response.status);
@@ -207,8 +208,8 @@ SchemaRegistryClient::Response SchemaRegistryClient::send(const char* method,
     const CURLcode rc = curl_easy_perform(easy);
     if (rc != CURLE_OK) {
         const std::string detail = curl_->error[0] ? curl_->error : curl_easy_strerror(rc);
-        throw RegistryUnavailable("schema registry at " + display_url_ + " unavailable (" +
-                                      method + " " + path + "): " + detail,
+        throw RegistryUnavailable("schema registry at " + display_url_ + " unavailable (" + method +
+                                      " " + path + "): " + detail,
                                   0);
     }
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &response.status);

@@ -12,9 +12,9 @@
 namespace bw {
 
 struct SchemaRegistryOptions {
-    std::string base_url;     // e.g. http://registry:8081 or .../apis/ccompat/v7
-    std::string basic_auth;   // "user:password", empty for none
-    std::string ca_file;      // PEM bundle to verify the registry's certificate, empty for default
+    std::string base_url;    // e.g. http://registry:8081 or .../apis/ccompat/v7
+    std::string basic_auth;  // "user:password", empty for none
+    std::string ca_file;     // PEM bundle to verify the registry's certificate, empty for default
     long connect_timeout_ms = 5000;
     long request_timeout_ms = 30000;
 };

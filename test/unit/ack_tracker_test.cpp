@@ -112,6 +112,18 @@ TEST(AckTracker, FailurePoisonsEverythingAfterIt) {
     EXPECT_EQ(acks.acknowledged(), 2u);
 }
 
+TEST(AckTracker, FailureReportedBeforeTheTransactionEndsStillPoisons) {
+    AckTracker acks;
+    const TxnId t1 = acks.begin_transaction(100);
+    acks.message_produced(t1);
+    acks.message_failed(t1, "lost");
+    acks.end_transaction(t1);
+    const TxnId t2 = acks.begin_transaction(200);
+    acks.end_transaction(t2);
+    EXPECT_TRUE(acks.failed());
+    EXPECT_EQ(acks.confirmable_lsn(), 0u);
+}
+
 TEST(AckTracker, TxnIdsStayValidAcrossManyTransactions) {
     AckTracker acks;
     // Enough to make the deque reallocate and drop its front many times over.

@@ -22,13 +22,15 @@ TEST(RegistryJson, DecodesUnicodeEscapesToUtf8) {
     EXPECT_EQ(fields.at("s"), std::string("A\xC3\xA9\xE2\x82\xAC\xF0\x9D\x84\x9E\0", 11));
 }
 
-TEST(RegistryJson, EmptyObject) { EXPECT_TRUE(read_top_level_fields(" { } ").empty()); }
+TEST(RegistryJson, EmptyObject) {
+    EXPECT_TRUE(read_top_level_fields(" { } ").empty());
+}
 
 TEST(RegistryJson, RefusesMalformedInput) {
-    for (const char* bad : {"", "[]", "{", "{\"id\":1", "{\"id\":1} x", "{\"id\" 1}",
-                            "{\"s\":\"\\ud834\"}", "{\"s\":\"\\udd1e\"}", "{\"s\":\"\\u12\"}",
-                            "{\"s\":\"\\q\"}", "{\"s\":\"a\nb\"}", "{\"s\":tru}", "{\"s\":[1,]}",
-                            "{id:1}"}) {
+    for (const char* bad :
+         {"", "[]", "{", "{\"id\":1", "{\"id\":1} x", "{\"id\" 1}", "{\"s\":\"\\ud834\"}",
+          "{\"s\":\"\\udd1e\"}", "{\"s\":\"\\u12\"}", "{\"s\":\"\\q\"}", "{\"s\":\"a\nb\"}",
+          "{\"s\":tru}", "{\"s\":[1,]}", "{id:1}"}) {
         EXPECT_THROW(read_top_level_fields(bad), MalformedJson) << bad;
     }
 }

@@ -8,7 +8,8 @@ namespace {
 
 TEST(ConfluentFrame, MagicByteThenBigEndianIdThenBody) {
     const std::string body("\x02\x00\xff", 3);
-    EXPECT_EQ(confluent_frame(0x01020304, body), std::string("\x00\x01\x02\x03\x04\x02\x00\xff", 8));
+    EXPECT_EQ(confluent_frame(0x01020304, body),
+              std::string("\x00\x01\x02\x03\x04\x02\x00\xff", 8));
 }
 
 TEST(ConfluentFrame, HighIdBytesAndEmptyBody) {

@@ -83,11 +83,13 @@ KafkaSink::KafkaSink(const KafkaSinkConfig& config) {
                  std::to_string(config.queue_max_kbytes));
     // Short, because the slot cannot advance until a transaction's last message is acknowledged.
     set_property(conf.get(), "default", "linger.ms", "5");
-    // Logs wait in a queue until poll() serves them on our thread (see set_log_queue below).
-    set_property(conf.get(), "default", "log.queue", "true");
     for (const auto& [name, value] : config.kafka_config) {
         set_property(conf.get(), "kafka_config", name, value);
     }
+    // Logs wait in a queue until poll() serves them on our thread (see set_log_queue below);
+    // the log sink may call PostgreSQL, which no librdkafka thread may do, so users cannot
+    // turn this off.
+    set_property(conf.get(), "default", "log.queue", "true");
     set_property(conf.get(), "default", "enable.idempotence", "true");
     set_property(conf.get(), "default", "acks", "all");
 

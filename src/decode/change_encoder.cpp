@@ -1,0 +1,136 @@
+// Row change → encoded key and value (see change_encoder.h).
+#include "decode/change_encoder.h"
+
+extern "C" {
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "utils/lsyscache.h"
+}
+
+#include "encode/avro_binary_writer.h"
+#include "encode/avro_json_writer.h"
+
+namespace bw {
+
+static std::unique_ptr<RowWriter> make_writer(OutputFormat format) {
+    if (format == OutputFormat::Json) return std::make_unique<AvroJsonWriter>();
+    return std::make_unique<AvroBinaryWriter>();
+}
+
+ChangeEncoder::ChangeEncoder(OutputFormat format)
+    : key_writer_(make_writer(format)),
+      old_key_writer_(make_writer(format)),
+      value_writer_(make_writer(format)) {}
+
+ChangeEncoder::Row ChangeEncoder::deform(Relation relation, HeapTuple tuple) {
+    TupleDesc descriptor = RelationGetDescr(relation);
+    Row row;
+    row.values = (Datum*)palloc(descriptor->natts * sizeof(Datum));
+    row.nulls = (bool*)palloc(descriptor->natts * sizeof(bool));
+    heap_deform_tuple(tuple, descriptor, row.values, row.nulls);
+    return row;
+}
+
+void ChangeEncoder::write_key(const TableSchema& table, const Row& row, RowWriter& writer) {
+    writer.reset();
+    writer.begin_record(*table.key_record);
+    for (size_t k = 0; k < table.key_columns.size(); k++) {
+        const ColumnEncoding& column = table.columns[table.key_columns[k]];
+        writer.field(table.key_record->fields[k]);
+        column.codec->write(writer, row.values[column.attribute_index],
+                            row.nulls[column.attribute_index], false);
+    }
+    writer.end_record();
+}
+
+static bool is_unchanged_toast(const ColumnEncoding& column, const Datum* values,
+                               const bool* nulls) {
+    int i = column.attribute_index;
+    return !nulls[i] && column.codec->is_varlena() &&
+           VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(values[i]));
+}
+
+void ChangeEncoder::write_value(TableSchema& table, const Row& row, const Row* old_row) {
+    RowWriter& writer = *value_writer_;
+    writer.reset();
+    writer.begin_record(*table.value_record);
+    for (size_t c = 0; c < table.columns.size(); c++) {
+        const ColumnEncoding& column = table.columns[c];
+        int i = column.attribute_index;
+        writer.field(table.value_record->fields[c]);
+        if (!is_unchanged_toast(column, row.values, row.nulls)) {
+            column.codec->write(writer, row.values[i], row.nulls[i], column.may_be_unchanged_toast);
+        } else if (old_row && !is_unchanged_toast(column, old_row->values, old_row->nulls)) {
+            // REPLICA IDENTITY FULL logs the old row with its TOAST values inline.
+            column.codec->write(writer, old_row->values[i], old_row->nulls[i],
+                                column.may_be_unchanged_toast);
+        } else if (column.may_be_unchanged_toast) {
+            column.codec->write_unchanged_toast(writer);
+            if (!table.unchanged_toast_logged) {
+                ereport(LOG,
+                        (errmsg("bottledwater: an UPDATE of table \"%s\" left a TOAST value "
+                                "unchanged; it is sent as the unchanged_toast_value marker",
+                                table.description.qualified_name.c_str()),
+                         errhint("ALTER TABLE %s REPLICA IDENTITY FULL to receive every value.",
+                                 table.description.qualified_name.c_str())));
+                table.unchanged_toast_logged = true;
+            }
+        } else {
+            elog(ERROR, "bottledwater: table \"%s\" has REPLICA IDENTITY FULL but the WAL "
+                 "holds no value for column %d", table.description.qualified_name.c_str(), i + 1);
+        }
+    }
+    writer.end_record();
+}
+
+void ChangeEncoder::emit(ChangeOp op, const TableSchema& table, RowWriter* key, RowWriter* value,
+                         ChangeSink& sink) {
+    EncodedChange change;
+    change.op = op;
+    change.table = &table.description;
+    change.has_key = key != nullptr;
+    if (key) change.key = key->bytes();
+    change.has_value = value != nullptr;
+    if (value) change.value = value->bytes();
+    sink.change(change);
+}
+
+void ChangeEncoder::encode(ChangeOp op, Relation relation, TableSchema& table,
+                           HeapTuple old_tuple, HeapTuple new_tuple, ChangeSink& sink) {
+    Row new_row, old_row;
+    if (new_tuple) new_row = deform(relation, new_tuple);
+    if (old_tuple) old_row = deform(relation, old_tuple);
+    if (op == ChangeOp::Delete && !table.keyed) {
+        // Without a key there is nothing to say which row went: consumers get the bare event.
+        emit(op, table, nullptr, nullptr, sink);
+        return;
+    }
+    const Row& key_row = op == ChangeOp::Delete ? old_row : new_row;
+    if (!key_row.values) {
+        elog(WARNING, "bottledwater: %s on table \"%s\" without row data in the WAL; skipped",
+             change_op_name(op), table.description.qualified_name.c_str());
+        return;
+    }
+    RowWriter* key = nullptr;
+    if (table.keyed) {
+        write_key(table, key_row, *key_writer_);
+        key = key_writer_.get();
+    }
+    if (op == ChangeOp::Delete) {
+        emit(op, table, key, nullptr, sink);
+        return;
+    }
+    // Only REPLICA IDENTITY FULL logs whole old rows; otherwise the old tuple holds the key alone.
+    write_value(table, new_row, old_tuple && table.replica_identity_full ? &old_row : nullptr);
+    if (op == ChangeOp::Update && table.keyed && old_tuple) {
+        write_key(table, old_row, *old_key_writer_);
+        if (old_key_writer_->bytes() != key_writer_->bytes()) {
+            // The key moved: consumers keyed on it see the old key deleted, the new one created.
+            emit(ChangeOp::Delete, table, old_key_writer_.get(), nullptr, sink);
+            op = ChangeOp::Insert;
+        }
+    }
+    emit(op, table, key, value_writer_.get(), sink);
+}
+
+}  // namespace bw

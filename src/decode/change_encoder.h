@@ -1,0 +1,46 @@
+// Turns one decoded row change into encoded key and value bytes and hands it to the sink:
+// an UPDATE that moves the key becomes a DELETE of the old key and an INSERT of the new row,
+// and TOAST values the WAL omits are filled from the old row or marked as unchanged.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "access/htup.h"
+#include "utils/rel.h"
+}
+
+#include <memory>
+
+#include "decode/table_schema.h"
+#include "encode/row_writer.h"
+
+namespace bw {
+
+enum class OutputFormat { Avro, Json };
+
+class ChangeEncoder {
+public:
+    explicit ChangeEncoder(OutputFormat format);
+
+    // Tuples may be null where the WAL has none (the old row of most updates).
+    void encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
+                HeapTuple new_tuple, ChangeSink& sink);
+
+private:
+    // A deformed tuple, palloc'd in the per-change memory context.
+    struct Row {
+        Datum* values = nullptr;
+        bool* nulls = nullptr;
+    };
+    static Row deform(Relation relation, HeapTuple tuple);
+    void write_key(const TableSchema& table, const Row& row, RowWriter& writer);
+    void write_value(TableSchema& table, const Row& row, const Row* old_row);
+    void emit(ChangeOp op, const TableSchema& table, RowWriter* key, RowWriter* value,
+              ChangeSink& sink);
+
+    std::unique_ptr<RowWriter> key_writer_;
+    std::unique_ptr<RowWriter> old_key_writer_;
+    std::unique_ptr<RowWriter> value_writer_;
+};
+
+}  // namespace bw

@@ -1,0 +1,249 @@
+// The logical decoding callbacks: startup parses options and chooses the sink, begin/commit frame
+// each committed transaction (streaming of in-progress transactions is never enabled, so only
+// committed ones arrive, in commit order), change and truncate encode rows through the table's
+// cached schema. Everything a change allocates lives in a context reset after that change.
+#include "decode/output_plugin.h"
+
+extern "C" {
+#include "postgres.h"
+#include "commands/defrem.h"
+#include "datatype/timestamp.h"
+#include "replication/logical.h"
+#include "replication/output_plugin.h"
+#include "replication/reorderbuffer.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+}
+
+#include <unordered_set>
+
+#include "decode/change_encoder.h"
+#include "decode/sql_output.h"
+#include "decode/table_schema.h"
+#include "pg_boundary.h"
+
+namespace bw {
+
+ChangeSink* worker_change_sink = nullptr;
+
+namespace {
+
+struct PluginOptions {
+    OutputFormat format = OutputFormat::Avro;
+    bool allow_unkeyed = false;
+    bool transaction_details = true;
+};
+
+// All state of one decoding session. Deleted by a reset callback on the decoding context's
+// memory, so it is freed whether the session ends cleanly or by an error.
+struct DecodingSession {
+    DecodingSession(LogicalDecodingContext* ctx, const PluginOptions& options)
+        : options(options), schemas(ctx->context), encoder(options.format) {}
+
+    PluginOptions options;
+    SchemaCache schemas;
+    ChangeEncoder encoder;
+    std::unique_ptr<SqlOutput> sql_output;
+    ChangeSink* sink = nullptr;
+    TransactionInfo txn;
+    MemoryContext change_context = nullptr;
+    MemoryContextCallback cleanup;
+};
+
+DecodingSession* session_of(LogicalDecodingContext* ctx) {
+    return static_cast<DecodingSession*>(ctx->output_plugin_private);
+}
+
+bool parse_bool_option(DefElem* option) {
+    bool value;
+    if (option->arg == nullptr) return true;  // a bare option name means on
+    if (!parse_bool(strVal(option->arg), &value))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("bottledwater: option \"%s\" has invalid value \"%s\"",
+                               option->defname, strVal(option->arg)),
+                        errhint("Use true or false.")));
+    return value;
+}
+
+PluginOptions parse_options(List* options) {
+    PluginOptions parsed;
+    ListCell* cell;
+    foreach (cell, options) {
+        DefElem* option = (DefElem*)lfirst(cell);
+        if (strcmp(option->defname, "format") == 0) {
+            const char* value = option->arg ? strVal(option->arg) : "";
+            if (strcmp(value, "avro") == 0)
+                parsed.format = OutputFormat::Avro;
+            else if (strcmp(value, "json") == 0)
+                parsed.format = OutputFormat::Json;
+            else
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("bottledwater: option \"format\" has invalid value \"%s\"",
+                                       value),
+                                errhint("Valid formats are avro and json.")));
+        } else if (strcmp(option->defname, "allow_unkeyed") == 0) {
+            parsed.allow_unkeyed = parse_bool_option(option);
+        } else if (strcmp(option->defname, "include_transaction_details") == 0) {
+            parsed.transaction_details = parse_bool_option(option);
+        } else {
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("bottledwater: unknown option \"%s\"", option->defname),
+                            errhint("Valid options are format, allow_unkeyed and "
+                                    "include_transaction_details.")));
+        }
+    }
+    return parsed;
+}
+
+void delete_session(void* arg) {
+    DecodingSession* session = static_cast<DecodingSession*>(arg);
+    attach_schema_invalidations(nullptr);
+    delete session;
+}
+
+int64_t unix_micros(TimestampTz timestamp) {
+    return timestamp + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+// Tables without a key are left out unless allow_unkeyed; either way the log says so once.
+bool should_stream(DecodingSession* session, TableSchema& table) {
+    if (table.keyed) return true;
+    if (!table.unkeyed_logged) {
+        ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica identity "
+                             "index; %s",
+                             table.description.qualified_name.c_str(),
+                             session->options.allow_unkeyed ? "its changes are sent with a null key"
+                                                            : "its changes are skipped"),
+                      errhint("Add a primary key, or set allow_unkeyed to stream it with null "
+                              "keys.")));
+        table.unkeyed_logged = true;
+    }
+    return session->options.allow_unkeyed;
+}
+
+void announce(DecodingSession* session, TableSchema& table) {
+    if (table.announced) return;
+    session->sink->table_schema(table.description);
+    table.announced = true;
+}
+
+HeapTuple new_tuple_of(ReorderBufferChange* change) {
+#if PG_VERSION_NUM >= 170000
+    return change->data.tp.newtuple;
+#else
+    return change->data.tp.newtuple ? &change->data.tp.newtuple->tuple : nullptr;
+#endif
+}
+
+HeapTuple old_tuple_of(ReorderBufferChange* change) {
+#if PG_VERSION_NUM >= 170000
+    return change->data.tp.oldtuple;
+#else
+    return change->data.tp.oldtuple ? &change->data.tp.oldtuple->tuple : nullptr;
+#endif
+}
+
+}  // namespace
+}  // namespace bw
+
+using namespace bw;
+
+extern "C" {
+
+static void bw_startup(LogicalDecodingContext* ctx, OutputPluginOptions* output_options,
+                       bool is_init) {
+    PluginOptions options = parse_options(ctx->output_plugin_options);
+    MemoryContext old = MemoryContextSwitchTo(ctx->context);
+    DecodingSession* session = nullptr;
+    guard_cpp("starting decoding", [&] {
+        session = new DecodingSession(ctx, options);
+        if (worker_change_sink) {
+            session->sink = worker_change_sink;
+        } else {
+            session->sql_output = std::make_unique<SqlOutput>(
+                ctx, options.format == OutputFormat::Json, options.transaction_details);
+            session->sink = session->sql_output.get();
+        }
+    });
+    session->change_context = AllocSetContextCreate(ctx->context, "bottledwater change",
+                                                    ALLOCSET_DEFAULT_SIZES);
+    session->cleanup.func = delete_session;
+    session->cleanup.arg = session;
+    MemoryContextRegisterResetCallback(ctx->context, &session->cleanup);
+    MemoryContextSwitchTo(old);
+
+    ctx->output_plugin_private = session;
+    output_options->output_type = options.format == OutputFormat::Json
+                                      ? OUTPUT_PLUGIN_TEXTUAL_OUTPUT
+                                      : OUTPUT_PLUGIN_BINARY_OUTPUT;
+    output_options->receive_rewrites = false;
+    attach_schema_invalidations(&session->schemas);
+}
+
+static void bw_shutdown(LogicalDecodingContext* ctx) {
+    // The session itself goes with ctx->context (see delete_session).
+    attach_schema_invalidations(nullptr);
+}
+
+static void bw_begin(LogicalDecodingContext* ctx, ReorderBufferTXN* txn) {
+    DecodingSession* session = session_of(ctx);
+    session->txn.xid = txn->xid;
+    session->txn.commit_lsn = txn->final_lsn;
+    session->txn.end_lsn = txn->end_lsn;
+    session->txn.commit_time_micros = unix_micros(txn->xact_time.commit_time);
+    guard_cpp("beginning a transaction", [&] { session->sink->begin_transaction(session->txn); });
+}
+
+static void bw_commit(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, XLogRecPtr commit_lsn) {
+    DecodingSession* session = session_of(ctx);
+    guard_cpp("committing a transaction", [&] { session->sink->commit_transaction(session->txn); });
+}
+
+static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relation relation,
+                      ReorderBufferChange* change) {
+    DecodingSession* session = session_of(ctx);
+    ChangeOp op;
+    switch (change->action) {
+        case REORDER_BUFFER_CHANGE_INSERT: op = ChangeOp::Insert; break;
+        case REORDER_BUFFER_CHANGE_UPDATE: op = ChangeOp::Update; break;
+        case REORDER_BUFFER_CHANGE_DELETE: op = ChangeOp::Delete; break;
+        default: return;
+    }
+    MemoryContext old = MemoryContextSwitchTo(session->change_context);
+    guard_cpp("encoding a change", [&] {
+        TableSchema& table = session->schemas.lookup(relation);
+        if (!should_stream(session, table)) return;
+        announce(session, table);
+        session->encoder.encode(op, relation, table, old_tuple_of(change), new_tuple_of(change),
+                                *session->sink);
+    });
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(session->change_context);
+}
+
+static void bw_truncate(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, int relation_count,
+                        Relation relations[], ReorderBufferChange* change) {
+    DecodingSession* session = session_of(ctx);
+    MemoryContext old = MemoryContextSwitchTo(session->change_context);
+    guard_cpp("reporting a truncate", [&] {
+        for (int i = 0; i < relation_count; i++) {
+            TableSchema& table = session->schemas.lookup(relations[i]);
+            if (!should_stream(session, table)) continue;
+            announce(session, table);
+            session->sink->truncate(table.description);
+        }
+    });
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(session->change_context);
+}
+
+PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks* callbacks) {
+    callbacks->startup_cb = bw_startup;
+    callbacks->begin_cb = bw_begin;
+    callbacks->change_cb = bw_change;
+    callbacks->truncate_cb = bw_truncate;
+    callbacks->commit_cb = bw_commit;
+    callbacks->shutdown_cb = bw_shutdown;
+}
+
+}  // extern "C"

@@ -1,0 +1,167 @@
+// Building a table's key and value records from its relation (see table_schema.h).
+#include "decode/table_schema.h"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
+}
+
+#include "schema/avro_names.h"
+
+namespace bw {
+
+SchemaCache::SchemaCache(MemoryContext parent) : parent_(parent) {}
+
+TableSchema& SchemaCache::lookup(Relation relation) {
+    std::unique_ptr<TableSchema>& slot = tables_[RelationGetRelid(relation)];
+    if (!slot) {
+        slot.reset(new TableSchema());
+        slot->relid = RelationGetRelid(relation);
+    }
+    if (!slot->valid) rebuild(*slot, relation);
+    return *slot;
+}
+
+void SchemaCache::invalidate(Oid relid) {
+    auto found = tables_.find(relid);
+    if (found != tables_.end()) found->second->valid = false;
+}
+
+void SchemaCache::invalidate_all() {
+    for (auto& entry : tables_) entry.second->valid = false;
+}
+
+// The key is the replica identity index when one is chosen, else the primary key; a table with
+// REPLICA IDENTITY NOTHING has no key, because its deletes carry no old key in the WAL.
+static Oid key_index(Relation relation) {
+    switch (relation->rd_rel->relreplident) {
+        case REPLICA_IDENTITY_INDEX: return RelationGetReplicaIndex(relation);
+        case REPLICA_IDENTITY_NOTHING: return InvalidOid;
+        default: return RelationGetPrimaryKeyIndex(relation);
+    }
+}
+
+static std::vector<AttrNumber> key_attributes(Relation relation) {
+    std::vector<AttrNumber> attributes;
+    Oid index_oid = key_index(relation);
+    if (!OidIsValid(index_oid)) return attributes;
+    HeapTuple index_tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index_oid));
+    if (!HeapTupleIsValid(index_tuple)) elog(ERROR, "cache lookup failed for index %u", index_oid);
+    Form_pg_index index = (Form_pg_index)GETSTRUCT(index_tuple);
+    for (int i = 0; i < index->indnkeyatts; i++) attributes.push_back(index->indkey.values[i]);
+    ReleaseSysCache(index_tuple);
+    return attributes;
+}
+
+static std::shared_ptr<AvroType> make_record(std::string full_name, std::string doc) {
+    auto record = std::make_shared<AvroType>();
+    record->kind = AvroKind::Record;
+    record->full_name = std::move(full_name);
+    record->doc = std::move(doc);
+    return record;
+}
+
+void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
+    if (schema.context) MemoryContextDelete(schema.context);
+    schema.context = AllocSetContextCreate(parent_, "bottledwater table schema",
+                                           ALLOCSET_SMALL_SIZES);
+    TupleDesc descriptor = RelationGetDescr(relation);
+    const char* namespace_name = get_namespace_name(RelationGetNamespace(relation));
+    const char* table_name = RelationGetRelationName(relation);
+
+    schema.replica_identity_full = relation->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+    schema.columns.clear();
+    schema.key_columns.clear();
+
+    std::vector<std::string> column_names;
+    for (int i = 0; i < descriptor->natts; i++) {
+        Form_pg_attribute attribute = TupleDescAttr(descriptor, i);
+        if (attribute->attisdropped) continue;
+        ColumnEncoding column;
+        column.attribute_index = i;
+        column.codec = ValueCodec::for_type(attribute->atttypid, attribute->atttypmod,
+                                            attribute->attndims, schema.context);
+        column.may_be_unchanged_toast = !schema.replica_identity_full &&
+                                        column.codec->is_varlena() &&
+                                        attribute->attstorage != TYPSTORAGE_PLAIN;
+        schema.columns.push_back(std::move(column));
+        column_names.emplace_back(NameStr(attribute->attname));
+    }
+    std::vector<std::string> field_names = avro_field_names(column_names);
+
+    std::string record_namespace = std::string("bottledwater.") + avro_name(namespace_name);
+    std::string qualified = std::string(namespace_name) + "." + table_name;
+    auto value_record = make_record(record_namespace + "." + avro_name(table_name),
+                                    "row of table " + qualified);
+    for (size_t i = 0; i < schema.columns.size(); i++) {
+        const ColumnEncoding& column = schema.columns[i];
+        value_record->fields.push_back(
+            {field_names[i], column.codec->nullable_type(column.may_be_unchanged_toast), true});
+    }
+
+    std::shared_ptr<AvroType> key_record;
+    for (AttrNumber attnum : key_attributes(relation)) {
+        if (!key_record)
+            key_record = make_record(record_namespace + ".key." + avro_name(table_name),
+                                     "key of table " + qualified);
+        for (size_t i = 0; i < schema.columns.size(); i++) {
+            if (schema.columns[i].attribute_index != attnum - 1) continue;
+            schema.key_columns.push_back(i);
+            key_record->fields.push_back(
+                {field_names[i], schema.columns[i].codec->nullable_type(false), true});
+        }
+    }
+    schema.keyed = key_record != nullptr;
+    schema.key_record = key_record;
+    schema.value_record = value_record;
+
+    TableDescription& description = schema.description;
+    std::string key_json = key_record ? render_schema_json(*key_record) : std::string();
+    std::string value_json = render_schema_json(*value_record);
+    bool changed = description.schema_version == 0 || key_json != description.key_schema_json ||
+                   value_json != description.value_schema_json;
+    description.schema_name = namespace_name;
+    description.table_name = table_name;
+    description.qualified_name = qualified;
+    if (changed) {
+        description.key_schema_json = std::move(key_json);
+        description.value_schema_json = std::move(value_json);
+        description.schema_version++;
+        schema.announced = false;
+    }
+    schema.valid = true;
+}
+
+static SchemaCache* attached_cache = nullptr;
+
+static void relation_invalidated(Datum, Oid relid) {
+    if (!attached_cache) return;
+    if (OidIsValid(relid))
+        attached_cache->invalidate(relid);
+    else
+        attached_cache->invalidate_all();
+}
+
+// A changed type (ALTER TYPE, a domain, an enum) may change any table that uses it.
+static void type_invalidated(Datum, int, uint32) {
+    if (attached_cache) attached_cache->invalidate_all();
+}
+
+void attach_schema_invalidations(SchemaCache* cache) {
+    static bool registered = false;
+    if (!registered) {
+        CacheRegisterRelcacheCallback(relation_invalidated, (Datum)0);
+        CacheRegisterSyscacheCallback(TYPEOID, type_invalidated, (Datum)0);
+        registered = true;
+    }
+    attached_cache = cache;
+}
+
+}  // namespace bw

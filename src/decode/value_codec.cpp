@@ -1,0 +1,401 @@
+// Type mapping, decode side (see value_codec.h). Datums are read with PostgreSQL's own macros and
+// handed to the RowWriter as plain values; values Avro cannot hold (infinite dates, NaN in a
+// decimal, timestamps past Avro's long range) go to the "string" branch as PostgreSQL's text.
+#include "decode/value_codec.h"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "datatype/timestamp.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/cash.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/syscache.h"
+#include "utils/pg_locale.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+}
+
+#include "encode/decimal_bytes.h"
+#include "schema/avro_names.h"
+
+namespace bw {
+
+static constexpr int64 kUnixEpochOffsetDays = POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;
+static constexpr int64 kUnixEpochOffsetMicros = kUnixEpochOffsetDays * USECS_PER_DAY;
+// money is an int64 count of the currency's smallest unit; 19 digits hold any int64.
+static constexpr int kMoneyPrecision = 19;
+
+static AvroTypePtr unchanged_toast_marker() {
+    auto marker = std::make_shared<AvroType>();
+    marker->kind = AvroKind::Enum;
+    marker->full_name = "bottledwater.unchanged_toast_value";
+    marker->doc = "a TOASTed value the UPDATE left unchanged and the WAL does not carry; "
+                  "set REPLICA IDENTITY FULL on the table to receive the value itself";
+    marker->symbols = {"unchanged"};
+    return marker;
+}
+
+static AvroTypePtr interval_record() {
+    auto record = std::make_shared<AvroType>();
+    record->kind = AvroKind::Record;
+    record->full_name = "bottledwater.interval";
+    record->doc = "PostgreSQL interval: months, days and microseconds, kept apart as PostgreSQL does";
+    record->fields = {{"months", AvroType::primitive(AvroKind::Int), false},
+                      {"days", AvroType::primitive(AvroKind::Int), false},
+                      {"micros", AvroType::primitive(AvroKind::Long), false}};
+    return record;
+}
+
+static int money_scale() {
+    int digits = PGLC_localeconv()->frac_digits;
+    return (digits < 0 || digits > 10) ? 2 : digits;  // as cash_out() does
+}
+
+// numeric(p,s) typmods, decoded as numeric.c does (PostgreSQL 15 allows negative scales).
+static bool numeric_declared_scale(int32 typmod, int& precision, int& scale) {
+    if (typmod < (int32)VARHDRSZ) return false;
+    precision = ((typmod - VARHDRSZ) >> 16) & 0xffff;
+    scale = (((typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
+    // Avro requires 0 <= scale <= precision; other declarations stay text.
+    return scale >= 0 && scale <= precision;
+}
+
+std::unique_ptr<ValueCodec> ValueCodec::for_type(Oid type_oid, int32 typmod, int ndims,
+                                                 MemoryContext context) {
+    std::unique_ptr<ValueCodec> codec(new ValueCodec());
+    codec->resolve(type_oid, typmod, ndims, context);
+    codec->union_plain_ = codec->nullable_type(false);
+    codec->union_with_toast_ = codec->nullable_type(true);
+    return codec;
+}
+
+// XXX: a catalog lookup that fails here longjmps past the codecs under construction and leaks
+// them; such a failure ends the decoding session anyway.
+void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext context) {
+    Oid base = getBaseTypeAndTypmod(type_oid, &typmod);
+    type_oid_ = base;
+    type_length_ = get_typlen(base);
+    convert_to_utf8_ = GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII;
+
+    Oid output_oid;
+    bool output_is_varlena;
+    getTypeOutputInfo(base, &output_oid, &output_is_varlena);
+    fmgr_info_cxt(output_oid, &output_function_, context);
+
+    auto set = [this](Kind kind, AvroTypePtr type, bool special = false) {
+        kind_ = kind;
+        value_type_ = std::move(type);
+        has_special_branch_ = special;
+    };
+    auto primitive = AvroType::primitive;
+    int precision, scale;
+    Oid element_oid = get_element_type(base);
+
+    if (OidIsValid(element_oid)) {
+        ndims_ = ndims > 0 ? ndims : 1;
+        element_ = for_type(element_oid, typmod, 0, context);
+        get_typlenbyvalalign(element_oid, &element_length_, &element_by_value_,
+                             &element_align_);
+        element_type_oid_ = element_oid;
+        AvroTypePtr type = element_->nullable_type(false);
+        for (int level = 0; level < ndims_; level++) type = AvroType::array_of(type);
+        set(Kind::Array, type);
+        return;
+    }
+    if (get_typtype(base) == TYPTYPE_COMPOSITE) {
+        TupleDesc cached = lookup_rowtype_tupdesc(base, typmod);
+        MemoryContext old = MemoryContextSwitchTo(context);
+        row_descriptor_ = CreateTupleDescCopy(cached);
+        MemoryContextSwitchTo(old);
+        ReleaseTupleDesc(cached);
+
+        auto record = std::make_shared<AvroType>();
+        record->kind = AvroKind::Record;
+        HeapTuple type_tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(base));
+        if (!HeapTupleIsValid(type_tuple)) elog(ERROR, "cache lookup failed for type %u", base);
+        Form_pg_type type_form = (Form_pg_type)GETSTRUCT(type_tuple);
+        const char* type_name = NameStr(type_form->typname);
+        const char* namespace_name = get_namespace_name(type_form->typnamespace);
+        record->full_name = std::string("bottledwater.") + avro_name(namespace_name) + "." +
+                            avro_name(type_name);
+        record->doc = std::string("composite type ") + namespace_name + "." + type_name;
+        ReleaseSysCache(type_tuple);
+        std::vector<std::string> attribute_names;
+        for (int i = 0; i < row_descriptor_->natts; i++) {
+            Form_pg_attribute attribute = TupleDescAttr(row_descriptor_, i);
+            if (attribute->attisdropped) continue;
+            field_attnums_.push_back(i);
+            fields_.push_back(
+                for_type(attribute->atttypid, attribute->atttypmod, attribute->attndims, context));
+            attribute_names.emplace_back(NameStr(attribute->attname));
+        }
+        std::vector<std::string> field_names = avro_field_names(attribute_names);
+        for (size_t i = 0; i < fields_.size(); i++)
+            record->fields.push_back({field_names[i], fields_[i]->nullable_type(false), true});
+        set(Kind::Composite, record);
+        return;
+    }
+
+    switch (base) {
+        case BOOLOID: set(Kind::Boolean, primitive(AvroKind::Boolean)); break;
+        case INT2OID: set(Kind::Int2, primitive(AvroKind::Int)); break;
+        case INT4OID: set(Kind::Int4, primitive(AvroKind::Int)); break;
+        case INT8OID: set(Kind::Int8, primitive(AvroKind::Long)); break;
+        case OIDOID: set(Kind::Oid, primitive(AvroKind::Long)); break;
+        case FLOAT4OID: set(Kind::Float4, primitive(AvroKind::Float)); break;
+        case FLOAT8OID: set(Kind::Float8, primitive(AvroKind::Double)); break;
+        case NUMERICOID:
+            if (numeric_declared_scale(typmod, precision, scale))
+                set(Kind::NumericDecimal, AvroType::decimal(precision, scale), true);
+            else
+                set(Kind::TextForm, primitive(AvroKind::String));
+            break;
+        case CASHOID: set(Kind::Money, AvroType::decimal(kMoneyPrecision, money_scale())); break;
+        case TEXTOID:
+        case VARCHAROID:
+        case BPCHAROID:
+        case JSONOID:
+        case XMLOID: set(Kind::VarlenaText, primitive(AvroKind::String)); break;
+        case NAMEOID: set(Kind::Name, primitive(AvroKind::String)); break;
+        case BYTEAOID: set(Kind::Bytea, primitive(AvroKind::Bytes)); break;
+        case UUIDOID: set(Kind::Uuid, AvroType::logical(AvroKind::String, "uuid")); break;
+        case DATEOID: set(Kind::Date, AvroType::logical(AvroKind::Int, "date"), true); break;
+        case TIMEOID: set(Kind::Time, AvroType::logical(AvroKind::Long, "time-micros")); break;
+        case TIMETZOID:
+            set(Kind::TimeTz, AvroType::logical(AvroKind::Long, "timestamp-micros"));
+            break;
+        case TIMESTAMPOID:
+        case TIMESTAMPTZOID:
+            set(Kind::Timestamp, AvroType::logical(AvroKind::Long, "timestamp-micros"), true);
+            break;
+        case INTERVALOID:
+            // PostgreSQL 17 added infinite intervals.
+            set(Kind::Interval, interval_record(), PG_VERSION_NUM >= 170000);
+            break;
+        default: set(Kind::TextForm, primitive(AvroKind::String)); break;
+    }
+}
+
+AvroTypePtr ValueCodec::nullable_type(bool unchanged_toast) const {
+    std::vector<AvroTypePtr> branches = {AvroType::primitive(AvroKind::Null), value_type_};
+    if (has_special_branch_) branches.push_back(AvroType::primitive(AvroKind::String));
+    if (unchanged_toast) branches.push_back(unchanged_toast_marker());
+    return AvroType::union_of(std::move(branches));
+}
+
+// The text that goes to the "string" branch, or nullptr when the value fits T.
+static const char* special_text(ValueCodec::Kind kind, Datum value, FmgrInfo* output_function) {
+    switch (kind) {
+        case ValueCodec::Kind::Date: {
+            DateADT date = DatumGetDateADT(value);
+            if (DATE_NOT_FINITE(date)) return DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity";
+            return nullptr;
+        }
+        case ValueCodec::Kind::Timestamp: {
+            Timestamp timestamp = DatumGetTimestamp(value);
+            int64 unix_micros;
+            if (TIMESTAMP_IS_NOBEGIN(timestamp)) return "-infinity";
+            if (TIMESTAMP_IS_NOEND(timestamp)) return "infinity";
+            if (pg_add_s64_overflow(timestamp, kUnixEpochOffsetMicros, &unix_micros))
+                return OutputFunctionCall(output_function, value);
+            return nullptr;
+        }
+        case ValueCodec::Kind::NumericDecimal: {
+            Numeric number = DatumGetNumeric(value);
+            if (numeric_is_nan(number) || numeric_is_inf(number))
+                return OutputFunctionCall(output_function, value);
+            return nullptr;
+        }
+#if PG_VERSION_NUM >= 170000
+        case ValueCodec::Kind::Interval:
+            if (INTERVAL_NOT_FINITE(DatumGetIntervalP(value)))
+                return OutputFunctionCall(output_function, value);
+            return nullptr;
+#endif
+        default: return nullptr;
+    }
+}
+
+void ValueCodec::write(RowWriter& writer, Datum value, bool is_null, bool unchanged_toast) const {
+    const AvroType& type = unchanged_toast ? *union_with_toast_ : *union_plain_;
+    int branch = 1;
+    const char* special = nullptr;
+    if (is_null)
+        branch = 0;
+    else if (has_special_branch_ &&
+             (special = special_text(kind_, value, const_cast<FmgrInfo*>(&output_function_))))
+        branch = 2;
+    writer.begin_union(type, branch);
+    if (branch == 0)
+        writer.write_null();
+    else if (branch == 2)
+        writer.write_string(special);
+    else
+        write_value(writer, value);
+    writer.end_union(type, branch);
+}
+
+void ValueCodec::write_unchanged_toast(RowWriter& writer) const {
+    int branch = static_cast<int>(union_with_toast_->branches.size()) - 1;
+    writer.begin_union(*union_with_toast_, branch);
+    writer.write_enum(*union_with_toast_->branches[branch], 0);
+    writer.end_union(*union_with_toast_, branch);
+}
+
+void ValueCodec::write_text(RowWriter& writer, const char* text, size_t length) const {
+    if (convert_to_utf8_) {
+        char* converted = pg_server_to_any(text, static_cast<int>(length), PG_UTF8);
+        if (converted != text) length = strlen(converted);
+        text = converted;
+    }
+    writer.write_string(std::string_view(text, length));
+}
+
+void ValueCodec::write_text_form(RowWriter& writer, Datum value) const {
+    char* text = OutputFunctionCall(const_cast<FmgrInfo*>(&output_function_), value);
+    write_text(writer, text, strlen(text));
+}
+
+void ValueCodec::write_value(RowWriter& writer, Datum value) const {
+    switch (kind_) {
+        case Kind::Boolean: writer.write_boolean(DatumGetBool(value)); return;
+        case Kind::Int2: writer.write_int(DatumGetInt16(value)); return;
+        case Kind::Int4: writer.write_int(DatumGetInt32(value)); return;
+        case Kind::Int8: writer.write_long(DatumGetInt64(value)); return;
+        case Kind::Oid: writer.write_long(DatumGetObjectId(value)); return;
+        case Kind::Float4: writer.write_float(DatumGetFloat4(value)); return;
+        case Kind::Float8: writer.write_double(DatumGetFloat8(value)); return;
+        case Kind::NumericDecimal: {
+            char* text = OutputFunctionCall(const_cast<FmgrInfo*>(&output_function_), value);
+            std::string bytes = decimal_text_to_unscaled_bytes(text);
+            writer.write_bytes(bytes.data(), bytes.size());
+            return;
+        }
+        case Kind::Money: {
+            std::string bytes = int64_to_unscaled_bytes(DatumGetCash(value));
+            writer.write_bytes(bytes.data(), bytes.size());
+            return;
+        }
+        case Kind::VarlenaText: {
+            struct varlena* text = pg_detoast_datum_packed((struct varlena*)DatumGetPointer(value));
+            write_text(writer, VARDATA_ANY(text), VARSIZE_ANY_EXHDR(text));
+            return;
+        }
+        case Kind::Name: {
+            const char* name = NameStr(*DatumGetName(value));
+            write_text(writer, name, strlen(name));
+            return;
+        }
+        case Kind::Bytea: {
+            struct varlena* bytes = pg_detoast_datum_packed((struct varlena*)DatumGetPointer(value));
+            writer.write_bytes(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+            return;
+        }
+        case Kind::Uuid: {
+            const unsigned char* raw = DatumGetUUIDP(value)->data;
+            char text[37];
+            snprintf(text, sizeof text,
+                     "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                     raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8],
+                     raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]);
+            writer.write_string(std::string_view(text, 36));
+            return;
+        }
+        case Kind::Date:
+            writer.write_int(static_cast<int32_t>(DatumGetDateADT(value) + kUnixEpochOffsetDays));
+            return;
+        case Kind::Time: writer.write_long(DatumGetTimeADT(value)); return;
+        case Kind::TimeTz: {
+            // zone is seconds west of UTC: UTC = local time + zone.
+            const TimeTzADT* time = DatumGetTimeTzADTP(value);
+            writer.write_long(time->time + static_cast<int64>(time->zone) * USECS_PER_SEC);
+            return;
+        }
+        case Kind::Timestamp:
+            writer.write_long(DatumGetTimestamp(value) + kUnixEpochOffsetMicros);
+            return;
+        case Kind::Interval: {
+            const Interval* interval = DatumGetIntervalP(value);
+            writer.begin_record(*value_type_);
+            writer.field(value_type_->fields[0]);
+            writer.write_int(interval->month);
+            writer.field(value_type_->fields[1]);
+            writer.write_int(interval->day);
+            writer.field(value_type_->fields[2]);
+            writer.write_long(interval->time);
+            writer.end_record();
+            return;
+        }
+        case Kind::Array: write_array(writer, value); return;
+        case Kind::Composite: write_composite(writer, value); return;
+        case Kind::TextForm: write_text_form(writer, value); return;
+    }
+}
+
+void ValueCodec::write_array(RowWriter& writer, Datum value) const {
+    ArrayType* array = DatumGetArrayTypeP(value);
+    int ndims = ARR_NDIM(array);
+    if (ndims == 0) {
+        writer.begin_array(0);
+        writer.end_array();
+        return;
+    }
+    if (ndims != ndims_)
+        ereport(ERROR,
+                (errcode(ERRCODE_DATATYPE_MISMATCH),
+                 errmsg("bottledwater: an array value has %d dimensions but its column declares %d",
+                        ndims, ndims_),
+                 errdetail("The Avro schema of an array column is fixed by its declared dimensions."),
+                 errhint("Declare the column with as many [] as its values have dimensions.")));
+    Datum* items;
+    bool* nulls;
+    int count;
+    deconstruct_array(array, element_type_oid_, element_length_, element_by_value_,
+                      element_align_, &items, &nulls, &count);
+    int next = 0;
+    write_array_level(writer, 0, ARR_DIMS(array), items, nulls, next);
+}
+
+void ValueCodec::write_array_level(RowWriter& writer, int level, const int* dims,
+                                   const Datum* items, const bool* nulls, int& next) const {
+    writer.begin_array(dims[level]);
+    for (int i = 0; i < dims[level]; i++) {
+        writer.item();
+        if (level + 1 < ndims_) {
+            write_array_level(writer, level + 1, dims, items, nulls, next);
+        } else {
+            element_->write(writer, items[next], nulls[next], false);
+            next++;
+        }
+    }
+    writer.end_array();
+}
+
+void ValueCodec::write_composite(RowWriter& writer, Datum value) const {
+    HeapTupleHeader header = DatumGetHeapTupleHeader(value);
+    HeapTupleData tuple;
+    tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+    ItemPointerSetInvalid(&tuple.t_self);
+    tuple.t_tableOid = InvalidOid;
+    tuple.t_data = header;
+    int natts = row_descriptor_->natts;
+    Datum* values = (Datum*)palloc(natts * sizeof(Datum));
+    bool* nulls = (bool*)palloc(natts * sizeof(bool));
+    heap_deform_tuple(&tuple, row_descriptor_, values, nulls);
+    writer.begin_record(*value_type_);
+    for (size_t i = 0; i < fields_.size(); i++) {
+        writer.field(value_type_->fields[i]);
+        int attnum = field_attnums_[i];
+        fields_[i]->write(writer, values[attnum], nulls[attnum], false);
+    }
+    writer.end_record();
+}
+
+}  // namespace bw

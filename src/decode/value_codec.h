@@ -1,0 +1,80 @@
+// Type mapping, decode side: for one PostgreSQL type (a column, an array element or a composite
+// field) the Avro type it becomes and the code that writes a Datum of it to a RowWriter.
+// The mapping table is in README.md; anything not mapped is written as its text form.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "fmgr.h"
+#include "access/tupdesc.h"
+}
+
+#include <memory>
+#include <vector>
+
+#include "encode/row_writer.h"
+
+namespace bw {
+
+class ValueCodec {
+public:
+    // Looks the type up in the catalogs (domains resolve to their base type). `ndims` is the
+    // declared number of array dimensions (attndims); 0 means "not declared", taken as 1.
+    // Catalog memory and function lookups go into `context`, which must outlive the codec.
+    static std::unique_ptr<ValueCodec> for_type(Oid type_oid, int32 typmod, int ndims,
+                                                MemoryContext context);
+
+    // The nullable union a column or element of this type is written as:
+    // ["null", T] plus a "string" branch where T cannot hold every value (infinite dates,
+    // NaN in a decimal), plus, with `unchanged_toast`, the marker for a TOAST value the WAL omits.
+    AvroTypePtr nullable_type(bool unchanged_toast) const;
+
+    // Writes the union branch and the value. Call only with a detoastable Datum.
+    void write(RowWriter& writer, Datum value, bool is_null, bool unchanged_toast) const;
+    // Writes the marker branch of nullable_type(true).
+    void write_unchanged_toast(RowWriter& writer) const;
+
+    bool is_varlena() const { return type_length_ == -1; }
+
+    enum class Kind {
+        Boolean, Int2, Int4, Int8, Oid, Float4, Float8, NumericDecimal, Money, VarlenaText, Name,
+        Bytea, Uuid, Date, Time, TimeTz, Timestamp, Interval, Array, Composite, TextForm
+    };
+
+private:
+    ValueCodec() = default;
+    void resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext context);
+    void write_value(RowWriter& writer, Datum value) const;
+    void write_special(RowWriter& writer, const char* text) const;
+    void write_text(RowWriter& writer, const char* text, size_t length) const;
+    void write_text_form(RowWriter& writer, Datum value) const;
+    void write_array(RowWriter& writer, Datum value) const;
+    void write_array_level(RowWriter& writer, int level, const int* dims, const Datum* items,
+                           const bool* nulls, int& next) const;
+    void write_composite(RowWriter& writer, Datum value) const;
+
+    Kind kind_ = Kind::TextForm;
+    Oid type_oid_ = InvalidOid;
+    int16 type_length_ = 0;
+    AvroTypePtr value_type_;      // T
+    bool has_special_branch_ = false;
+    AvroTypePtr union_plain_;
+    AvroTypePtr union_with_toast_;
+    FmgrInfo output_function_;    // text form: fallback, unconstrained numeric, specials
+    bool convert_to_utf8_ = false;
+
+    // Arrays
+    int ndims_ = 1;
+    std::unique_ptr<ValueCodec> element_;
+    Oid element_type_oid_ = InvalidOid;
+    int16 element_length_ = 0;
+    bool element_by_value_ = false;
+    char element_align_ = 'i';
+
+    // Composites
+    TupleDesc row_descriptor_ = nullptr;
+    std::vector<int> field_attnums_;  // 0-based, dropped attributes skipped
+    std::vector<std::unique_ptr<ValueCodec>> fields_;
+};
+
+}  // namespace bw

@@ -1,0 +1,15 @@
+// Names of change operations as they appear in every output.
+#include "encode/encoded_change.h"
+
+namespace bw {
+
+const char* change_op_name(ChangeOp op) {
+    switch (op) {
+        case ChangeOp::Insert: return "insert";
+        case ChangeOp::Update: return "update";
+        case ChangeOp::Delete: return "delete";
+    }
+    return "insert";
+}
+
+}  // namespace bw

@@ -1,0 +1,53 @@
+// What the decoder hands on for each transaction and change, already encoded: the one interface
+// between decoding and its two consumers (SQL functions through OutputPluginWrite, and the
+// worker's Kafka producer).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace bw {
+
+enum class ChangeOp { Insert, Update, Delete };
+
+const char* change_op_name(ChangeOp op);
+
+// The encoding of one table at one schema version.
+struct TableDescription {
+    std::string schema_name;     // PostgreSQL schema ("public")
+    std::string table_name;      // PostgreSQL table name, unquoted
+    std::string qualified_name;  // schema_name + "." + table_name
+    std::string key_schema_json;    // empty for an unkeyed table
+    std::string value_schema_json;
+    uint32_t schema_version = 0;    // bumped each time the table's schema text changes
+};
+
+struct TransactionInfo {
+    uint32_t xid = 0;
+    uint64_t commit_lsn = 0;   // start of the commit record
+    uint64_t end_lsn = 0;      // end of the commit record: what a consumer confirms
+    int64_t commit_time_micros = 0;  // since the Unix epoch, UTC
+};
+
+struct EncodedChange {
+    ChangeOp op = ChangeOp::Insert;
+    const TableDescription* table = nullptr;
+    bool has_key = false;    // false for an unkeyed table streamed under allow_unkeyed
+    std::string_view key;
+    bool has_value = false;  // false for a delete (a tombstone)
+    std::string_view value;
+};
+
+class ChangeSink {
+public:
+    virtual ~ChangeSink() = default;
+    virtual void begin_transaction(const TransactionInfo& txn) = 0;
+    // Called before the first change of a table at each schema version it is seen at.
+    virtual void table_schema(const TableDescription& table) = 0;
+    virtual void change(const EncodedChange& change) = 0;
+    virtual void truncate(const TableDescription& table) = 0;
+    virtual void commit_transaction(const TransactionInfo& txn) = 0;
+};
+
+}  // namespace bw

@@ -1,0 +1,51 @@
+// Avro schema model for one table's key and value records: built by the decoder from a
+// relation, rendered to the JSON text that is registered and shipped, and walked by the
+// encoders so that the Avro binary and the Avro-JSON renderings always follow one schema.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bw {
+
+enum class AvroKind { Null, Boolean, Int, Long, Float, Double, Bytes, String, Record, Enum, Array, Union };
+
+struct AvroType;
+using AvroTypePtr = std::shared_ptr<const AvroType>;
+
+struct AvroField {
+    std::string name;
+    AvroTypePtr type;
+    // Nullable unions get "default": null so that added columns stay BACKWARD compatible.
+    bool null_default = false;
+};
+
+struct AvroType {
+    AvroKind kind = AvroKind::Null;
+    std::string logical_type;  // "date", "time-micros", "timestamp-micros", "decimal", "uuid"
+    int precision = 0;         // decimal only
+    int scale = 0;             // decimal only
+    std::string full_name;     // Record and Enum: namespace-qualified name
+    std::string doc;           // Record and Enum: the PostgreSQL object it stands for
+    std::vector<AvroField> fields;          // Record
+    std::vector<std::string> symbols;       // Enum
+    AvroTypePtr items;                      // Array
+    std::vector<AvroTypePtr> branches;      // Union
+
+    static AvroTypePtr primitive(AvroKind kind);
+    static AvroTypePtr logical(AvroKind kind, std::string logical_type);
+    static AvroTypePtr decimal(int precision, int scale);
+    static AvroTypePtr array_of(AvroTypePtr items);
+    static AvroTypePtr union_of(std::vector<AvroTypePtr> branches);
+
+    bool is_named() const { return kind == AvroKind::Record || kind == AvroKind::Enum; }
+    // The name that selects this branch of a union in the Avro JSON encoding.
+    std::string union_branch_name() const;
+};
+
+// Renders a schema as compact JSON text, defining each named type once and referring to it by
+// full name afterwards, as the Avro specification requires. Deterministic: same tree, same text.
+std::string render_schema_json(const AvroType& schema);
+
+}  // namespace bw

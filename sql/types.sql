@@ -1,0 +1,59 @@
+-- Every mapped type with edge values, and NULL in every column.
+SELECT 'init' FROM pg_create_logical_replication_slot('types', 'bottledwater');
+
+CREATE TYPE mood AS ENUM ('sad', 'happy');
+CREATE TYPE pair AS (left_side int, right_side text);
+CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+SET timezone = 'UTC';
+SET lc_monetary = 'C';
+
+CREATE TABLE numbers (k int PRIMARY KEY, b bool, i2 int2, i4 int4, i8 int8, o oid,
+                      f4 float4, f8 float8, n numeric, nd numeric(12,4), m money, d positive);
+INSERT INTO numbers VALUES
+    (1, true, -32768, -2147483648, -9223372036854775808, 0, 'NaN', '-Infinity', 'NaN', 'NaN', '-1.00', 1),
+    (2, false, 32767, 2147483647, 9223372036854775807, 4294967295, 'Infinity', 1.5e300,
+        '-12345678901234567890.000000000001', '-12345678.1234', '92233720368547758.07', 2147483647),
+    (3, NULL, 0, 0, 0, 1, 3.25, -0.1, 'Infinity', '0.0001', '0', 7),
+    (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+CREATE TABLE texts (k int PRIMARY KEY, t text, vc varchar(3), c char(3), nm name,
+                    by bytea, u uuid, j json, jb jsonb, x xml, e mood);
+INSERT INTO texts VALUES
+    (1, E'quote " backslash \\ newline \n tab \t', 'abc', 'a', 'name',
+        '\x00ff0041', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{"a": [1, 2]}', '{"b": null}',
+        '<a>x</a>', 'happy'),
+    (2, 'ünïcödé ✓ 😀', '', '', '', '', NULL, 'null', '[]', '<b/>', 'sad'),
+    (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+CREATE TABLE times (k int PRIMARY KEY, d date, t time, ttz timetz, ts timestamp,
+                    tstz timestamptz, iv interval);
+INSERT INTO times VALUES
+    (1, '1970-01-01', '00:00', '00:00+00', '1970-01-01 00:00', '1970-01-01 00:00+00', '0'),
+    (2, '2026-11-24', '23:59:59.999999', '10:00:00.5+02', '2000-01-01 00:00:00.000001',
+        '2026-11-24 12:00+05:30', '1 year 2 mons 3 days 04:05:06.789'),
+    (3, 'infinity', '12:00', '12:00-11', 'infinity', 'infinity', '-1 mon -1 day -00:00:01'),
+    (4, '-infinity', NULL, NULL, '-infinity', '-infinity', NULL),
+    (5, '4713-01-01 BC', NULL, NULL, '294276-12-31 23:59:59.999999', NULL, NULL),
+    (6, NULL, NULL, NULL, NULL, NULL, NULL);
+
+CREATE TABLE structured (k int PRIMARY KEY, a int[], a2 text[][], p pair, ap pair[],
+                         r int4range, ip inet, l pg_lsn, ts tsvector, bits bit varying);
+INSERT INTO structured VALUES
+    (1, '{1,NULL,3}', '{{a,b},{c,NULL}}', ROW(1, 'x'), ARRAY[ROW(2, 'y')::pair, NULL],
+        '[1,10)', '192.168.0.1/24', '16/B374D848', 'a fat cat', B'101'),
+    (2, '{}', '{}', ROW(NULL, NULL), '{}', 'empty', '::1', '0/0', '', B''),
+    (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+SELECT data FROM pg_logical_slot_get_changes('types', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false');
+
+-- An array value with more dimensions than its column declares cannot fit the schema.
+\set SHOW_CONTEXT never
+INSERT INTO structured (k, a) VALUES (4, '{{1,2},{3,4}}');
+SELECT data FROM pg_logical_slot_get_changes('types', NULL, NULL, 'format', 'json');
+-- Nothing was consumed: the slot still holds the change.
+SELECT count(*) FROM pg_logical_slot_peek_changes('types', NULL, NULL, 'format', 'json');
+SELECT pg_drop_replication_slot('types');
+DROP TABLE numbers, texts, times, structured;
+DROP TYPE mood, pair;
+DROP DOMAIN positive;

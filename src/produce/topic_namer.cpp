@@ -1,0 +1,60 @@
+// Produce phase: table → topic naming (see topic_namer.h for the mapping).
+#include "produce/topic_namer.h"
+
+#include <cstdint>
+#include <cstdio>
+
+namespace bw {
+
+namespace {
+
+constexpr size_t kMaxTopicLength = 249;
+constexpr size_t kCutLength = 240;
+
+bool legal_topic_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+uint32_t fnv1a(std::string_view text) {
+    uint32_t hash = 2166136261u;
+    for (unsigned char c : text) {
+        hash ^= c;
+        hash *= 16777619u;
+    }
+    return hash;
+}
+
+}  // namespace
+
+std::string escape_topic_chars(std::string_view name) {
+    std::string out;
+    out.reserve(name.size());
+    for (unsigned char c : name) {
+        if (legal_topic_char(c)) {
+            out.push_back(static_cast<char>(c));
+        } else {
+            char hex[5];
+            std::snprintf(hex, sizeof hex, "_x%02x", c);
+            out += hex;
+        }
+    }
+    return out;
+}
+
+std::string topic_for_table(std::string_view prefix, std::string_view schema_name,
+                            std::string_view table_name) {
+    std::string topic(prefix);
+    if (schema_name != "public") {
+        topic += escape_topic_chars(schema_name);
+        topic.push_back('.');
+    }
+    topic += escape_topic_chars(table_name);
+    if (topic.size() <= kMaxTopicLength) return topic;
+    char suffix[10];
+    std::snprintf(suffix, sizeof suffix, "-%08x", fnv1a(topic));
+    topic.resize(kCutLength);
+    return topic + suffix;
+}
+
+}  // namespace bw

@@ -1,0 +1,20 @@
+// Produce phase: the Kafka topic of each table. `<prefix><table>` for tables in public,
+// `<prefix><schema>.<table>` elsewhere; characters Kafka forbids are mapped deterministically.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace bw {
+
+// Kafka allows [A-Za-z0-9._-] and at most 249 characters. Every other byte of the UTF-8 name
+// becomes "_x" and two lowercase hex digits ("my table" -> "my_x20table"); '_' is kept, so
+// ordinary names read as themselves. A topic that would still be too long is cut to 240
+// characters and ended with '-' and 8 hex digits of the FNV-1a hash of the whole name.
+std::string topic_for_table(std::string_view prefix, std::string_view schema_name,
+                            std::string_view table_name);
+
+// The character mapping applied to one name (the prefix is checked, not mapped).
+std::string escape_topic_chars(std::string_view name);
+
+}  // namespace bw

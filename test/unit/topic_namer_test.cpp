@@ -1,0 +1,48 @@
+// Unit tests for the table → topic mapping and the kafka_config text format.
+#include "produce/kafka_properties.h"
+#include "produce/topic_namer.h"
+
+#include <gtest/gtest.h>
+
+namespace bw {
+namespace {
+
+TEST(TopicForTable, PublicTablesAreTheirNameAfterThePrefix) {
+    EXPECT_EQ(topic_for_table("", "public", "test"), "test");
+    EXPECT_EQ(topic_for_table("pg.", "public", "my_table"), "pg.my_table");
+}
+
+TEST(TopicForTable, OtherSchemasAreQualified) {
+    EXPECT_EQ(topic_for_table("", "sales", "orders"), "sales.orders");
+}
+
+TEST(TopicForTable, ForbiddenBytesBecomeHexEscapes) {
+    EXPECT_EQ(topic_for_table("", "public", "my table"), "my_x20table");
+    EXPECT_EQ(topic_for_table("", "My Schema", "t$1"), "My_x20Schema.t_x241");
+    EXPECT_EQ(escape_topic_chars("caf\xc3\xa9"), "caf_xc3_xa9");
+}
+
+TEST(TopicForTable, OverlongNamesAreCutAndHashedDeterministically) {
+    const std::string schema(63, '\xe2');
+    const std::string topic = topic_for_table("", schema, "t");
+    EXPECT_EQ(topic.size(), 249u);
+    EXPECT_EQ(topic, topic_for_table("", schema, "t"));
+    EXPECT_NE(topic, topic_for_table("", schema, "u"));
+}
+
+TEST(KafkaProperties, SemicolonSeparatedPairsTrimmed) {
+    const KafkaProperties parsed =
+        parse_kafka_properties(" security.protocol = SSL ; ;bootstrap.servers=a:1,b:2;");
+    ASSERT_EQ(parsed.size(), 2u);
+    EXPECT_EQ(parsed[0], (std::pair<std::string, std::string>("security.protocol", "SSL")));
+    EXPECT_EQ(parsed[1], (std::pair<std::string, std::string>("bootstrap.servers", "a:1,b:2")));
+    EXPECT_TRUE(parse_kafka_properties("").empty());
+}
+
+TEST(KafkaProperties, RejectsEntriesWithoutNameOrEquals) {
+    EXPECT_THROW(parse_kafka_properties("linger.ms"), std::invalid_argument);
+    EXPECT_THROW(parse_kafka_properties("=5"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace bw

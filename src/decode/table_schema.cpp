@@ -14,6 +14,7 @@ extern "C" {
 }
 
 #include "schema/avro_names.h"
+#include "schema/schema_check.h"
 
 namespace bw {
 
@@ -131,6 +132,8 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
     description.table_name = table_name;
     description.qualified_name = qualified;
     if (changed) {
+        if (!key_json.empty()) check_schema_json(key_json);
+        check_schema_json(value_json);
         description.key_schema_json = std::move(key_json);
         description.value_schema_json = std::move(value_json);
         description.schema_version++;

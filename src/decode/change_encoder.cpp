@@ -76,8 +76,10 @@ void ChangeEncoder::write_value(TableSchema& table, const Row& row, const Row* o
                 table.unchanged_toast_logged = true;
             }
         } else {
-            elog(ERROR, "bottledwater: table \"%s\" has REPLICA IDENTITY FULL but the WAL "
-                 "holds no value for column %d", table.description.qualified_name.c_str(), i + 1);
+            elog(ERROR,
+                 "bottledwater: table \"%s\" has REPLICA IDENTITY FULL but the WAL "
+                 "holds no value for column %d",
+                 table.description.qualified_name.c_str(), i + 1);
         }
     }
     writer.end_record();
@@ -95,8 +97,8 @@ void ChangeEncoder::emit(ChangeOp op, const TableSchema& table, RowWriter* key, 
     sink.change(change);
 }
 
-void ChangeEncoder::encode(ChangeOp op, Relation relation, TableSchema& table,
-                           HeapTuple old_tuple, HeapTuple new_tuple, ChangeSink& sink) {
+void ChangeEncoder::encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
+                           HeapTuple new_tuple, ChangeSink& sink) {
     Row new_row, old_row;
     if (new_tuple) new_row = deform(relation, new_tuple);
     if (old_tuple) old_row = deform(relation, old_tuple);

@@ -77,10 +77,10 @@ PluginOptions parse_options(List* options) {
             else if (strcmp(value, "json") == 0)
                 parsed.format = OutputFormat::Json;
             else
-                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                                errmsg("bottledwater: option \"format\" has invalid value \"%s\"",
-                                       value),
-                                errhint("Valid formats are avro and json.")));
+                ereport(ERROR,
+                        (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                         errmsg("bottledwater: option \"format\" has invalid value \"%s\"", value),
+                         errhint("Valid formats are avro and json.")));
         } else if (strcmp(option->defname, "allow_unkeyed") == 0) {
             parsed.allow_unkeyed = parse_bool_option(option);
         } else if (strcmp(option->defname, "include_transaction_details") == 0) {
@@ -165,8 +165,8 @@ static void bw_startup(LogicalDecodingContext* ctx, OutputPluginOptions* output_
             session->sink = session->sql_output.get();
         }
     });
-    session->change_context = AllocSetContextCreate(ctx->context, "bottledwater change",
-                                                    ALLOCSET_DEFAULT_SIZES);
+    session->change_context =
+        AllocSetContextCreate(ctx->context, "bottledwater change", ALLOCSET_DEFAULT_SIZES);
     session->cleanup.func = delete_session;
     session->cleanup.arg = session;
     MemoryContextRegisterResetCallback(ctx->context, &session->cleanup);

@@ -71,8 +71,8 @@ static std::shared_ptr<AvroType> make_record(std::string full_name, std::string 
 
 void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
     if (schema.context) MemoryContextDelete(schema.context);
-    schema.context = AllocSetContextCreate(parent_, "bottledwater table schema",
-                                           ALLOCSET_SMALL_SIZES);
+    schema.context =
+        AllocSetContextCreate(parent_, "bottledwater table schema", ALLOCSET_SMALL_SIZES);
     TupleDesc descriptor = RelationGetDescr(relation);
     const char* namespace_name = get_namespace_name(RelationGetNamespace(relation));
     const char* table_name = RelationGetRelationName(relation);
@@ -99,8 +99,8 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
 
     std::string record_namespace = std::string("bottledwater.") + avro_name(namespace_name);
     std::string qualified = std::string(namespace_name) + "." + table_name;
-    auto value_record = make_record(record_namespace + "." + avro_name(table_name),
-                                    "row of table " + qualified);
+    auto value_record =
+        make_record(record_namespace + "." + avro_name(table_name), "row of table " + qualified);
     for (size_t i = 0; i < schema.columns.size(); i++) {
         const ColumnEncoding& column = schema.columns[i];
         value_record->fields.push_back(

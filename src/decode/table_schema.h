@@ -31,14 +31,14 @@ struct TableSchema {
     TableDescription description;
     bool keyed = false;
     bool replica_identity_full = false;
-    std::vector<ColumnEncoding> columns;   // value record fields, in column order
-    std::vector<size_t> key_columns;       // indexes into `columns`, in key order
-    AvroTypePtr key_record;                // null for an unkeyed table
+    std::vector<ColumnEncoding> columns;  // value record fields, in column order
+    std::vector<size_t> key_columns;      // indexes into `columns`, in key order
+    AvroTypePtr key_record;               // null for an unkeyed table
     AvroTypePtr value_record;
-    MemoryContext context = nullptr;       // catalog data and output functions of this version
+    MemoryContext context = nullptr;  // catalog data and output functions of this version
 
     bool valid = false;
-    bool announced = false;                // table_schema() sent for this version
+    bool announced = false;  // table_schema() sent for this version
     bool unkeyed_logged = false;
     bool unchanged_toast_logged = false;
 };

@@ -36,8 +36,9 @@ static AvroTypePtr unchanged_toast_marker() {
     auto marker = std::make_shared<AvroType>();
     marker->kind = AvroKind::Enum;
     marker->full_name = "bottledwater.unchanged_toast_value";
-    marker->doc = "a TOASTed value the UPDATE left unchanged and the WAL does not carry; "
-                  "set REPLICA IDENTITY FULL on the table to receive the value itself";
+    marker->doc =
+        "a TOASTed value the UPDATE left unchanged and the WAL does not carry; "
+        "set REPLICA IDENTITY FULL on the table to receive the value itself";
     marker->symbols = {"unchanged"};
     return marker;
 }
@@ -46,7 +47,8 @@ static AvroTypePtr interval_record() {
     auto record = std::make_shared<AvroType>();
     record->kind = AvroKind::Record;
     record->full_name = "bottledwater.interval";
-    record->doc = "PostgreSQL interval: months, days and microseconds, kept apart as PostgreSQL does";
+    record->doc =
+        "PostgreSQL interval: months, days and microseconds, kept apart as PostgreSQL does";
     record->fields = {{"months", AvroType::primitive(AvroKind::Int), false},
                       {"days", AvroType::primitive(AvroKind::Int), false},
                       {"micros", AvroType::primitive(AvroKind::Long), false}};
@@ -101,8 +103,7 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
     if (OidIsValid(element_oid)) {
         ndims_ = ndims > 0 ? ndims : 1;
         element_ = for_type(element_oid, typmod, 0, context);
-        get_typlenbyvalalign(element_oid, &element_length_, &element_by_value_,
-                             &element_align_);
+        get_typlenbyvalalign(element_oid, &element_length_, &element_by_value_, &element_align_);
         element_type_oid_ = element_oid;
         AvroTypePtr type = element_->nullable_type(false);
         for (int level = 0; level < ndims_; level++) type = AvroType::array_of(type);
@@ -123,8 +124,8 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
         Form_pg_type type_form = (Form_pg_type)GETSTRUCT(type_tuple);
         const char* type_name = NameStr(type_form->typname);
         const char* namespace_name = get_namespace_name(type_form->typnamespace);
-        record->full_name = std::string("bottledwater.") + avro_name(namespace_name) + "." +
-                            avro_name(type_name);
+        record->full_name =
+            std::string("bottledwater.") + avro_name(namespace_name) + "." + avro_name(type_name);
         record->doc = std::string("composite type ") + namespace_name + "." + type_name;
         ReleaseSysCache(type_tuple);
         std::vector<std::string> attribute_names;
@@ -294,7 +295,8 @@ void ValueCodec::write_value(RowWriter& writer, Datum value) const {
             return;
         }
         case Kind::Bytea: {
-            struct varlena* bytes = pg_detoast_datum_packed((struct varlena*)DatumGetPointer(value));
+            struct varlena* bytes =
+                pg_detoast_datum_packed((struct varlena*)DatumGetPointer(value));
             writer.write_bytes(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
             return;
         }
@@ -302,9 +304,9 @@ void ValueCodec::write_value(RowWriter& writer, Datum value) const {
             const unsigned char* raw = DatumGetUUIDP(value)->data;
             char text[37];
             snprintf(text, sizeof text,
-                     "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                     raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8],
-                     raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]);
+                     "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", raw[0],
+                     raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9],
+                     raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]);
             writer.write_string(std::string_view(text, 36));
             return;
         }
@@ -348,17 +350,18 @@ void ValueCodec::write_array(RowWriter& writer, Datum value) const {
         return;
     }
     if (ndims != ndims_)
-        ereport(ERROR,
-                (errcode(ERRCODE_DATATYPE_MISMATCH),
-                 errmsg("bottledwater: an array value has %d dimensions but its column declares %d",
-                        ndims, ndims_),
-                 errdetail("The Avro schema of an array column is fixed by its declared dimensions."),
-                 errhint("Declare the column with as many [] as its values have dimensions.")));
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_DATATYPE_MISMATCH),
+             errmsg("bottledwater: an array value has %d dimensions but its column declares %d",
+                    ndims, ndims_),
+             errdetail("The Avro schema of an array column is fixed by its declared dimensions."),
+             errhint("Declare the column with as many [] as its values have dimensions.")));
     Datum* items;
     bool* nulls;
     int count;
-    deconstruct_array(array, element_type_oid_, element_length_, element_by_value_,
-                      element_align_, &items, &nulls, &count);
+    deconstruct_array(array, element_type_oid_, element_length_, element_by_value_, element_align_,
+                      &items, &nulls, &count);
     int next = 0;
     write_array_level(writer, 0, ARR_DIMS(array), items, nulls, next);
 }

@@ -37,8 +37,27 @@ public:
     bool is_varlena() const { return type_length_ == -1; }
 
     enum class Kind {
-        Boolean, Int2, Int4, Int8, Oid, Float4, Float8, NumericDecimal, Money, VarlenaText, Name,
-        Bytea, Uuid, Date, Time, TimeTz, Timestamp, Interval, Array, Composite, TextForm
+        Boolean,
+        Int2,
+        Int4,
+        Int8,
+        Oid,
+        Float4,
+        Float8,
+        NumericDecimal,
+        Money,
+        VarlenaText,
+        Name,
+        Bytea,
+        Uuid,
+        Date,
+        Time,
+        TimeTz,
+        Timestamp,
+        Interval,
+        Array,
+        Composite,
+        TextForm
     };
 
 private:
@@ -56,11 +75,11 @@ private:
     Kind kind_ = Kind::TextForm;
     Oid type_oid_ = InvalidOid;
     int16 type_length_ = 0;
-    AvroTypePtr value_type_;      // T
+    AvroTypePtr value_type_;  // T
     bool has_special_branch_ = false;
     AvroTypePtr union_plain_;
     AvroTypePtr union_with_toast_;
-    FmgrInfo output_function_;    // text form: fallback, unconstrained numeric, specials
+    FmgrInfo output_function_;  // text form: fallback, unconstrained numeric, specials
     bool convert_to_utf8_ = false;
 
     // Arrays

@@ -22,8 +22,12 @@ static void append_little_endian(std::string& out, T value) {
     out.append(raw, sizeof(T));
 }
 
-void AvroBinaryWriter::write_float(float value) { append_little_endian(out_, value); }
-void AvroBinaryWriter::write_double(double value) { append_little_endian(out_, value); }
+void AvroBinaryWriter::write_float(float value) {
+    append_little_endian(out_, value);
+}
+void AvroBinaryWriter::write_double(double value) {
+    append_little_endian(out_, value);
+}
 
 void AvroBinaryWriter::write_bytes(const void* data, size_t length) {
     write_varint(static_cast<int64_t>(length));
@@ -34,6 +38,8 @@ void AvroBinaryWriter::begin_array(size_t length) {
     if (length > 0) write_varint(static_cast<int64_t>(length));
 }
 
-void AvroBinaryWriter::end_array() { write_varint(0); }
+void AvroBinaryWriter::end_array() {
+    write_varint(0);
+}
 
 }  // namespace bw

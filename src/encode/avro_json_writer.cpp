@@ -11,14 +11,20 @@ void AvroJsonWriter::reset() {
     has_element_.clear();
 }
 
-void AvroJsonWriter::write_float(float value) { append_json_float(out_, value); }
-void AvroJsonWriter::write_double(double value) { append_json_double(out_, value); }
+void AvroJsonWriter::write_float(float value) {
+    append_json_float(out_, value);
+}
+void AvroJsonWriter::write_double(double value) {
+    append_json_double(out_, value);
+}
 
 void AvroJsonWriter::write_bytes(const void* data, size_t length) {
     append_json_bytes(out_, data, length);
 }
 
-void AvroJsonWriter::write_string(std::string_view utf8) { append_json_string(out_, utf8); }
+void AvroJsonWriter::write_string(std::string_view utf8) {
+    append_json_string(out_, utf8);
+}
 
 void AvroJsonWriter::write_enum(const AvroType& enum_type, int symbol_index) {
     append_json_string(out_, enum_type.symbols[symbol_index]);
@@ -57,6 +63,8 @@ void AvroJsonWriter::field(const AvroField& field) {
     out_ += ": ";
 }
 
-void AvroJsonWriter::item() { separate(); }
+void AvroJsonWriter::item() {
+    separate();
+}
 
 }  // namespace bw

@@ -15,25 +15,25 @@ const char* change_op_name(ChangeOp op);
 
 // The encoding of one table at one schema version.
 struct TableDescription {
-    std::string schema_name;     // PostgreSQL schema ("public")
-    std::string table_name;      // PostgreSQL table name, unquoted
-    std::string qualified_name;  // schema_name + "." + table_name
-    std::string key_schema_json;    // empty for an unkeyed table
+    std::string schema_name;      // PostgreSQL schema ("public")
+    std::string table_name;       // PostgreSQL table name, unquoted
+    std::string qualified_name;   // schema_name + "." + table_name
+    std::string key_schema_json;  // empty for an unkeyed table
     std::string value_schema_json;
-    uint32_t schema_version = 0;    // bumped each time the table's schema text changes
+    uint32_t schema_version = 0;  // bumped each time the table's schema text changes
 };
 
 struct TransactionInfo {
     uint32_t xid = 0;
-    uint64_t commit_lsn = 0;   // start of the commit record
-    uint64_t end_lsn = 0;      // end of the commit record: what a consumer confirms
+    uint64_t commit_lsn = 0;         // start of the commit record
+    uint64_t end_lsn = 0;            // end of the commit record: what a consumer confirms
     int64_t commit_time_micros = 0;  // since the Unix epoch, UTC
 };
 
 struct EncodedChange {
     ChangeOp op = ChangeOp::Insert;
     const TableDescription* table = nullptr;
-    bool has_key = false;    // false for an unkeyed table streamed under allow_unkeyed
+    bool has_key = false;  // false for an unkeyed table streamed under allow_unkeyed
     std::string_view key;
     bool has_value = false;  // false for a delete (a tombstone)
     std::string_view value;

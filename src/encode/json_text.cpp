@@ -67,7 +67,11 @@ static void append_json_number(std::string& out, T value) {
     }
 }
 
-void append_json_double(std::string& out, double value) { append_json_number(out, value); }
-void append_json_float(std::string& out, float value) { append_json_number(out, value); }
+void append_json_double(std::string& out, double value) {
+    append_json_number(out, value);
+}
+void append_json_float(std::string& out, float value) {
+    append_json_number(out, value);
+}
 
 }  // namespace bw

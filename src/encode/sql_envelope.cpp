@@ -9,7 +9,7 @@
 
 namespace bw {
 
-static const char* const kOpNames[] = {"begin", "commit", "schema", "insert",
+static const char* const kOpNames[] = {"begin",  "commit", "schema",  "insert",
                                        "update", "delete", "truncate"};
 
 const char* envelope_schema_json() {
@@ -26,7 +26,6 @@ const char* envelope_schema_json() {
            R"({"name":"value","type":["null","bytes"]}]})";
 }
 
-
 const std::string& SqlEnvelope::begin(const TransactionInfo& txn) {
     return render({Op::Begin, &txn});
 }
@@ -40,7 +39,7 @@ const std::string& SqlEnvelope::schema(const TransactionInfo& txn, const TableDe
 }
 
 const std::string& SqlEnvelope::change(const TransactionInfo& txn, const EncodedChange& change) {
-    Op op = change.op == ChangeOp::Insert ? Op::Insert
+    Op op = change.op == ChangeOp::Insert   ? Op::Insert
             : change.op == ChangeOp::Update ? Op::Update
                                             : Op::Delete;
     return render({op, &txn, change.table, false, &change});
@@ -105,7 +104,8 @@ void SqlEnvelope::render_avro(const Row& row) {
     optional(row.table != nullptr, row.table ? row.table->qualified_name : std::string_view());
     bool key_schema = row.with_schemas && !row.table->key_schema_json.empty();
     optional(key_schema, key_schema ? row.table->key_schema_json : std::string_view());
-    optional(row.with_schemas, row.with_schemas ? row.table->value_schema_json : std::string_view());
+    optional(row.with_schemas,
+             row.with_schemas ? row.table->value_schema_json : std::string_view());
     optional(row.change && row.change->has_key, row.change ? row.change->key : std::string_view());
     optional(row.change && row.change->has_value,
              row.change ? row.change->value : std::string_view());

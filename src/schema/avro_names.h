@@ -1,5 +1,6 @@
 // Maps PostgreSQL identifiers (any Unicode, quoted, mixed case, leading digits) onto Avro names,
-// which allow only [A-Za-z_][A-Za-z0-9_]*. The mapping is deterministic and documented in README.md.
+// which allow only [A-Za-z_][A-Za-z0-9_]*. The mapping is deterministic and documented in
+// README.md.
 #pragma once
 
 #include <string>

@@ -87,11 +87,8 @@ public:
                 out_ += '}';
                 return;
             case AvroKind::Record:
-            case AvroKind::Enum:
-                render_named(type);
-                return;
-            default:
-                render_primitive(type);
+            case AvroKind::Enum: render_named(type); return;
+            default: render_primitive(type);
         }
     }
 

@@ -9,7 +9,20 @@
 
 namespace bw {
 
-enum class AvroKind { Null, Boolean, Int, Long, Float, Double, Bytes, String, Record, Enum, Array, Union };
+enum class AvroKind {
+    Null,
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    String,
+    Record,
+    Enum,
+    Array,
+    Union
+};
 
 struct AvroType;
 using AvroTypePtr = std::shared_ptr<const AvroType>;
@@ -23,15 +36,15 @@ struct AvroField {
 
 struct AvroType {
     AvroKind kind = AvroKind::Null;
-    std::string logical_type;  // "date", "time-micros", "timestamp-micros", "decimal", "uuid"
-    int precision = 0;         // decimal only
-    int scale = 0;             // decimal only
-    std::string full_name;     // Record and Enum: namespace-qualified name
-    std::string doc;           // Record and Enum: the PostgreSQL object it stands for
-    std::vector<AvroField> fields;          // Record
-    std::vector<std::string> symbols;       // Enum
-    AvroTypePtr items;                      // Array
-    std::vector<AvroTypePtr> branches;      // Union
+    std::string logical_type;       // "date", "time-micros", "timestamp-micros", "decimal", "uuid"
+    int precision = 0;              // decimal only
+    int scale = 0;                  // decimal only
+    std::string full_name;          // Record and Enum: namespace-qualified name
+    std::string doc;                // Record and Enum: the PostgreSQL object it stands for
+    std::vector<AvroField> fields;  // Record
+    std::vector<std::string> symbols;   // Enum
+    AvroTypePtr items;                  // Array
+    std::vector<AvroTypePtr> branches;  // Union
 
     static AvroTypePtr primitive(AvroKind kind);
     static AvroTypePtr logical(AvroKind kind, std::string logical_type);

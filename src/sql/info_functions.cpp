@@ -13,7 +13,9 @@ extern "C" {
 extern "C" {
 
 PG_FUNCTION_INFO_V1(bw_version);
-Datum bw_version(PG_FUNCTION_ARGS) { PG_RETURN_TEXT_P(cstring_to_text(BW_VERSION)); }
+Datum bw_version(PG_FUNCTION_ARGS) {
+    PG_RETURN_TEXT_P(cstring_to_text(BW_VERSION));
+}
 
 PG_FUNCTION_INFO_V1(bw_envelope_schema);
 Datum bw_envelope_schema(PG_FUNCTION_ARGS) {

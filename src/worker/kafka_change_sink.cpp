@@ -1,0 +1,116 @@
+// The worker's ChangeSink (see kafka_change_sink.h). Runs inside the output plugin's callbacks,
+// under its guard_cpp: exceptions become an ERROR, and the worker restarts from the slot.
+#include "worker/kafka_change_sink.h"
+
+extern "C" {
+#include "postgres.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+}
+
+#include "produce/topic_namer.h"
+#include "worker/settings.h"
+#include "worker/stream_worker.h"
+
+namespace bw {
+
+namespace {
+
+// Delivery reports are served at least this often inside a large transaction.
+constexpr uint64_t kPollEveryMessages = 1000;
+
+}  // namespace
+
+void KafkaChangeSink::begin_transaction(const TransactionInfo& txn) {
+    current_ = kafka_.acks().begin_transaction(txn.end_lsn);
+}
+
+void KafkaChangeSink::table_schema(const TableDescription& table) {
+    topics_.erase(table.qualified_name);
+}
+
+const std::string& KafkaChangeSink::topic_of(const TableDescription& table) {
+    auto found = topics_.find(table.qualified_name);
+    if (found != topics_.end()) return found->second;
+    return topics_
+        .emplace(table.qualified_name,
+                 topic_for_table(topic_prefix_, table.schema_name, table.table_name))
+        .first->second;
+}
+
+void KafkaChangeSink::change(const EncodedChange& change) { produce(change, current_); }
+
+void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
+    const std::string& topic = topic_of(*change.table);
+    std::optional<std::string_view> key;
+    std::optional<std::string_view> value;
+    if (change.has_key) key = change.key;
+    if (change.has_value) value = change.value;
+    for (;;) {
+        ProduceResult result;
+        try {
+            result = kafka_.produce(topic, key, value, txn);
+        } catch (const KafkaError& e) {
+            if (kafka_.fatal() || static_cast<OnError>(setting_on_error) == OnError::Exit) throw;
+            // on_error = log: this one message is given up, the stream goes on.
+            ereport(WARNING, (errmsg("bottledwater: skipping a change of table \"%s\": %s",
+                                     change.table->qualified_name.c_str(), e.what())));
+            return;
+        }
+        if (result == ProduceResult::Queued) break;
+        wait_for_queue_space();
+    }
+    if (backing_off_) {
+        set_worker_phase(state_, WorkerPhase::Streaming);
+        backing_off_ = false;
+    }
+    if (++since_poll_ >= kPollEveryMessages) {
+        since_poll_ = 0;
+        kafka_.poll(0);
+        check_health();
+    }
+}
+
+// One round of waiting for room in the producer queue; decoding stops while the caller repeats
+// it. A stop request is honoured at once: whatever is unacknowledged is replayed from the slot by
+// the next start.
+void KafkaChangeSink::wait_for_queue_space() {
+    if (!backing_off_) {
+        set_worker_phase(state_, WorkerPhase::Backoff);
+        backing_off_ = true;
+    }
+    kafka_.poll(100);
+    check_health();
+    const std::string& error = kafka_.last_error();
+    report_worker_error(state_, error.empty() ? "local producer queue full; waiting for Kafka"
+                                              : error.c_str());
+    if (stop_requested()) {
+        ereport(LOG, (errmsg("bottledwater: worker stopping while waiting for Kafka; "
+                             "unacknowledged changes will be replayed from the slot")));
+        // XXX proc_exit from inside the decoder's C++ frames: nothing on this stack owns a
+        // resource that the process exit does not release.
+        proc_exit(0);
+    }
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                    setting_poll_interval_ms, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+}
+
+// Kafka has no truncate; consumers see the rows' deletes only if they are decoded as deletes.
+// XXX a truncate could be announced with a tombstone per key, which needs a scan of old keys.
+void KafkaChangeSink::truncate(const TableDescription& table) {}
+
+void KafkaChangeSink::commit_transaction(const TransactionInfo& txn) {
+    kafka_.acks().end_transaction(current_);
+    last_commit_lsn_ = txn.end_lsn;
+}
+
+void KafkaChangeSink::check_health() const {
+    if (kafka_.fatal())
+        throw KafkaError("fatal producer error: " + kafka_.last_error());
+    if (kafka_.acks().failed()) throw KafkaError(kafka_.acks().first_failure());
+}
+
+}  // namespace bw

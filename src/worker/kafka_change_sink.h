@@ -1,0 +1,51 @@
+// The worker's ChangeSink: each encoded change becomes one Kafka message on its table's topic,
+// counted against its transaction in the producer's AckTracker (keyed by the commit's end LSN,
+// the position a slot confirms). A full producer queue blocks decoding right here, in backoff,
+// until Kafka drains it: that is the backpressure that keeps memory bounded.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+
+#include "encode/encoded_change.h"
+#include "produce/kafka_sink.h"
+#include "worker/worker_state.h"
+
+namespace bw {
+
+class KafkaChangeSink final : public ChangeSink {
+public:
+    KafkaChangeSink(KafkaSink& kafka, WorkerState* state, std::string topic_prefix)
+        : kafka_(kafka), state_(state), topic_prefix_(std::move(topic_prefix)) {}
+
+    void begin_transaction(const TransactionInfo& txn) override;
+    void table_schema(const TableDescription& table) override;
+    void change(const EncodedChange& change) override;
+    void truncate(const TableDescription& table) override;
+    void commit_transaction(const TransactionInfo& txn) override;
+
+    // Produces one message outside any decoded transaction's framing (the snapshot uses it with
+    // its own AckTracker transaction).
+    void produce(const EncodedChange& change, TxnId txn);
+
+    uint64_t last_commit_lsn() const { return last_commit_lsn_; }
+
+    // Throws KafkaError when the producer can no longer be trusted to confirm anything: the
+    // worker must exit and replay from the slot with a new producer.
+    void check_health() const;
+
+private:
+    const std::string& topic_of(const TableDescription& table);
+    void wait_for_queue_space();
+
+    KafkaSink& kafka_;
+    WorkerState* state_;
+    std::string topic_prefix_;
+    std::unordered_map<std::string, std::string> topics_;  // qualified table name → topic
+    TxnId current_ = 0;
+    uint64_t last_commit_lsn_ = 0;
+    uint64_t since_poll_ = 0;
+    bool backing_off_ = false;
+};
+
+}  // namespace bw

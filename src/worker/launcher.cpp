@@ -1,0 +1,83 @@
+// The launcher (see launcher.h). It needs no database: it reads the autostart list, registers a
+// worker for each database that has none, and exits. A worker that crashes is restarted by the
+// postmaster itself (bgw_restart_time); the launcher only covers server starts.
+#include "worker/launcher.h"
+
+extern "C" {
+#include "miscadmin.h"
+#include "storage/ipc.h"
+}
+
+#include "worker/autostart.h"
+#include "worker/worker_state.h"
+
+namespace bw {
+
+namespace {
+
+// Long enough not to spin on a persistent failure, short enough that replay starts soon.
+constexpr int kRestartSeconds = 5;
+
+}  // namespace
+
+void register_launcher() {
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = BGW_NEVER_RESTART;
+    strlcpy(worker.bgw_library_name, "bottledwater", BGW_MAXLEN);
+    strlcpy(worker.bgw_function_name, "bw_launcher_main", BGW_MAXLEN);
+    strlcpy(worker.bgw_name, "bottledwater launcher", BGW_MAXLEN);
+    strlcpy(worker.bgw_type, "bottledwater launcher", BGW_MAXLEN);
+    RegisterBackgroundWorker(&worker);
+}
+
+bool launch_worker(const char* dbname, pid_t notify_pid, BackgroundWorkerHandle** handle) {
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = kRestartSeconds;
+    strlcpy(worker.bgw_library_name, "bottledwater", BGW_MAXLEN);
+    strlcpy(worker.bgw_function_name, "bw_worker_main", BGW_MAXLEN);
+    snprintf(worker.bgw_name, BGW_MAXLEN, "bottledwater worker for database %s", dbname);
+    strlcpy(worker.bgw_type, "bottledwater worker", BGW_MAXLEN);
+    static_assert(NAMEDATALEN <= BGW_EXTRALEN, "a database name must fit in bgw_extra");
+    strlcpy(worker.bgw_extra, dbname, NAMEDATALEN);
+    worker.bgw_notify_pid = notify_pid;
+    return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+}  // namespace bw
+
+using namespace bw;
+
+extern "C" {
+
+PGDLLEXPORT void bw_launcher_main(Datum) {
+    BackgroundWorkerUnblockSignals();
+    LWLockAcquire(worker_states->lock, LW_SHARED);
+    List* databases = autostart_databases();
+    LWLockRelease(worker_states->lock);
+
+    ListCell* cell;
+    foreach (cell, databases) {
+        const char* dbname = static_cast<char*>(lfirst(cell));
+        // A worker restarted by the postmaster after a crash may have claimed it already; if
+        // both start, the second sees the first's claim and leaves.
+        LWLockAcquire(worker_states->lock, LW_SHARED);
+        WorkerState* state = find_worker_state(dbname);
+        const bool running = state != nullptr && state->pid != 0;
+        LWLockRelease(worker_states->lock);
+        if (running) continue;
+        if (!launch_worker(dbname, 0, nullptr))
+            ereport(WARNING, (errmsg("bottledwater: no background worker slot free to start the "
+                                     "worker of database \"%s\"",
+                                     dbname),
+                              errhint("Raise max_worker_processes.")));
+    }
+    proc_exit(0);
+}
+
+}  // extern "C"

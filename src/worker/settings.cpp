@@ -1,0 +1,153 @@
+// Configuration: the bottledwater.* GUC table. Settings a worker reads at start are PGC_SUSET so
+// that `ALTER DATABASE ... SET` can override them per database; max_workers sizes shared memory.
+#include "worker/settings.h"
+
+extern "C" {
+#include "postgres.h"
+#include "utils/guc.h"
+}
+
+#include <cstring>
+#include <stdexcept>
+
+#include "produce/kafka_properties.h"
+
+namespace bw {
+
+char* setting_kafka_brokers = nullptr;
+int setting_output_format = static_cast<int>(WorkerFormat::Avro);
+char* setting_schema_registry_url = nullptr;
+char* setting_topic_prefix = nullptr;
+bool setting_allow_unkeyed = false;
+char* setting_slot_name = nullptr;
+int setting_on_error = static_cast<int>(OnError::Exit);
+bool setting_skip_snapshot = false;
+char* setting_kafka_config = nullptr;
+char* setting_topic_config = nullptr;
+int setting_poll_interval_ms = 100;
+int setting_max_workers = 8;
+
+namespace {
+
+const struct config_enum_entry format_options[] = {
+    {"avro", static_cast<int>(WorkerFormat::Avro), false},
+    {"json", static_cast<int>(WorkerFormat::Json), false},
+    {nullptr, 0, false},
+};
+
+const struct config_enum_entry on_error_options[] = {
+    {"exit", static_cast<int>(OnError::Exit), false},
+    {"log", static_cast<int>(OnError::Log), false},
+    {nullptr, 0, false},
+};
+
+bool check_properties(char** newval, void** extra, GucSource source) {
+    try {
+        parse_kafka_properties(*newval ? *newval : "");
+        return true;
+    } catch (const std::exception& e) {
+        GUC_check_errmsg("invalid librdkafka property list: %s", e.what());
+        GUC_check_errhint("Use name=value pairs separated by semicolons, e.g. "
+                          "'security.protocol=SSL; ssl.ca.location=/etc/ssl/ca.pem'.");
+        return false;
+    }
+}
+
+bool check_topic_prefix(char** newval, void** extra, GucSource source) {
+    for (const char* c = *newval ? *newval : ""; *c; c++) {
+        if (!(isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '_' || *c == '-')) {
+            GUC_check_errmsg("topic prefix \"%s\" contains a character Kafka does not allow in "
+                             "topic names",
+                             *newval);
+            GUC_check_errhint("Use only ASCII letters, digits, '.', '_' and '-'.");
+            return false;
+        }
+    }
+    if (*newval && strlen(*newval) > 100) {
+        GUC_check_errmsg("topic prefix is longer than 100 characters");
+        return false;
+    }
+    return true;
+}
+
+bool check_slot_name(char** newval, void** extra, GucSource source) {
+    const char* name = *newval ? *newval : "";
+    if (*name == '\0' || strlen(name) >= NAMEDATALEN) {
+        GUC_check_errmsg("replication slot name must have 1 to %d characters", NAMEDATALEN - 1);
+        return false;
+    }
+    for (const char* c = name; *c; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')) {
+            GUC_check_errmsg("replication slot name \"%s\" contains invalid character", name);
+            GUC_check_errhint("Replication slot names may only contain lower case letters, "
+                              "numbers, and the underscore character.");
+            return false;
+        }
+    }
+    return true;
+}
+
+bool check_url(char** newval, void** extra, GucSource source) {
+    const char* url = *newval ? *newval : "";
+    if (*url == '\0' || strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
+        return true;
+    GUC_check_errmsg("schema registry URL \"%s\" does not start with http:// or https://", url);
+    return false;
+}
+
+}  // namespace
+
+void define_settings() {
+    DefineCustomStringVariable(
+        "bottledwater.kafka_brokers", "Kafka bootstrap servers the workers produce to.",
+        "A comma-separated host:port list.", &setting_kafka_brokers, "localhost:9092", PGC_SUSET,
+        0, nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable("bottledwater.output_format",
+                             "Encoding of Kafka keys and values: avro or json.", nullptr,
+                             &setting_output_format, static_cast<int>(WorkerFormat::Avro),
+                             format_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.schema_registry_url",
+                               "Confluent-compatible schema registry for output_format avro.",
+                               nullptr, &setting_schema_registry_url, "", PGC_SUSET, 0, check_url,
+                               nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.topic_prefix",
+                               "Prepended to every topic name.", nullptr, &setting_topic_prefix,
+                               "", PGC_SUSET, 0, check_topic_prefix, nullptr, nullptr);
+    DefineCustomBoolVariable("bottledwater.allow_unkeyed",
+                             "Stream tables without a primary key or replica identity index, "
+                             "with null Kafka keys.",
+                             nullptr, &setting_allow_unkeyed, false, PGC_SUSET, 0, nullptr,
+                             nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.slot_name",
+                               "Replication slot of the worker (one per database).", nullptr,
+                               &setting_slot_name, "bottledwater", PGC_SUSET, 0, check_slot_name,
+                               nullptr, nullptr);
+    DefineCustomEnumVariable("bottledwater.on_error",
+                             "What a worker does with a change it cannot encode or produce "
+                             "permanently: exit (and retry from the slot) or log it.",
+                             nullptr, &setting_on_error, static_cast<int>(OnError::Exit),
+                             on_error_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("bottledwater.skip_snapshot",
+                             "Start streaming at the new slot without dumping existing rows.",
+                             nullptr, &setting_skip_snapshot, false, PGC_SUSET, 0, nullptr,
+                             nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.kafka_config",
+                               "librdkafka producer properties, 'name=value; name=value'.",
+                               nullptr, &setting_kafka_config, "", PGC_SUSET, GUC_SUPERUSER_ONLY,
+                               check_properties, nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.topic_config",
+                               "librdkafka topic properties, 'name=value; name=value'.", nullptr,
+                               &setting_topic_config, "", PGC_SUSET, 0, check_properties, nullptr,
+                               nullptr);
+    DefineCustomIntVariable("bottledwater.poll_interval_ms",
+                            "How long a worker sleeps when it has caught up with the WAL.",
+                            nullptr, &setting_poll_interval_ms, 100, 1, 60000, PGC_SUSET,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("bottledwater.max_workers",
+                            "Databases that can be streamed at the same time.", nullptr,
+                            &setting_max_workers, 8, 1, 1024, PGC_POSTMASTER, 0, nullptr, nullptr,
+                            nullptr);
+    MarkGUCPrefixReserved("bottledwater");
+}
+
+}  // namespace bw

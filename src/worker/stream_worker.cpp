@@ -1,0 +1,361 @@
+// The per-database worker (see stream_worker.h). Decoding happens in this process: the output
+// plugin's callbacks hand encoded changes to a KafkaChangeSink, and the worker confirms on its
+// slot only the LSN its AckTracker reports as acknowledged by Kafka.
+//
+// Error handling: anything unexpected raises ERROR, which in a background worker ends the process
+// with exit code 1; the postmaster restarts it after bgw_restart_time and it replays from the
+// slot with a fresh producer. A configuration the worker can never run with ends it with exit
+// code 0 (not restarted) and state `error`. The KafkaSink and the sink are heap objects owned by
+// this file's statics, never stack objects that an ERROR's longjmp would skip.
+#include "worker/stream_worker.h"
+
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogreader.h"
+#include "access/xlogutils.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "replication/decode.h"
+#include "replication/logical.h"
+#include "replication/slot.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+}
+
+#include "decode/output_plugin.h"
+#include "pg_boundary.h"
+#include "produce/kafka_properties.h"
+#include "worker/autostart.h"
+#include "worker/kafka_change_sink.h"
+#include "worker/settings.h"
+#include "worker/worker_state.h"
+
+namespace bw {
+
+namespace {
+
+volatile sig_atomic_t got_sigterm = false;
+
+// Owned for the life of the process; see the file comment.
+KafkaSink* kafka = nullptr;
+KafkaChangeSink* sink = nullptr;
+WorkerState* my_state = nullptr;
+// Set when exiting on purpose with a configuration error, so the exit hook keeps state `error`.
+bool exiting_with_config_error = false;
+
+// How often the slot's confirmed position is written to disk between checkpoints.
+constexpr long kSaveSlotIntervalMs = 1000;
+// How long a clean shutdown waits for Kafka to acknowledge what is in flight.
+constexpr int kShutdownFlushMs = 10000;
+
+// XL_ROUTINE() is a C99 compound literal; C++ needs a named object.
+XLogReaderRoutine local_wal_routine = {read_local_xlog_page, wal_segment_open, wal_segment_close};
+
+// The plugin hands changes to worker_change_sink, never to these; CreateDecodingContext wants them.
+void no_prepare_write(LogicalDecodingContext*, XLogRecPtr, TransactionId, bool) {}
+void no_write(LogicalDecodingContext*, XLogRecPtr, TransactionId, bool) {}
+
+void handle_sigterm(SIGNAL_ARGS) {
+    int save_errno = errno;
+    got_sigterm = true;
+    SetLatch(MyLatch);
+    errno = save_errno;
+}
+
+void on_worker_exit(int code, Datum) {
+    if (my_state == nullptr) return;
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    my_state->pid = 0;
+    if (my_state->phase != WorkerPhase::Error || !exiting_with_config_error)
+        my_state->phase = code == 0 && !exiting_with_config_error ? WorkerPhase::Stopped
+                                                                  : WorkerPhase::Error;
+    LWLockRelease(worker_states->lock);
+}
+
+// An ERROR ends the process before any code of ours runs again: keep its message for bw_status.
+// No lock: the hook may run while the lock is held by this very process, and a torn read of a
+// message is harmless.
+void remember_error(ErrorData* edata) {
+    if (edata->elevel >= ERROR && my_state != nullptr && edata->message != nullptr) {
+        strlcpy(my_state->last_error, edata->message, sizeof my_state->last_error);
+        my_state->last_error_time = GetCurrentTimestamp();
+    }
+}
+
+// Records the error where bw_status shows it, then leaves for good (not restarted).
+[[noreturn]] void exit_with_config_error(const char* message, const char* hint) {
+    report_worker_error(my_state, message);
+    set_worker_phase(my_state, WorkerPhase::Error);
+    exiting_with_config_error = true;
+    ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" cannot run: %s",
+                         my_state->dbname, message),
+                  hint ? errhint("%s", hint) : 0));
+    proc_exit(0);
+}
+
+// One worker per database: a worker whose database already has a live worker, or that bw_stop
+// removed from the autostart list while it waited to be started, leaves quietly.
+WorkerState* claim_state(const char* dbname) {
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    if (!autostart_contains(dbname)) {
+        LWLockRelease(worker_states->lock);
+        return nullptr;
+    }
+    WorkerState* state = find_worker_state(dbname);
+    if (state != nullptr && state->pid != 0) {
+        LWLockRelease(worker_states->lock);
+        ereport(LOG, (errmsg("bottledwater: database \"%s\" already has a worker (pid %d)",
+                             dbname, static_cast<int>(state->pid))));
+        return nullptr;
+    }
+    if (state == nullptr) state = claim_free_worker_state(dbname);
+    if (state == nullptr) {
+        LWLockRelease(worker_states->lock);
+        ereport(ERROR, (errmsg("bottledwater: all %d worker entries are in use",
+                               setting_max_workers),
+                        errhint("Raise bottledwater.max_workers (needs a restart).")));
+    }
+    state->pid = MyProcPid;
+    state->phase = WorkerPhase::Starting;
+    LWLockRelease(worker_states->lock);
+    return state;
+}
+
+List* plugin_options() {
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    List* options = list_make2(
+        makeDefElem(pstrdup("format"), (Node*)makeString(pstrdup("json")), -1),
+        makeDefElem(pstrdup("allow_unkeyed"),
+                    (Node*)makeString(pstrdup(setting_allow_unkeyed ? "true" : "false")), -1));
+    MemoryContextSwitchTo(old);
+    return options;
+}
+
+void create_producer() {
+    char message[1024] = "";
+    try {
+        KafkaSinkConfig config;
+        config.brokers = setting_kafka_brokers ? setting_kafka_brokers : "";
+        config.kafka_config = parse_kafka_properties(setting_kafka_config ? setting_kafka_config
+                                                                          : "");
+        config.topic_config = parse_kafka_properties(setting_topic_config ? setting_topic_config
+                                                                          : "");
+        kafka = new KafkaSink(config);
+        kafka->set_log_sink([](int level, std::string_view facility, std::string_view text) {
+            // Served inside poll() on this thread; LOG never longjmps.
+            if (level <= 4)
+                ereport(LOG, (errmsg("bottledwater: librdkafka %.*s: %.*s",
+                                     static_cast<int>(facility.size()), facility.data(),
+                                     static_cast<int>(text.size()), text.data())));
+        });
+        sink = new KafkaChangeSink(*kafka, my_state,
+                                   setting_topic_prefix ? setting_topic_prefix : "");
+    } catch (const std::exception& e) {
+        strlcpy(message, e.what(), sizeof message);
+    }
+    if (message[0] != '\0')
+        exit_with_config_error(message, "Check bottledwater.kafka_config and topic_config.");
+}
+
+// A new slot starts streaming at its consistent point; rows already in the tables are not sent
+// (XXX: the initial snapshot is not implemented yet, so every start behaves as skip_snapshot).
+void ensure_slot(const char* slot_name) {
+    ReplicationSlot* existing = SearchNamedReplicationSlot(slot_name, true);
+    if (existing != nullptr) {
+        if (existing->data.database != MyDatabaseId)
+            exit_with_config_error(
+                psprintf("replication slot \"%s\" belongs to another database", slot_name),
+                "Give each database its own slot: ALTER DATABASE ... SET "
+                "bottledwater.slot_name = '...'.");
+        if (strcmp(NameStr(existing->data.plugin), "bottledwater") != 0)
+            exit_with_config_error(
+                psprintf("replication slot \"%s\" uses output plugin \"%s\", not bottledwater",
+                         slot_name, NameStr(existing->data.plugin)),
+                "Drop it or choose another bottledwater.slot_name.");
+        return;
+    }
+    // An ephemeral slot vanishes if this process dies before ReplicationSlotPersist.
+    StartTransactionCommand();
+    ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
+    LogicalDecodingContext* ctx =
+        CreateInitDecodingContext("bottledwater", plugin_options(), false, InvalidXLogRecPtr,
+                                  &local_wal_routine, no_prepare_write, no_write, nullptr);
+    DecodingContextFindStartpoint(ctx);
+    FreeDecodingContext(ctx);
+    ReplicationSlotPersist();
+    ReplicationSlotRelease();
+    CommitTransactionCommand();
+    ereport(LOG, (errmsg("bottledwater: created replication slot \"%s\"", slot_name)));
+}
+
+void publish_progress(XLogRecPtr confirmed) {
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    my_state->last_commit_lsn = sink->last_commit_lsn();
+    my_state->confirmed_lsn = confirmed;
+    my_state->produced = static_cast<int64>(kafka->acks().produced());
+    my_state->acknowledged = static_cast<int64>(kafka->acks().acknowledged());
+    if (my_state->phase == WorkerPhase::Backoff && kafka->last_error().empty())
+        my_state->phase = WorkerPhase::Streaming;
+    LWLockRelease(worker_states->lock);
+}
+
+class SlotConfirmer {
+public:
+    explicit SlotConfirmer(XLogRecPtr confirmed) : confirmed_(confirmed) {}
+
+    // `decoded_to`: every commit before it has passed through the sink.
+    void confirm(XLogRecPtr decoded_to) {
+        XLogRecPtr lsn = kafka->acks().confirmable_lsn();
+        // Nothing pending: everything decoded so far is in Kafka, including transactions that
+        // produced nothing, so the slot may move up to the reader.
+        if (kafka->acks().pending_transactions() == 0 && kafka->acks().in_flight() == 0)
+            lsn = Max(lsn, decoded_to);
+        if (lsn > confirmed_) {
+            LogicalConfirmReceivedLocation(lsn);
+            // LogicalConfirmReceivedLocation keeps confirmed_flush in memory only.
+            ReplicationSlotMarkDirty();
+            confirmed_ = lsn;
+            dirty_ = true;
+        }
+        const TimestampTz now = GetCurrentTimestamp();
+        if (dirty_ && TimestampDifferenceExceeds(saved_at_, now, kSaveSlotIntervalMs)) save(now);
+    }
+
+    void save(TimestampTz now) {
+        ReplicationSlotSave();
+        saved_at_ = now;
+        dirty_ = false;
+    }
+
+    XLogRecPtr confirmed() const { return confirmed_; }
+
+private:
+    XLogRecPtr confirmed_;
+    bool dirty_ = false;
+    TimestampTz saved_at_ = 0;
+};
+
+void guarded_poll(int timeout_ms) {
+    guard_cpp("serving Kafka delivery reports", [&] {
+        kafka->poll(timeout_ms);
+        sink->check_health();
+    });
+}
+
+[[noreturn]] void shut_down(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
+    ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopping; flushing Kafka",
+                         my_state->dbname)));
+    const TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+                                                             kShutdownFlushMs);
+    while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline &&
+           !kafka->fatal() && !kafka->acks().failed())
+        kafka->poll(100);
+    if (!kafka->fatal() && !kafka->acks().failed()) confirmer.confirm(ctx->reader->EndRecPtr);
+    confirmer.save(GetCurrentTimestamp());
+    publish_progress(confirmer.confirmed());
+    proc_exit(0);
+}
+
+[[noreturn]] void stream(const char* slot_name) {
+    ReplicationSlotAcquire(slot_name, true);
+    worker_change_sink = sink;
+    LogicalDecodingContext* ctx =
+        CreateDecodingContext(InvalidXLogRecPtr, plugin_options(), false, &local_wal_routine,
+                              no_prepare_write, no_write, nullptr);
+    XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
+    SlotConfirmer confirmer(MyReplicationSlot->data.confirmed_flush);
+    {
+        LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+        strlcpy(my_state->slot_name, slot_name, sizeof my_state->slot_name);
+        my_state->phase = WorkerPhase::Streaming;
+        LWLockRelease(worker_states->lock);
+    }
+    ereport(LOG, (errmsg("bottledwater: streaming database \"%s\" from slot \"%s\" at %X/%X",
+                         my_state->dbname, slot_name,
+                         static_cast<uint32>(MyReplicationSlot->data.confirmed_flush >> 32),
+                         static_cast<uint32>(MyReplicationSlot->data.confirmed_flush))));
+
+    for (;;) {
+        if (got_sigterm) shut_down(confirmer, ctx);
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
+        // read_local_xlog_page would wait for WAL past the flush pointer; bound the pass instead.
+        const XLogRecPtr end_of_wal = GetFlushRecPtr(nullptr);
+        uint64_t records = 0;
+        while (ctx->reader->EndRecPtr < end_of_wal && !got_sigterm) {
+            char* errm = nullptr;
+            XLogRecord* record = XLogReadRecord(ctx->reader, &errm);
+            if (errm) elog(ERROR, "bottledwater: could not read WAL for decoding: %s", errm);
+            if (record != nullptr) LogicalDecodingProcessRecord(ctx, ctx->reader);
+            if (++records % 1000 == 0) {
+                guarded_poll(0);
+                confirmer.confirm(InvalidXLogRecPtr);
+                publish_progress(confirmer.confirmed());
+            }
+            CHECK_FOR_INTERRUPTS();
+        }
+        guarded_poll(0);
+        confirmer.confirm(ctx->reader->EndRecPtr);
+        publish_progress(confirmer.confirmed());
+        if (!kafka->last_error().empty() && kafka->acks().in_flight() > 0) {
+            report_worker_error(my_state, kafka->last_error().c_str());
+            set_worker_phase(my_state, WorkerPhase::Backoff);
+        }
+        if (ctx->reader->EndRecPtr >= GetFlushRecPtr(nullptr)) {
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                            setting_poll_interval_ms, PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+        }
+    }
+}
+
+}  // namespace
+
+bool stop_requested() { return got_sigterm; }
+
+}  // namespace bw
+
+using namespace bw;
+
+extern "C" {
+
+PGDLLEXPORT void bw_worker_main(Datum) {
+    char dbname[NAMEDATALEN];
+    strlcpy(dbname, MyBgworkerEntry->bgw_extra, sizeof dbname);
+
+    pqsignal(SIGTERM, handle_sigterm);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    BackgroundWorkerUnblockSignals();
+
+    my_state = claim_state(dbname);
+    if (my_state == nullptr) proc_exit(0);
+    before_shmem_exit(on_worker_exit, 0);
+    emit_log_hook = remember_error;
+
+    BackgroundWorkerInitializeConnection(dbname, nullptr, 0);
+    pgstat_report_appname("bottledwater");
+
+    if (static_cast<WorkerFormat>(setting_output_format) != WorkerFormat::Json)
+        exit_with_config_error("output_format avro is not supported by the worker yet",
+                               "Set bottledwater.output_format = 'json' (in postgresql.conf or "
+                               "with ALTER DATABASE ... SET).");
+    create_producer();
+
+    char slot_name[NAMEDATALEN];
+    strlcpy(slot_name, setting_slot_name, sizeof slot_name);
+    ensure_slot(slot_name);
+    stream(slot_name);
+}
+
+}  // extern "C"

@@ -1,0 +1,104 @@
+// Shared memory for the workers' state (see worker_state.h): sizing, creation and lookup.
+#include "worker/worker_state.h"
+
+extern "C" {
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+}
+
+#include "worker/settings.h"
+
+namespace bw {
+
+WorkerStates* worker_states = nullptr;
+
+namespace {
+
+constexpr const char* kTranche = "bottledwater";
+
+shmem_request_hook_type previous_shmem_request = nullptr;
+shmem_startup_hook_type previous_shmem_startup = nullptr;
+
+Size states_size() {
+    return add_size(offsetof(WorkerStates, workers),
+                    mul_size(setting_max_workers, sizeof(WorkerState)));
+}
+
+void request_shmem() {
+    if (previous_shmem_request) previous_shmem_request();
+    RequestAddinShmemSpace(states_size());
+    RequestNamedLWLockTranche(kTranche, 1);
+}
+
+void startup_shmem() {
+    if (previous_shmem_startup) previous_shmem_startup();
+    bool found;
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    worker_states = static_cast<WorkerStates*>(ShmemInitStruct(kTranche, states_size(), &found));
+    if (!found) {
+        memset(worker_states, 0, states_size());
+        worker_states->lock = &(GetNamedLWLockTranche(kTranche))->lock;
+        worker_states->count = setting_max_workers;
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+}  // namespace
+
+const char* worker_phase_name(WorkerPhase phase) {
+    switch (phase) {
+        case WorkerPhase::Starting: return "starting";
+        case WorkerPhase::Snapshot: return "snapshot";
+        case WorkerPhase::Streaming: return "streaming";
+        case WorkerPhase::Backoff: return "backoff";
+        case WorkerPhase::Error: return "error";
+        case WorkerPhase::Stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+void install_shmem_hooks() {
+    previous_shmem_request = shmem_request_hook;
+    shmem_request_hook = request_shmem;
+    previous_shmem_startup = shmem_startup_hook;
+    shmem_startup_hook = startup_shmem;
+}
+
+WorkerState* find_worker_state(const char* dbname) {
+    for (int i = 0; i < worker_states->count; i++) {
+        WorkerState* state = &worker_states->workers[i];
+        if (state->in_use && strcmp(state->dbname, dbname) == 0) return state;
+    }
+    return nullptr;
+}
+
+WorkerState* claim_free_worker_state(const char* dbname) {
+    for (int i = 0; i < worker_states->count; i++) {
+        WorkerState* state = &worker_states->workers[i];
+        if (!state->in_use) {
+            memset(state, 0, sizeof *state);
+            state->in_use = true;
+            strlcpy(state->dbname, dbname, sizeof state->dbname);
+            state->phase = WorkerPhase::Starting;
+            return state;
+        }
+    }
+    return nullptr;
+}
+
+void report_worker_error(WorkerState* state, const char* message) {
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    strlcpy(state->last_error, message, sizeof state->last_error);
+    state->last_error_time = GetCurrentTimestamp();
+    LWLockRelease(worker_states->lock);
+}
+
+void set_worker_phase(WorkerState* state, WorkerPhase phase) {
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    state->phase = phase;
+    LWLockRelease(worker_states->lock);
+}
+
+}  // namespace bw

@@ -1,0 +1,60 @@
+// Shared memory: one WorkerState per database being streamed, read by bw_status() and bw_start()
+// and written by the worker itself. Created only when the library is preloaded.
+//
+// Concurrency: `lock` (a named LWLock tranche) guards which entries are in use and their
+// dbname/pid, so bw_start, the launcher and a restarting worker agree on one worker per database.
+// A worker updates its own phase, counters and error under the same lock; bw_status takes it
+// shared and may see counters a moment old.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+#include "storage/lwlock.h"
+}
+
+namespace bw {
+
+enum class WorkerPhase : int { Starting, Snapshot, Streaming, Backoff, Error, Stopped };
+
+const char* worker_phase_name(WorkerPhase phase);
+
+struct WorkerState {
+    bool in_use;
+    char dbname[NAMEDATALEN];
+    char slot_name[NAMEDATALEN];
+    pid_t pid;  // 0 when no process runs for this entry
+    WorkerPhase phase;
+    int64 snapshot_tables_done;
+    int64 snapshot_tables_total;
+    int64 snapshot_rows_done;
+    int64 snapshot_rows_total;
+    XLogRecPtr last_commit_lsn;
+    XLogRecPtr confirmed_lsn;
+    int64 produced;
+    int64 acknowledged;
+    char last_error[512];
+    TimestampTz last_error_time;
+};
+
+struct WorkerStates {
+    LWLock* lock;
+    int count;
+    WorkerState workers[FLEXIBLE_ARRAY_MEMBER];
+};
+
+// Null unless shared memory was set up at server start (the library is preloaded).
+extern WorkerStates* worker_states;
+
+void install_shmem_hooks();
+
+// Callers hold worker_states->lock.
+WorkerState* find_worker_state(const char* dbname);
+WorkerState* claim_free_worker_state(const char* dbname);
+
+// Records an error for bw_status; takes the lock itself.
+void report_worker_error(WorkerState* state, const char* message);
+void set_worker_phase(WorkerState* state, WorkerPhase phase);
+
+}  // namespace bw

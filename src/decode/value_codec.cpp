@@ -315,9 +315,11 @@ void ValueCodec::write_value(RowWriter& writer, Datum value) const {
             return;
         case Kind::Time: writer.write_long(DatumGetTimeADT(value)); return;
         case Kind::TimeTz: {
-            // zone is seconds west of UTC: UTC = local time + zone.
+            // zone is seconds west of UTC: UTC = local time + zone, wrapped into one day so the
+            // value is the UTC time of day on 1970-01-01.
             const TimeTzADT* time = DatumGetTimeTzADTP(value);
-            writer.write_long(time->time + static_cast<int64>(time->zone) * USECS_PER_SEC);
+            int64 utc = time->time + static_cast<int64>(time->zone) * USECS_PER_SEC;
+            writer.write_long((utc % USECS_PER_DAY + USECS_PER_DAY) % USECS_PER_DAY);
             return;
         }
         case Kind::Timestamp:

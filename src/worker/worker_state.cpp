@@ -8,6 +8,8 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include <initializer_list>
+
 #include "worker/settings.h"
 
 namespace bw {
@@ -74,18 +76,25 @@ WorkerState* find_worker_state(const char* dbname) {
     return nullptr;
 }
 
+// A free entry, else the one of a database whose worker has stopped (bw_status forgets it),
+// else one whose worker failed and waits for its restart (it takes a new entry when it returns).
 WorkerState* claim_free_worker_state(const char* dbname) {
-    for (int i = 0; i < worker_states->count; i++) {
-        WorkerState* state = &worker_states->workers[i];
-        if (!state->in_use) {
-            memset(state, 0, sizeof *state);
-            state->in_use = true;
-            strlcpy(state->dbname, dbname, sizeof state->dbname);
-            state->phase = WorkerPhase::Starting;
-            return state;
+    WorkerState* chosen = nullptr;
+    for (int i = 0; i < worker_states->count && chosen == nullptr; i++) {
+        if (!worker_states->workers[i].in_use) chosen = &worker_states->workers[i];
+    }
+    for (const WorkerPhase reusable : {WorkerPhase::Stopped, WorkerPhase::Error}) {
+        for (int i = 0; i < worker_states->count && chosen == nullptr; i++) {
+            WorkerState* state = &worker_states->workers[i];
+            if (state->pid == 0 && state->phase == reusable) chosen = state;
         }
     }
-    return nullptr;
+    if (chosen == nullptr) return nullptr;
+    memset(chosen, 0, sizeof *chosen);
+    chosen->in_use = true;
+    strlcpy(chosen->dbname, dbname, sizeof chosen->dbname);
+    chosen->phase = WorkerPhase::Starting;
+    return chosen;
 }
 
 void report_worker_error(WorkerState* state, const char* message) {

@@ -1,0 +1,179 @@
+"""The worker end to end: bw_start streams a database's committed changes to a real Kafka broker,
+acknowledged before the slot advances; bw_stop, bw_status and the SQL surface's errors.
+
+Each test gets a database of its own with its own slot and a topic prefix of its own, so topics
+left from earlier runs never mix into what a test reads.
+"""
+
+import json
+import time
+import uuid
+
+import psycopg
+import pytest
+
+
+@pytest.fixture
+def bw_db(pg, pg_connect):
+    """A fresh database streamed in output_format json; the worker and slot are removed after.
+    The bw_* functions are called from this database, where the extension is current."""
+    tag = uuid.uuid4().hex[:10]
+    name = f"bw_worker_{tag}"
+    pg.execute(f"CREATE DATABASE {name}")
+    pg.execute(f"ALTER DATABASE {name} SET bottledwater.output_format = 'json'")
+    pg.execute(f"ALTER DATABASE {name} SET bottledwater.slot_name = 'bw_{tag}'")
+    pg.execute(f"ALTER DATABASE {name} SET bottledwater.topic_prefix = 'bwtest_{tag}.'")
+    conn = pg_connect(name)
+    conn.execute("CREATE EXTENSION bottledwater")
+    yield {"name": name, "conn": conn, "prefix": f"bwtest_{tag}.", "slot": f"bw_{tag}"}
+    conn.execute("SELECT bw_stop(%s)", (name,))
+    pg.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+               "WHERE slot_name = %s", (f"bw_{tag}",))
+    conn.close()
+    pg.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def status(conn, dbname):
+    row = conn.execute(
+        "SELECT state, pid, messages_produced, messages_acknowledged, confirmed_lsn, "
+        "last_commit_lsn, last_error, slot_name FROM bw_status() WHERE database = %s",
+        (dbname,)).fetchone()
+    assert row is not None, f"bw_status() has no row for {dbname}"
+    keys = ("state", "pid", "produced", "acknowledged", "confirmed_lsn", "last_commit_lsn",
+            "last_error", "slot_name")
+    return dict(zip(keys, row))
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def key_values(messages):
+    return [(m.key().decode() if m.key() is not None else None,
+             m.value().decode() if m.value() is not None else None) for m in messages]
+
+
+def test_issue_demo_byte_for_byte(bw_db, consumer_factory, consume):
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE test (id serial primary key, value text)")
+    pid = db.execute("SELECT bw_start(%s)", (bw_db["name"],)).fetchone()[0]
+    assert pid > 0
+    db.execute("INSERT INTO test (value) VALUES ('hello world!')")
+    db.execute("INSERT INTO test (value) VALUES ('hello')")
+    db.execute("UPDATE test SET value = 'world' WHERE id = 2")
+    db.execute("DELETE FROM test WHERE id = 2")
+
+    consumer = consumer_factory([bw_db["prefix"] + "test"])
+    assert key_values(consume(consumer, 4)) == [
+        ('{"id": {"int": 1}}', '{"id": {"int": 1}, "value": {"string": "hello world!"}}'),
+        ('{"id": {"int": 2}}', '{"id": {"int": 2}, "value": {"string": "hello"}}'),
+        ('{"id": {"int": 2}}', '{"id": {"int": 2}, "value": {"string": "world"}}'),
+        ('{"id": {"int": 2}}', None),
+    ]
+
+
+def test_status_shows_streaming_and_acknowledged_counts(bw_db, pg):
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE counted (id int primary key)")
+    pid = db.execute("SELECT bw_start(%s)", (bw_db["name"],)).fetchone()[0]
+    db.execute("INSERT INTO counted SELECT generate_series(1, 500)")
+    lsn = db.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+
+    done = wait_for(lambda: (lambda s: s if s["acknowledged"] == 500 else None)(
+        status(db, bw_db["name"])), what="500 acknowledged messages")
+    assert done["state"] == "streaming"
+    assert done["pid"] == pid
+    assert done["produced"] == 500
+    assert done["slot_name"] == bw_db["slot"]
+    # The slot has moved past the insert's commit, on disk and in bw_status.
+    wait_for(lambda: pg.execute(
+        "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+        (lsn, bw_db["slot"])).fetchone()[0], what="the slot to confirm the insert")
+    assert status(db, bw_db["name"])["confirmed_lsn"] is not None
+
+
+def test_start_twice_returns_the_running_pid_with_a_notice(bw_db):
+    db = bw_db["conn"]
+    notices = []
+    db.add_notice_handler(lambda diag: notices.append(diag.message_primary))
+    first = db.execute("SELECT bw_start(%s)", (bw_db["name"],)).fetchone()[0]
+    second = db.execute("SELECT bw_start(%s)", (bw_db["name"],)).fetchone()[0]
+    assert first == second
+    assert any("already streamed by pid" in n for n in notices), notices
+
+
+def test_start_on_a_missing_database_errors(bw_db):
+    with pytest.raises(psycopg.errors.InvalidCatalogName, match="does not exist"):
+        bw_db["conn"].execute("SELECT bw_start('bw_no_such_database')")
+
+
+def test_output_format_avro_is_refused_with_a_hint(bw_db, pg):
+    db = bw_db["conn"]
+    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.output_format = 'avro'")
+    with pytest.raises(psycopg.Error) as raised:
+        db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    assert "output_format avro is not supported" in raised.value.diag.message_primary
+    assert "output_format = 'json'" in raised.value.diag.message_hint
+    assert status(db, bw_db["name"])["state"] == "error"
+
+
+def test_stop_keeps_the_slot_and_start_resumes_where_it_stopped(bw_db, pg, consumer_factory,
+                                                                 consume):
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE resumed (id int primary key, v text)")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    db.execute("INSERT INTO resumed VALUES (1, 'before stop')")
+    wait_for(lambda: status(db, bw_db["name"])["acknowledged"] == 1, what="the first message")
+
+    assert db.execute("SELECT bw_stop(%s)", (bw_db["name"],)).fetchone()[0] is True
+    stopped = status(db, bw_db["name"])
+    assert stopped["state"] == "stopped" and stopped["pid"] is None
+    assert pg.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
+                      (bw_db["slot"],)).fetchone()[0] == 1
+
+    db.execute("INSERT INTO resumed VALUES (2, 'while stopped')")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    db.execute("INSERT INTO resumed VALUES (3, 'after restart')")
+
+    consumer = consumer_factory([bw_db["prefix"] + "resumed"])
+    values = [json.loads(v)["v"]["string"] for _, v in key_values(consume(consumer, 3))]
+    assert values == ["before stop", "while stopped", "after restart"]
+
+
+def test_rolled_back_work_produces_nothing(bw_db, pg, consumer_factory, consume):
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE rb (id int primary key)")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    with db.transaction():
+        db.execute("INSERT INTO rb VALUES (1)")
+        try:
+            with db.transaction():
+                db.execute("INSERT INTO rb VALUES (2)")
+                raise RuntimeError("roll back the savepoint")
+        except RuntimeError:
+            pass
+    db.execute("BEGIN")
+    db.execute("INSERT INTO rb VALUES (3)")
+    db.execute("ROLLBACK")
+    db.execute("INSERT INTO rb VALUES (4)")
+
+    consumer = consumer_factory([bw_db["prefix"] + "rb"])
+    keys = [k for k, _ in key_values(consume(consumer, 2))]
+    assert keys == ['{"id": {"int": 1}}', '{"id": {"int": 4}}']
+    assert consumer.poll(2.0) is None
+
+
+def test_topics_of_other_schemas_and_illegal_names(bw_db, consumer_factory, consume):
+    db = bw_db["conn"]
+    db.execute('CREATE SCHEMA "My Schema"')
+    db.execute('CREATE TABLE "My Schema"."t$1" (id int primary key)')
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    db.execute('INSERT INTO "My Schema"."t$1" VALUES (7)')
+    consumer = consumer_factory([bw_db["prefix"] + "My_x20Schema.t_x241"])
+    assert key_values(consume(consumer, 1)) == [('{"id": {"int": 7}}', '{"id": {"int": 7}}')]

@@ -1,0 +1,212 @@
+"""Decoding and streaming throughput of bottledwater against PostgreSQL's own decoders, on the
+same WAL in the same run, reported as ratios (absolute rates are printed for context only).
+
+1. Plugin decoding rate: one 1M-row transaction, and 200k rows in transactions of 1-10 rows over
+   three tables, each decoded through pg_logical_slot_peek_*_changes by pgoutput (the raw rate
+   Debezium and logical replication start from), test_decoding, and bottledwater (json, avro).
+   Every decoder reads the same WAL twice, interleaved, and its better pass counts.
+2. End to end: the worker streaming a 1M-row transaction to Kafka until its slot confirms the
+   commit LSN (it confirms only what Kafka acknowledged), from a standing start after the commit
+   (the same work as pgoutput decoding that WAL) and live (decoding while the rows are written,
+   timed from the commit), against pgoutput decoding the same transaction.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+DECODERS = {
+    # name: (plugin, SQL function, options)
+    "pgoutput": ("pgoutput", "pg_logical_slot_peek_binary_changes",
+                 ["proto_version", "1", "publication_names", "bench_pub"]),
+    "test_decoding": ("test_decoding", "pg_logical_slot_peek_changes", []),
+    "bottledwater_json": ("bottledwater", "pg_logical_slot_peek_changes", ["format", "json"]),
+    "bottledwater_avro": ("bottledwater", "pg_logical_slot_peek_binary_changes", ["format", "avro"]),
+}
+
+
+def dev_env():
+    out = subprocess.run(
+        ["bash", "-c", f'set -a; source "{REPO}/.dev-env/env.sh"; env -0'],
+        check=True, capture_output=True).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def connect(env, dbname):
+    return psycopg.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"],
+                           dbname=dbname, autocommit=True)
+
+
+def fresh_database(env, name):
+    with connect(env, env["PGDATABASE"]) as admin:
+        for slot, in admin.execute(
+                "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)):
+            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    conn = connect(env, name)
+    conn.execute("CREATE EXTENSION bottledwater")
+    return conn
+
+
+def create_tables(conn, count):
+    for i in range(count):
+        conn.execute(f"CREATE TABLE bench_{i} (id bigint PRIMARY KEY, n int, t text, "
+                     "at timestamptz, amount numeric(12,2))")
+    conn.execute("CREATE PUBLICATION bench_pub FOR ALL TABLES")
+
+
+def one_big_transaction(conn, rows):
+    conn.execute(f"INSERT INTO bench_0 SELECT i, i % 1000, 'row ' || i, now(), i / 100.0 "
+                 f"FROM generate_series(1, {rows}) i")
+
+
+def small_transactions(conn, rows):
+    # A procedure commits inside its loop, so the client's round trips are not what is measured.
+    conn.execute("""
+        CREATE PROCEDURE small_transactions(total int) LANGUAGE plpgsql AS $$
+        DECLARE done int := 0; size int; t int := 0;
+        BEGIN
+            WHILE done < total LOOP
+                size := least(1 + (done * 7919) % 10, total - done);
+                EXECUTE format('INSERT INTO bench_%s SELECT i, i %% 1000, ''row '' || i, now(), '
+                               'i / 100.0 FROM generate_series($1, $2) i', t % 3)
+                    USING 10000000 + done, 10000000 + done + size - 1;
+                COMMIT;
+                done := done + size; t := t + 1;
+            END LOOP;
+        END $$""")
+    conn.execute(f"CALL small_transactions({rows})")
+
+
+def decode_rates(conn, workload, rows, passes=2):
+    """rows/s per decoder over the WAL written by `workload`, best of `passes` interleaved."""
+    for name, (plugin, _, _) in DECODERS.items():
+        conn.execute("SELECT pg_create_logical_replication_slot(%s, %s)", (f"b_{name}", plugin))
+    workload(conn, rows)
+    best = {name: 0.0 for name in DECODERS}
+    for _ in range(passes):
+        for name, (_, function, options) in DECODERS.items():
+            args = ", ".join(["%s"] * len(options))
+            sql = f"SELECT count(*) FROM {function}(%s, NULL, NULL{', ' + args if args else ''})"
+            start = time.perf_counter()
+            conn.execute(sql, [f"b_{name}", *options]).fetchone()
+            best[name] = max(best[name], rows / (time.perf_counter() - start))
+    for name in DECODERS:
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (f"b_{name}",))
+    return best
+
+
+def wait_for(conn, query, params, what, timeout):
+    deadline = time.monotonic() + timeout
+    while not conn.execute(query, params).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} within {timeout} s")
+        time.sleep(0.02)
+
+
+def worker_end_to_end(env, rows):
+    """rows/s of the worker from commit to Kafka's acknowledgement (its slot confirms only what
+    Kafka acknowledged), twice: catching up on a committed transaction from a standing start,
+    which reads the same WAL pgoutput reads, and live, decoding while the transaction is written.
+    pgoutput's rate on the same WAL is the reference."""
+    conn = fresh_database(env, "bench_e2e")
+    create_tables(conn, 1)
+    # Slot names are cluster-wide: give this database its own.
+    conn.execute("ALTER DATABASE bench_e2e SET bottledwater.slot_name = 'bench_e2e'")
+    streaming = "SELECT count(*) = 1 FROM bw_status() WHERE database = 'bench_e2e' AND state = 'streaming'"
+    confirmed = "SELECT confirmed_flush_lsn >= %s FROM pg_replication_slots WHERE slot_name = 'bench_e2e'"
+    conn.execute("SELECT bw_start('bench_e2e')")
+    wait_for(conn, streaming, (), "the worker did not reach streaming", 60)
+    conn.execute("SELECT pg_create_logical_replication_slot('b_e2e_pgoutput', 'pgoutput')")
+
+    conn.execute("SELECT bw_stop('bench_e2e')")
+    one_big_transaction(conn, rows)
+    commit_end = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    start = time.perf_counter()
+    conn.execute("SELECT bw_start('bench_e2e')")
+    wait_for(conn, confirmed, (commit_end,), "Kafka did not acknowledge the transaction", 600)
+    catch_up = rows / (time.perf_counter() - start)
+
+    start = time.perf_counter()
+    conn.execute("SELECT count(*) FROM pg_logical_slot_get_binary_changes('b_e2e_pgoutput', "
+                 "NULL, NULL, 'proto_version', '1', 'publication_names', 'bench_pub')").fetchone()
+    pgoutput = rows / (time.perf_counter() - start)
+
+    conn.execute("TRUNCATE bench_0")
+    one_big_transaction(conn, rows)  # autocommit: returns once committed
+    start = time.perf_counter()
+    commit_end = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    wait_for(conn, confirmed, (commit_end,), "Kafka did not acknowledge the transaction", 600)
+    live = rows / (time.perf_counter() - start)
+
+    conn.execute("SELECT pg_drop_replication_slot('b_e2e_pgoutput')")
+    conn.execute("SELECT bw_stop('bench_e2e')")
+    conn.close()
+    return {"pgoutput": pgoutput, "bottledwater_worker_json_catch_up": catch_up,
+            "bottledwater_worker_json_live": live}
+
+
+def machine(conn):
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(),
+        "postgresql": conn.execute("SHOW server_version").fetchone()[0],
+        "bottledwater": conn.execute("SELECT bw_version()").fetchone()[0],
+    }
+
+
+def markdown(result):
+    lines = [f"# bottledwater benchmark, {result['when']}", "",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()), ""]
+    for title, rates in result["runs"].items():
+        base = rates["pgoutput"]
+        lines += [f"## {title}", "", "| decoder | rows/s | ratio to pgoutput |", "| --- | --- | --- |"]
+        lines += [f"| {name} | {rate:,.0f} | {rate / base:.2f} |" for name, rate in rates.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a tenth of the rows")
+    parser.add_argument("--no-worker", action="store_true", help="skip the end-to-end run")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    big, small = 1_000_000 // scale, 200_000 // scale
+    env = dev_env()
+
+    runs = {}
+    conn = fresh_database(env, "bench_decode")
+    create_tables(conn, 3)
+    runs[f"decoding: one transaction of {big:,} rows"] = decode_rates(conn, one_big_transaction, big)
+    runs[f"decoding: {small:,} rows in transactions of 1-10 rows"] = decode_rates(
+        conn, small_transactions, small)
+    info = machine(conn)
+    conn.close()
+    if not args.no_worker:
+        runs[f"end to end: one transaction of {big:,} rows to Kafka acknowledgement"] = \
+            worker_end_to_end(env, big)
+
+    result = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "quick": args.quick, "machine": info, "runs": runs}
+    RESULTS.mkdir(exist_ok=True)
+    stamp = result["when"].replace(":", "").replace("+0000", "Z")
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{stamp}.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

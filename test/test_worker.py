@@ -177,3 +177,40 @@ def test_topics_of_other_schemas_and_illegal_names(bw_db, consumer_factory, cons
     db.execute('INSERT INTO "My Schema"."t$1" VALUES (7)')
     consumer = consumer_factory([bw_db["prefix"] + "My_x20Schema.t_x241"])
     assert key_values(consume(consumer, 1)) == [('{"id": {"int": 7}}', '{"id": {"int": 7}}')]
+
+
+def test_rows_present_before_start_arrive_from_the_snapshot(bw_db, consumer_factory, consume):
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE early (id int primary key, v text)")
+    db.execute("CREATE TABLE unkeyed (v text)")
+    # A TOASTed value: the snapshot must send it, not the unchanged-TOAST marker.
+    big = "x" * 100000
+    db.execute("INSERT INTO early VALUES (1, 'one'), (2, %s)", (big,))
+    db.execute("INSERT INTO unkeyed VALUES ('left out')")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    db.execute("INSERT INTO early VALUES (3, 'after start')")
+
+    consumer = consumer_factory([bw_db["prefix"] + "early"])
+    got = [(json.loads(k)["id"]["int"], json.loads(v)["v"]["string"])
+           for k, v in key_values(consume(consumer, 3))]
+    assert got == [(1, "one"), (2, big), (3, "after start")]
+    status_row = status(db, bw_db["name"])
+    assert status_row["state"] == "streaming"
+
+
+def test_a_200k_row_table_arrives_complete(bw_db, consumer_factory, consume):
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE big (id int primary key, v int)")
+    db.execute("INSERT INTO big SELECT g, g * 2 FROM generate_series(1, 200000) g")
+    db.execute("ANALYZE big")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    wait_for(lambda: status(db, bw_db["name"])["state"] == "streaming", timeout=120,
+             what="the snapshot to finish")
+    row = db.execute("SELECT snapshot_tables_done, snapshot_tables_total, snapshot_rows_done, "
+                     "messages_acknowledged FROM bw_status() WHERE database = %s",
+                     (bw_db["name"],)).fetchone()
+    assert row[0] == row[1] and row[2] == 200000 and row[3] >= 200000
+
+    consumer = consumer_factory([bw_db["prefix"] + "big"])
+    ids = {json.loads(m.key())["id"]["int"] for m in consume(consumer, 200000, timeout=120)}
+    assert ids == set(range(1, 200001))

@@ -63,7 +63,7 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         wait_for_queue_space();
     }
     if (backing_off_) {
-        set_worker_phase(state_, WorkerPhase::Streaming);
+        set_worker_phase(state_, active_phase_);
         backing_off_ = false;
     }
     if (++since_poll_ >= kPollEveryMessages) {

@@ -30,6 +30,9 @@ public:
 
     uint64_t last_commit_lsn() const { return last_commit_lsn_; }
 
+    // What the worker is doing (snapshot or streaming): the state shown again after a backoff.
+    void set_active_phase(WorkerPhase phase) { active_phase_ = phase; }
+
     // Throws KafkaError when the producer can no longer be trusted to confirm anything: the
     // worker must exit and replay from the slot with a new producer.
     void check_health() const;
@@ -46,6 +49,7 @@ private:
     uint64_t last_commit_lsn_ = 0;
     uint64_t since_poll_ = 0;
     bool backing_off_ = false;
+    WorkerPhase active_phase_ = WorkerPhase::Streaming;
 };
 
 }  // namespace bw

@@ -23,11 +23,14 @@ extern "C" {
 #include "replication/decode.h"
 #include "replication/logical.h"
 #include "replication/slot.h"
+#include "replication/snapbuild.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
@@ -37,6 +40,7 @@ extern "C" {
 #include "worker/autostart.h"
 #include "worker/kafka_change_sink.h"
 #include "worker/settings.h"
+#include "worker/snapshot_scan.h"
 #include "worker/worker_state.h"
 
 namespace bw {
@@ -166,35 +170,78 @@ void create_producer() {
         exit_with_config_error(message, "Check bottledwater.kafka_config and topic_config.");
 }
 
-// A new slot starts streaming at its consistent point; rows already in the tables are not sent
-// (XXX: the initial snapshot is not implemented yet, so every start behaves as skip_snapshot).
-void ensure_slot(const char* slot_name) {
-    ReplicationSlot* existing = SearchNamedReplicationSlot(slot_name, true);
-    if (existing != nullptr) {
-        if (existing->data.database != MyDatabaseId)
-            exit_with_config_error(
-                psprintf("replication slot \"%s\" belongs to another database", slot_name),
-                "Give each database its own slot: ALTER DATABASE ... SET "
-                "bottledwater.slot_name = '...'.");
-        if (strcmp(NameStr(existing->data.plugin), "bottledwater") != 0)
-            exit_with_config_error(
-                psprintf("replication slot \"%s\" uses output plugin \"%s\", not bottledwater",
-                         slot_name, NameStr(existing->data.plugin)),
-                "Drop it or choose another bottledwater.slot_name.");
-        return;
+// Waits until Kafka has acknowledged everything produced so far. A stop request leaves at once:
+// the caller holds an ephemeral slot, which goes away with the process, so nothing half done
+// survives.
+void wait_for_all_acknowledged() {
+    while (kafka->acks().pending_transactions() > 0 || kafka->acks().in_flight() > 0) {
+        guard_cpp("waiting for the snapshot's acknowledgements", [&] {
+            kafka->poll(100);
+            sink->check_health();
+        });
+        if (got_sigterm) {
+            ereport(LOG, (errmsg("bottledwater: stopped during the snapshot; the next start "
+                                 "begins it again")));
+            proc_exit(0);
+        }
     }
-    // An ephemeral slot vanishes if this process dies before ReplicationSlotPersist.
+}
+
+// Creates the slot and, unless skip_snapshot, dumps every table from the slot's initial snapshot
+// before the slot is made persistent: a worker that dies mid-snapshot leaves no slot, and its
+// restart takes a new snapshot from scratch.
+void create_slot(const char* slot_name) {
     StartTransactionCommand();
+    // SnapBuildInitialSnapshot needs a read-only REPEATABLE READ transaction with no snapshot.
+    XactIsoLevel = XACT_REPEATABLE_READ;
+    XactReadOnly = true;
     ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
+    worker_change_sink = sink;
     LogicalDecodingContext* ctx =
-        CreateInitDecodingContext("bottledwater", plugin_options(), false, InvalidXLogRecPtr,
-                                  &local_wal_routine, no_prepare_write, no_write, nullptr);
+        CreateInitDecodingContext("bottledwater", plugin_options(), !setting_skip_snapshot,
+                                  InvalidXLogRecPtr, &local_wal_routine, no_prepare_write,
+                                  no_write, nullptr);
     DecodingContextFindStartpoint(ctx);
+    if (!setting_skip_snapshot) {
+        RestoreTransactionSnapshot(SnapBuildInitialSnapshot(ctx->snapshot_builder), MyProc);
+        PushActiveSnapshot(GetTransactionSnapshot());
+        set_worker_phase(my_state, WorkerPhase::Snapshot);
+        sink->set_active_phase(WorkerPhase::Snapshot);
+        ereport(LOG, (errmsg("bottledwater: snapshot of database \"%s\" started",
+                             my_state->dbname)));
+        scan_snapshot(*sink, my_state, setting_allow_unkeyed,
+                      MyReplicationSlot->data.confirmed_flush);
+        wait_for_all_acknowledged();
+        PopActiveSnapshot();
+        ereport(LOG, (errmsg("bottledwater: snapshot of database \"%s\" acknowledged by Kafka "
+                             "(%lld rows)",
+                             my_state->dbname,
+                             static_cast<long long>(kafka->acks().acknowledged()))));
+    }
     FreeDecodingContext(ctx);
     ReplicationSlotPersist();
     ReplicationSlotRelease();
     CommitTransactionCommand();
+    sink->set_active_phase(WorkerPhase::Streaming);
     ereport(LOG, (errmsg("bottledwater: created replication slot \"%s\"", slot_name)));
+}
+
+void ensure_slot(const char* slot_name) {
+    ReplicationSlot* existing = SearchNamedReplicationSlot(slot_name, true);
+    if (existing == nullptr) {
+        create_slot(slot_name);
+        return;
+    }
+    if (existing->data.database != MyDatabaseId)
+        exit_with_config_error(
+            psprintf("replication slot \"%s\" belongs to another database", slot_name),
+            "Give each database its own slot: ALTER DATABASE ... SET "
+            "bottledwater.slot_name = '...'.");
+    if (strcmp(NameStr(existing->data.plugin), "bottledwater") != 0)
+        exit_with_config_error(
+            psprintf("replication slot \"%s\" uses output plugin \"%s\", not bottledwater",
+                     slot_name, NameStr(existing->data.plugin)),
+            "Drop it or choose another bottledwater.slot_name.");
 }
 
 void publish_progress(XLogRecPtr confirmed) {

@@ -1,0 +1,157 @@
+// The initial snapshot (see snapshot_scan.h). Tables are listed with SPI, then each is scanned
+// with a sequential heap scan; rows are detoasted first, because the encoder reads an on-disk
+// TOAST pointer as "unchanged by this UPDATE".
+#include "worker/snapshot_scan.h"
+
+extern "C" {
+#include "access/heaptoast.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+}
+
+#include <memory>
+
+#include "decode/change_encoder.h"
+#include "decode/table_schema.h"
+#include "pg_boundary.h"
+#include "worker/settings.h"
+#include "worker/stream_worker.h"
+
+namespace bw {
+
+namespace {
+
+constexpr int64 kProgressEveryRows = 1000;
+
+// Leaf tables only: changes of a partitioned table are decoded on its partitions.
+constexpr const char* kListTables =
+    "SELECT c.oid, greatest(c.reltuples, 0)::int8 FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname !~ '^pg_toast' ORDER BY n.nspname, c.relname";
+
+struct TableToScan {
+    Oid relid;
+    int64 estimated_rows;
+};
+
+List* tables_to_scan() {
+    MemoryContext caller = CurrentMemoryContext;
+    List* tables = NIL;
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "bottledwater: SPI_connect failed");
+    if (SPI_execute(kListTables, true, 0) != SPI_OK_SELECT)
+        elog(ERROR, "bottledwater: could not list the tables to snapshot");
+    for (uint64 i = 0; i < SPI_processed; i++) {
+        bool isnull;
+        HeapTuple row = SPI_tuptable->vals[i];
+        TableToScan* table =
+            static_cast<TableToScan*>(MemoryContextAlloc(caller, sizeof(TableToScan)));
+        table->relid = DatumGetObjectId(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
+        table->estimated_rows =
+            DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
+        MemoryContext old = MemoryContextSwitchTo(caller);
+        tables = lappend(tables, table);
+        MemoryContextSwitchTo(old);
+    }
+    SPI_finish();
+    return tables;
+}
+
+void publish(WorkerState* state, int64 tables_done, int64 tables_total, int64 rows_done,
+             int64 rows_total) {
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    state->snapshot_tables_done = tables_done;
+    state->snapshot_tables_total = tables_total;
+    state->snapshot_rows_done = rows_done;
+    state->snapshot_rows_total = rows_total;
+    LWLockRelease(worker_states->lock);
+}
+
+}  // namespace
+
+void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed,
+                   XLogRecPtr consistent_lsn) {
+    List* tables = tables_to_scan();
+    int64 rows_total = 0;
+    ListCell* cell;
+    foreach (cell, tables) rows_total += static_cast<TableToScan*>(lfirst(cell))->estimated_rows;
+    const int64 tables_total = list_length(tables);
+    int64 tables_done = 0;
+    int64 rows_done = 0;
+    publish(state, 0, tables_total, 0, rows_total);
+
+    MemoryContext scan_context =
+        AllocSetContextCreate(CurrentMemoryContext, "bottledwater snapshot", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext row_context =
+        AllocSetContextCreate(scan_context, "bottledwater snapshot row", ALLOCSET_DEFAULT_SIZES);
+    // Heap objects, deleted below; an ERROR ends the process, which frees them with it.
+    SchemaCache* schemas = new SchemaCache(scan_context);
+    ChangeEncoder* encoder = new ChangeEncoder(OutputFormat::Json);
+
+    TransactionInfo txn;
+    txn.commit_lsn = consistent_lsn;
+    txn.end_lsn = consistent_lsn;
+    guard_cpp("starting the snapshot", [&] { sink.begin_transaction(txn); });
+
+    foreach (cell, tables) {
+        Relation relation = table_open(static_cast<TableToScan*>(lfirst(cell))->relid,
+                                       AccessShareLock);
+        TableSchema* table = nullptr;
+        guard_cpp("describing a table", [&] { table = &schemas->lookup(relation); });
+        if (!table->keyed && !allow_unkeyed) {
+            ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica "
+                                 "identity index; it is left out of the snapshot",
+                                 table->description.qualified_name.c_str()),
+                          errhint("Add a primary key, or set bottledwater.allow_unkeyed.")));
+            table_close(relation, AccessShareLock);
+            tables_done++;
+            continue;
+        }
+        guard_cpp("announcing a table", [&] { sink.table_schema(table->description); });
+
+        TableScanDesc scan = table_beginscan(relation, GetActiveSnapshot(), 0, nullptr);
+        TupleTableSlot* slot = table_slot_create(relation, nullptr);
+        while (table_scan_getnextslot(scan, ForwardScanDirection, slot)) {
+            MemoryContext old = MemoryContextSwitchTo(row_context);
+            bool should_free;
+            HeapTuple stored = ExecFetchSlotHeapTuple(slot, false, &should_free);
+            HeapTuple tuple = HeapTupleHasExternal(stored)
+                                  ? toast_flatten_tuple(stored, RelationGetDescr(relation))
+                                  : stored;
+            guard_cpp("encoding a snapshot row", [&] {
+                encoder->encode(ChangeOp::Insert, relation, *table, nullptr, tuple, sink);
+            });
+            MemoryContextSwitchTo(old);
+            MemoryContextReset(row_context);
+            if (++rows_done % kProgressEveryRows == 0)
+                publish(state, tables_done, tables_total, rows_done, Max(rows_total, rows_done));
+            CHECK_FOR_INTERRUPTS();
+            if (stop_requested()) {
+                // The slot is still ephemeral: it goes with the process, and so does this scan.
+                ereport(LOG, (errmsg("bottledwater: stopped during the snapshot; the next start "
+                                     "begins it again")));
+                proc_exit(0);
+            }
+        }
+        ExecDropSingleTupleTableSlot(slot);
+        table_endscan(scan);
+        table_close(relation, AccessShareLock);
+        tables_done++;
+        publish(state, tables_done, tables_total, rows_done, Max(rows_total, rows_done));
+    }
+    guard_cpp("ending the snapshot", [&] { sink.commit_transaction(txn); });
+    publish(state, tables_done, tables_total, rows_done, rows_done);
+    delete encoder;
+    delete schemas;
+    MemoryContextDelete(scan_context);
+}
+
+}  // namespace bw

@@ -1,0 +1,175 @@
+"""The worker under faults, against the real servers: the worker killed with SIGKILL mid-stream,
+PostgreSQL shut down immediately, Kafka stopped and started again. After each, every committed
+row's final state must be in Kafka (duplicates allowed, loss not).
+
+These tests restart shared servers, so they live apart from test_worker.py's quieter tests.
+"""
+
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from conftest import DEV_ENV, TRANSIENT_CONSUMER_ERRORS
+
+
+@pytest.fixture
+def fault_db(pg_connect):
+    tag = uuid.uuid4().hex[:10]
+    name = f"bw_fault_{tag}"
+    admin = pg_connect()
+    admin.execute(f"CREATE DATABASE {name}")
+    for setting, value in (("output_format", "json"), ("slot_name", f"bw_{tag}"),
+                           ("topic_prefix", f"bwfault_{tag}.")):
+        admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
+    conn = pg_connect(name)
+    conn.execute("CREATE EXTENSION bottledwater")
+    conn.execute("CREATE TABLE t (id int primary key, v int)")
+    conn.execute("SELECT bw_start(%s)", (name,))
+    yield {"name": name, "prefix": f"bwfault_{tag}.", "connect": lambda: pg_connect(name)}
+    cleanup = reconnect(lambda: pg_connect(name))
+    cleanup.execute("SELECT bw_stop(%s)", (name,))
+    cleanup.close()
+    reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")
+    reconnect(pg_connect).execute("SELECT pg_drop_replication_slot(slot_name) "
+                                  "FROM pg_replication_slots WHERE slot_name = %s",
+                                  (f"bw_{tag}",))
+
+
+def reconnect(connect, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return connect()
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def worker_row(connect, dbname):
+    return reconnect(connect).execute(
+        "SELECT state, pid, last_error FROM bw_status() WHERE database = %s",
+        (dbname,)).fetchone()
+
+
+def wait_streaming(connect, dbname, timeout=90.0, not_pid=None):
+    deadline = time.monotonic() + timeout
+    row = None
+    while time.monotonic() < deadline:
+        try:
+            row = worker_row(connect, dbname)
+        except psycopg.OperationalError:
+            row = None
+        if row and row[0] == "streaming" and row[1] and row[1] != not_pid:
+            return row[1]
+        time.sleep(0.2)
+    pytest.fail(f"worker of {dbname} not streaming again within {timeout}s: {row}")
+
+
+class Writer(threading.Thread):
+    """Many small transactions (insert, then updates of earlier rows), riding out server restarts:
+    a statement that fails is retried on a new connection; the table is the truth at the end."""
+
+    def __init__(self, connect, count):
+        super().__init__(daemon=True)
+        self.connect, self.count, self.done = connect, count, 0
+
+    def run(self):
+        conn = reconnect(self.connect)
+        i = 1
+        while i <= self.count:
+            try:
+                conn.execute("INSERT INTO t VALUES (%s, 0) ON CONFLICT (id) DO NOTHING", (i,))
+                if i % 3 == 0:
+                    conn.execute("UPDATE t SET v = v + 1 WHERE id = %s", (i // 3,))
+                i += 1
+                self.done = i
+            except psycopg.OperationalError:
+                conn = reconnect(self.connect)
+
+
+def final_state_in_kafka(consumer_factory, topic, expected, timeout=120.0):
+    """Reads the topic until the last message of every key matches `expected` (id -> v)."""
+    consumer = consumer_factory([topic])
+    latest = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is None:
+            if latest == expected:
+                return
+            continue
+        if msg.error():
+            assert msg.error().code() in TRANSIENT_CONSUMER_ERRORS, msg.error()
+            continue
+        key = json.loads(msg.key())["id"]["int"]
+        if msg.value() is None:
+            latest.pop(key, None)
+        else:
+            latest[key] = json.loads(msg.value())["v"]["int"]
+    missing = {k: v for k, v in expected.items() if latest.get(k) != v}
+    pytest.fail(f"{len(missing)} keys wrong or missing in Kafka, e.g. "
+                f"{list(missing.items())[:5]} (Kafka has {len(latest)} keys)")
+
+
+def table_state(connect):
+    return dict(reconnect(connect).execute("SELECT id, v FROM t").fetchall())
+
+
+def test_sigkill_of_the_worker_mid_stream_loses_nothing(fault_db, consumer_factory):
+    connect = fault_db["connect"]
+    writer = Writer(connect, 3000)
+    writer.start()
+    while writer.done < 1000:
+        time.sleep(0.05)
+    pid = worker_row(connect, fault_db["name"])[1]
+    os.kill(pid, 9)
+    writer.join(timeout=300)
+    assert not writer.is_alive()
+    wait_streaming(connect, fault_db["name"], not_pid=pid)
+    final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
+
+
+def test_immediate_shutdown_mid_stream_loses_nothing(fault_db, consumer_factory):
+    connect = fault_db["connect"]
+    writer = Writer(connect, 3000)
+    writer.start()
+    while writer.done < 1000:
+        time.sleep(0.05)
+    pid = worker_row(connect, fault_db["name"])[1]
+    subprocess.run([DEV_ENV, "restart-pg", "immediate"], check=True)
+    writer.join(timeout=300)
+    assert not writer.is_alive()
+    # The launcher brings the worker back from the autostart list.
+    wait_streaming(connect, fault_db["name"], not_pid=pid)
+    final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
+
+
+def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory):
+    connect = fault_db["connect"]
+    conn = connect()
+    conn.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g")
+    subprocess.run([DEV_ENV, "stop-kafka"], check=True)
+    try:
+        for i in range(101, 601):
+            conn.execute("INSERT INTO t VALUES (%s, 1)", (i,))
+        deadline = time.monotonic() + 60
+        row = None
+        while time.monotonic() < deadline:
+            row = worker_row(connect, fault_db["name"])
+            if row[0] == "backoff" and row[2]:
+                break
+            time.sleep(0.5)
+        assert row[0] == "backoff" and row[2], f"no backoff while Kafka is down: {row}"
+    finally:
+        subprocess.run([DEV_ENV, "start-kafka"], check=True)
+    for i in range(601, 701):
+        conn.execute("INSERT INTO t VALUES (%s, 2)", (i,))
+    wait_streaming(connect, fault_db["name"])
+    final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))

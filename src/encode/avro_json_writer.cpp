@@ -2,6 +2,8 @@
 // unions as {"<branch type name>": value} except null, bytes as \u00XX text.
 #include "encode/avro_json_writer.h"
 
+#include <charconv>
+
 #include "encode/json_text.h"
 
 namespace bw {
@@ -9,6 +11,11 @@ namespace bw {
 void AvroJsonWriter::reset() {
     out_.clear();
     has_element_.clear();
+}
+
+void AvroJsonWriter::write_integer(int64_t value) {
+    char digits[24];
+    out_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
 }
 
 void AvroJsonWriter::write_float(float value) {

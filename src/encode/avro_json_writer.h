@@ -15,8 +15,8 @@ public:
 
     void write_null() override { out_ += "null"; }
     void write_boolean(bool value) override { out_ += value ? "true" : "false"; }
-    void write_int(int32_t value) override { out_ += std::to_string(value); }
-    void write_long(int64_t value) override { out_ += std::to_string(value); }
+    void write_int(int32_t value) override { write_integer(value); }
+    void write_long(int64_t value) override { write_integer(value); }
     void write_float(float value) override;
     void write_double(double value) override;
     void write_bytes(const void* data, size_t length) override;
@@ -35,6 +35,7 @@ public:
     void end_array() override { close(']'); }
 
 private:
+    void write_integer(int64_t value);
     void open(char bracket);
     void close(char bracket);
     void separate();

@@ -61,8 +61,8 @@ static const char* primitive_name(AvroKind kind) {
     return "null";
 }
 
-std::string AvroType::union_branch_name() const {
-    return is_named() ? full_name : primitive_name(kind);
+std::string_view AvroType::union_branch_name() const {
+    return is_named() ? std::string_view(full_name) : std::string_view(primitive_name(kind));
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bw {
@@ -54,7 +55,7 @@ struct AvroType {
 
     bool is_named() const { return kind == AvroKind::Record || kind == AvroKind::Enum; }
     // The name that selects this branch of a union in the Avro JSON encoding.
-    std::string union_branch_name() const;
+    std::string_view union_branch_name() const;
 };
 
 // Renders a schema as compact JSON text, defining each named type once and referring to it by

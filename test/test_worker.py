@@ -5,12 +5,15 @@ Each test gets a database of its own with its own slot and a topic prefix of its
 left from earlier runs never mix into what a test reads.
 """
 
+import io
 import json
 import time
 import uuid
 
+import fastavro
 import psycopg
 import pytest
+import requests
 
 
 @pytest.fixture
@@ -113,14 +116,46 @@ def test_start_on_a_missing_database_errors(bw_db):
         bw_db["conn"].execute("SELECT bw_start('bw_no_such_database')")
 
 
-def test_output_format_avro_is_refused_with_a_hint(bw_db, pg):
+def test_output_format_avro_without_a_registry_is_refused_with_a_hint(bw_db, pg):
     db = bw_db["conn"]
     pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.output_format = 'avro'")
+    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.schema_registry_url = ''")
     with pytest.raises(psycopg.Error) as raised:
         db.execute("SELECT bw_start(%s)", (bw_db["name"],))
-    assert "output_format avro is not supported" in raised.value.diag.message_primary
-    assert "output_format = 'json'" in raised.value.diag.message_hint
+    assert "needs bottledwater.schema_registry_url" in raised.value.diag.message_primary
+    assert "ALTER DATABASE" in raised.value.diag.message_hint
     assert status(db, bw_db["name"])["state"] == "error"
+
+
+def test_output_format_avro_frames_registered_schemas(bw_db, pg, registry_url, consumer_factory,
+                                                      consume):
+    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.output_format = 'avro'")
+    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.schema_registry_url = "
+               f"'{registry_url}'")
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE av (id int primary key, v text)")
+    db.execute("INSERT INTO av VALUES (1, 'from the snapshot')")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    db.execute("INSERT INTO av VALUES (2, 'streamed')")
+    db.execute("DELETE FROM av WHERE id = 1")
+
+    topic = bw_db["prefix"] + "av"
+    messages = consume(consumer_factory([topic]), 3)
+
+    def decode(framed, subject):
+        assert framed[0] == 0
+        schema_id = int.from_bytes(framed[1:5], "big")
+        schema = requests.get(f"{registry_url}/schemas/ids/{schema_id}", timeout=10).json()
+        latest = requests.get(f"{registry_url}/subjects/{subject}/versions/latest",
+                              timeout=10).json()
+        assert latest["id"] == schema_id
+        parsed = fastavro.parse_schema(json.loads(schema["schema"]))
+        return fastavro.schemaless_reader(io.BytesIO(framed[5:]), parsed)
+
+    got = [(decode(m.key(), topic + "-key")["id"],
+            decode(m.value(), topic + "-value")["v"] if m.value() is not None else None)
+           for m in messages]
+    assert got == [(1, "from the snapshot"), (2, "streamed"), (1, None)]
 
 
 def test_stop_keeps_the_slot_and_start_resumes_where_it_stopped(bw_db, pg, consumer_factory,

@@ -117,12 +117,9 @@ pid_t wait_until_running(const char* dbname, BackgroundWorkerHandle* handle) {
                             errmsg("bottledwater: the worker of database \"%s\" could not start: "
                                    "%s",
                                    dbname, seen.last_error[0] ? seen.last_error : "see the log"),
-                            seen.last_error[0] && strstr(seen.last_error, "output_format")
-                                ? errhint("Only output_format json is supported by the worker "
-                                          "for now: ALTER DATABASE %s SET "
-                                          "bottledwater.output_format = 'json';",
-                                          quote_identifier(dbname))
-                                : 0));
+                            errhint("Fix the setting (ALTER DATABASE %s SET bottledwater.... or "
+                                    "postgresql.conf) and call bw_start again.",
+                                    quote_identifier(dbname))));
         }
         if (seen.phase == WorkerPhase::Error) {
             ereport(WARNING, (errmsg("bottledwater: the worker of database \"%s\" failed: %s",

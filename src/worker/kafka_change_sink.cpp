@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include "produce/topic_namer.h"
+#include "registry/wire_format.h"
 #include "worker/settings.h"
 #include "worker/stream_worker.h"
 
@@ -31,23 +32,39 @@ void KafkaChangeSink::table_schema(const TableDescription& table) {
     topics_.erase(table.qualified_name);
 }
 
-const std::string& KafkaChangeSink::topic_of(const TableDescription& table) {
+// Registered when a table is first seen at a schema version (table_schema() forgets the old
+// one); the registry client answers repeated registrations from memory.
+const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescription& table) {
     auto found = topics_.find(table.qualified_name);
     if (found != topics_.end()) return found->second;
-    return topics_
-        .emplace(table.qualified_name,
-                 topic_for_table(topic_prefix_, table.schema_name, table.table_name))
-        .first->second;
+    TableTopic entry;
+    entry.topic = topic_for_table(topic_prefix_, table.schema_name, table.table_name);
+    if (registry_ != nullptr) {
+        if (!table.key_schema_json.empty())
+            entry.key_schema_id =
+                registry_->register_schema(entry.topic + "-key", table.key_schema_json);
+        entry.value_schema_id =
+            registry_->register_schema(entry.topic + "-value", table.value_schema_json);
+    }
+    return topics_.emplace(table.qualified_name, std::move(entry)).first->second;
 }
 
 void KafkaChangeSink::change(const EncodedChange& change) { produce(change, current_); }
 
 void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
-    const std::string& topic = topic_of(*change.table);
+    const TableTopic& table = topic_of(*change.table);
+    const std::string& topic = table.topic;
     std::optional<std::string_view> key;
     std::optional<std::string_view> value;
-    if (change.has_key) key = change.key;
-    if (change.has_value) value = change.value;
+    if (change.has_key) {
+        key = change.key;
+        if (registry_ != nullptr) key = framed_key_ = confluent_frame(table.key_schema_id, *key);
+    }
+    if (change.has_value) {
+        value = change.value;
+        if (registry_ != nullptr)
+            value = framed_value_ = confluent_frame(table.value_schema_id, *value);
+    }
     for (;;) {
         ProduceResult result;
         try {

@@ -9,14 +9,22 @@
 
 #include "encode/encoded_change.h"
 #include "produce/kafka_sink.h"
+#include "registry/schema_registry_client.h"
 #include "worker/worker_state.h"
 
 namespace bw {
 
 class KafkaChangeSink final : public ChangeSink {
 public:
-    KafkaChangeSink(KafkaSink& kafka, WorkerState* state, std::string topic_prefix)
-        : kafka_(kafka), state_(state), topic_prefix_(std::move(topic_prefix)) {}
+    // With a registry, keys and values are Avro binary: their schemas are registered under
+    // `<topic>-key` and `<topic>-value` and each message carries the Confluent wire header.
+    // Without one they are sent as the encoder made them (JSON).
+    KafkaChangeSink(KafkaSink& kafka, WorkerState* state, std::string topic_prefix,
+                    SchemaRegistryClient* registry)
+        : kafka_(kafka),
+          state_(state),
+          topic_prefix_(std::move(topic_prefix)),
+          registry_(registry) {}
 
     void begin_transaction(const TransactionInfo& txn) override;
     void table_schema(const TableDescription& table) override;
@@ -38,13 +46,21 @@ public:
     void check_health() const;
 
 private:
-    const std::string& topic_of(const TableDescription& table);
+    struct TableTopic {
+        std::string topic;
+        int key_schema_id = -1;
+        int value_schema_id = -1;
+    };
+    const TableTopic& topic_of(const TableDescription& table);
     void wait_for_queue_space();
 
     KafkaSink& kafka_;
     WorkerState* state_;
     std::string topic_prefix_;
-    std::unordered_map<std::string, std::string> topics_;  // qualified table name → topic
+    SchemaRegistryClient* registry_;
+    std::unordered_map<std::string, TableTopic> topics_;  // by qualified table name
+    std::string framed_key_;
+    std::string framed_value_;
     TxnId current_ = 0;
     uint64_t last_commit_lsn_ = 0;
     uint64_t since_poll_ = 0;

@@ -77,7 +77,7 @@ void publish(WorkerState* state, int64 tables_done, int64 tables_total, int64 ro
 
 }  // namespace
 
-void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed,
+void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed, bool json,
                    XLogRecPtr consistent_lsn) {
     List* tables = tables_to_scan();
     int64 rows_total = 0;
@@ -94,7 +94,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         AllocSetContextCreate(scan_context, "bottledwater snapshot row", ALLOCSET_DEFAULT_SIZES);
     // Heap objects, deleted below; an ERROR ends the process, which frees them with it.
     SchemaCache* schemas = new SchemaCache(scan_context);
-    ChangeEncoder* encoder = new ChangeEncoder(OutputFormat::Json);
+    ChangeEncoder* encoder = new ChangeEncoder(json ? OutputFormat::Json : OutputFormat::Avro);
 
     TransactionInfo txn;
     txn.commit_lsn = consistent_lsn;

@@ -14,7 +14,7 @@ namespace bw {
 // Call inside the transaction whose snapshot is the slot's initial snapshot, with that snapshot
 // active. Produces everything as one AckTracker transaction ending at `consistent_lsn`; the
 // caller waits for its acknowledgement before persisting the slot.
-void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed,
+void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed, bool json,
                    XLogRecPtr consistent_lsn);
 
 }  // namespace bw

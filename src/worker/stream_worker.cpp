@@ -52,6 +52,7 @@ volatile sig_atomic_t got_sigterm = false;
 // Owned for the life of the process; see the file comment.
 KafkaSink* kafka = nullptr;
 KafkaChangeSink* sink = nullptr;
+SchemaRegistryClient* registry = nullptr;
 WorkerState* my_state = nullptr;
 // Set when exiting on purpose with a configuration error, so the exit hook keeps state `error`.
 bool exiting_with_config_error = false;
@@ -134,10 +135,15 @@ WorkerState* claim_state(const char* dbname) {
     return state;
 }
 
+const char* output_format_name() {
+    return static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json ? "json"
+                                                                                  : "avro";
+}
+
 List* plugin_options() {
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
     List* options = list_make2(
-        makeDefElem(pstrdup("format"), (Node*)makeString(pstrdup("json")), -1),
+        makeDefElem(pstrdup("format"), (Node*)makeString(pstrdup(output_format_name())), -1),
         makeDefElem(pstrdup("allow_unkeyed"),
                     (Node*)makeString(pstrdup(setting_allow_unkeyed ? "true" : "false")), -1));
     MemoryContextSwitchTo(old);
@@ -161,8 +167,13 @@ void create_producer() {
                                      static_cast<int>(facility.size()), facility.data(),
                                      static_cast<int>(text.size()), text.data())));
         });
+        if (static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Avro) {
+            SchemaRegistryOptions options;
+            options.base_url = setting_schema_registry_url;
+            registry = new SchemaRegistryClient(options);
+        }
         sink = new KafkaChangeSink(*kafka, my_state,
-                                   setting_topic_prefix ? setting_topic_prefix : "");
+                                   setting_topic_prefix ? setting_topic_prefix : "", registry);
     } catch (const std::exception& e) {
         strlcpy(message, e.what(), sizeof message);
     }
@@ -210,6 +221,7 @@ void create_slot(const char* slot_name) {
         ereport(LOG, (errmsg("bottledwater: snapshot of database \"%s\" started",
                              my_state->dbname)));
         scan_snapshot(*sink, my_state, setting_allow_unkeyed,
+                      static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json,
                       MyReplicationSlot->data.confirmed_flush);
         wait_for_all_acknowledged();
         PopActiveSnapshot();
@@ -393,10 +405,10 @@ PGDLLEXPORT void bw_worker_main(Datum) {
     BackgroundWorkerInitializeConnection(dbname, nullptr, 0);
     pgstat_report_appname("bottledwater");
 
-    if (static_cast<WorkerFormat>(setting_output_format) != WorkerFormat::Json)
-        exit_with_config_error("output_format avro is not supported by the worker yet",
-                               "Set bottledwater.output_format = 'json' (in postgresql.conf or "
-                               "with ALTER DATABASE ... SET).");
+    if (static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Avro &&
+        (setting_schema_registry_url == nullptr || setting_schema_registry_url[0] == '\0'))
+        exit_with_config_error("output_format avro needs bottledwater.schema_registry_url",
+                               "Set bottledwater.schema_registry_url, or output_format = 'json'.");
     create_producer();
 
     char slot_name[NAMEDATALEN];

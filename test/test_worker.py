@@ -7,6 +7,7 @@ left from earlier runs never mix into what a test reads.
 
 import io
 import json
+import random
 import time
 import uuid
 
@@ -14,6 +15,8 @@ import fastavro
 import psycopg
 import pytest
 import requests
+
+from test_worker_faults import final_state_in_kafka
 
 
 @pytest.fixture
@@ -249,3 +252,32 @@ def test_a_200k_row_table_arrives_complete(bw_db, consumer_factory, consume):
     consumer = consumer_factory([bw_db["prefix"] + "big"])
     ids = {json.loads(m.key())["id"]["int"] for m in consume(consumer, 200000, timeout=120)}
     assert ids == set(range(1, 200001))
+
+
+def test_mixed_workload_last_message_per_key_is_the_final_row(bw_db, consumer_factory):
+    db = bw_db["conn"]
+    tables = ("m1", "m2", "m3")
+    for table in tables:
+        db.execute(f"CREATE TABLE {table} (id int primary key, v int)")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    rng = random.Random(4)
+    for _ in range(3000):
+        table = rng.choice(tables)
+        key = rng.randrange(200)
+        action = rng.random()
+        with db.transaction():
+            if action < 0.5:
+                db.execute(f"INSERT INTO {table} VALUES (%s, %s) ON CONFLICT (id) "
+                           "DO UPDATE SET v = excluded.v", (key, rng.randrange(10**6)))
+            elif action < 0.8:
+                db.execute(f"UPDATE {table} SET v = v + 1 WHERE id = %s", (key,))
+            else:
+                db.execute(f"DELETE FROM {table} WHERE id = %s", (key,))
+        if action > 0.95:
+            # A transaction that rolls back must leave no trace in Kafka.
+            db.execute("BEGIN")
+            db.execute(f"UPDATE {table} SET v = -1 WHERE id = %s", (key,))
+            db.execute("ROLLBACK")
+    for table in tables:
+        expected = dict(db.execute(f"SELECT id, v FROM {table}").fetchall())
+        final_state_in_kafka(consumer_factory, bw_db["prefix"] + table, expected)

@@ -1,0 +1,579 @@
+"""bottledwater against its peer, the Debezium PostgreSQL connector, side by side in one run: same
+machine, same PostgreSQL, same Kafka broker, same rows (id bigint primary key, int, text,
+timestamptz, numeric(12,2)), reported as bottledwater's rate over Debezium's.
+
+Debezium runs in Kafka Connect standalone (the broker's Kafka version, JSON converter without
+schemas, pgoutput, its own slot and publication, snapshot mode initial), fetched with Maven from
+scripts/java/connect/pom.xml into ${BW_CACHE}/connect. Both are run with their default producer
+settings. Messages are counted with the topics' watermark offsets.
+
+1. Snapshot: a table of N rows (1M; 100k with --quick) present before either starts. bottledwater
+   from bw_start until bw_status says streaming with every snapshot row done and N messages are in
+   its topic; Debezium from the connector's creation (the Connect JVM is already up) until N
+   messages are in its topic. One after the other, so neither competes with the other for CPU.
+2. Streaming, one transaction of N rows, timed from its commit until N more messages are in each
+   system's topic:
+   - together: both streaming the same transaction at once (as a user running both would);
+   - alone: each on its own transaction while the other is idle (Debezium paused, bottledwater
+     stopped), so that neither is slowed by the other on a small machine.
+
+If Debezium cannot be fetched or does not run, the error is printed and recorded with whatever
+bottledwater figures were measured, and the script exits non-zero; no Debezium figure is invented.
+"""
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+BW_CACHE = Path(os.environ.get("BW_CACHE", "/var/cache/bottledwater"))
+CONNECT_POM = REPO / "scripts" / "java" / "connect" / "pom.xml"
+CONNECT_LIBS = BW_CACHE / "connect" / "libs"
+DB = "bench_debezium"
+CONNECTOR = "bench-debezium"
+
+
+class PeerError(RuntimeError):
+    """Debezium (or Kafka Connect) could not be fetched, started, or did not finish."""
+
+
+def log(msg):
+    print(f"debezium: {msg}", flush=True)
+
+
+def dev_env():
+    out = subprocess.run(
+        ["bash", "-c", f'set -a; source "{REPO}/.dev-env/env.sh"; env -0'],
+        check=True, capture_output=True).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def connect(env, dbname):
+    return psycopg.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"],
+                           dbname=dbname, autocommit=True)
+
+
+# --- Kafka Connect and Debezium's jars --------------------------------------------------------
+
+def fetch_connect():
+    """Kafka Connect and Debezium with their dependencies in CONNECT_LIBS, fetched by Maven once
+    per version of the pom (a stamp holds its hash)."""
+    want = hashlib.sha256(CONNECT_POM.read_bytes()).hexdigest()
+    dest = CONNECT_LIBS.parent
+    stamp = dest / ".stamp"
+    if stamp.is_file() and stamp.read_text().strip() == want:
+        return
+    log("fetching Kafka Connect and the Debezium PostgreSQL connector with Maven")
+    new = dest.with_name(dest.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)
+    proc = subprocess.run(
+        ["mvn", "-q", "-B", f"-Dmaven.repo.local={BW_CACHE / 'm2'}", "-f", str(CONNECT_POM),
+         "dependency:copy-dependencies", f"-DoutputDirectory={new / 'libs'}"],
+        capture_output=True, text=True)
+    if proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).replace("\x1b[0m", "")
+        raise PeerError(f"Maven could not fetch {CONNECT_POM.relative_to(REPO)}:\n{out[-4000:]}")
+    (new / ".stamp").write_text(want + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    new.rename(dest)
+
+
+def jar_version(prefix):
+    for jar in sorted(CONNECT_LIBS.glob(f"{prefix}-*.jar")):
+        m = re.fullmatch(re.escape(prefix) + r"-(\d[^-]*(?:-[A-Za-z]+)?)\.jar", jar.name)
+        if m:
+            return m.group(1)
+    return None
+
+
+def java_version():
+    out = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    m = re.search(r'version "([^"]+)"', out)
+    return m.group(1) if m else out.strip().splitlines()[0]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ConnectStandalone:
+    """A Kafka Connect standalone worker with no connector at start; connectors are created
+    through its REST API on 127.0.0.1, so that the JVM's start is not counted as Debezium's."""
+
+    def __init__(self, env, workdir):
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "connect.log"
+        worker = workdir / "worker.properties"
+        worker.write_text("\n".join([
+            f"bootstrap.servers={env['BW_KAFKA_BOOTSTRAP']}",
+            "key.converter=org.apache.kafka.connect.json.JsonConverter",
+            "value.converter=org.apache.kafka.connect.json.JsonConverter",
+            "key.converter.schemas.enable=false",
+            "value.converter.schemas.enable=false",
+            f"offset.storage.file.filename={workdir / 'offsets'}",
+            "offset.flush.interval.ms=1000",
+            f"listeners=http://127.0.0.1:{self.port}",
+            f"rest.advertised.host.name=127.0.0.1",
+            # Everything is on the classpath: the connectors are found by their service files.
+            "plugin.discovery=service_load",
+            ""]))
+        log4j = workdir / "log4j2.properties"
+        log4j.write_text("\n".join([
+            "rootLogger.level = INFO",
+            "rootLogger.appenderRef.file.ref = FILE",
+            "appender.file.type = File",
+            "appender.file.name = FILE",
+            f"appender.file.fileName = {self.log_path}",
+            "appender.file.layout.type = PatternLayout",
+            "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+            ""]))
+        self.proc = subprocess.Popen(
+            ["java", "-Xms512m", "-Xmx1g", f"-Dlog4j2.configurationFile={log4j}",
+             "-cp", f"{CONNECT_LIBS}/*", "org.apache.kafka.connect.cli.ConnectStandalone",
+             str(worker)],
+            stdout=open(workdir / "connect.out", "w"), stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        log(f"Kafka Connect standalone started, pid {self.proc.pid}, REST {self.url}")
+
+    def log_tail(self, lines=40):
+        text = ""
+        for path in (self.workdir / "connect.out", self.log_path):
+            if path.exists():
+                text += "".join(path.read_text(errors="replace").splitlines(True)[-lines:])
+        return text
+
+    def request(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return json.loads(raw) if raw else None
+
+    def check_alive(self):
+        if self.proc.poll() is not None:
+            raise PeerError(f"Kafka Connect exited with status {self.proc.returncode}:\n"
+                            + self.log_tail())
+
+    def wait_ready(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            try:
+                self.request("GET", "/connectors")
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise PeerError(f"Kafka Connect's REST API did not answer within {timeout} s:\n"
+                                + self.log_tail())
+            time.sleep(0.2)
+
+    def check_connector(self, name):
+        """Raises with Debezium's own error when the connector or its task failed."""
+        self.check_alive()
+        try:
+            status = self.request("GET", f"/connectors/{name}/status")
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise
+        for part in [status["connector"], *status.get("tasks", [])]:
+            if part.get("state") == "FAILED":
+                raise PeerError(f"the Debezium connector failed:\n{part.get('trace', part)}")
+        return status
+
+    def stop(self):
+        if self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            log("Kafka Connect did not stop within 30 s; killing it")
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        log(f"Kafka Connect (pid {self.proc.pid}) stopped")
+
+
+# --- counting messages ------------------------------------------------------------------------
+
+class Counter:
+    """Messages in a topic: the sum of its partitions' high watermarks (nothing is compacted or
+    deleted in these fresh topics)."""
+
+    def __init__(self, bootstrap):
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-debezium",
+                                  "enable.auto.commit": False, "log_level": 0})
+
+    def count(self, topic):
+        try:
+            meta = self.consumer.list_topics(topic, timeout=5).topics.get(topic)
+            if meta is None or meta.error is not None or not meta.partitions:
+                return 0
+            return sum(self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                       for p in meta.partitions)
+        except KafkaException:
+            return 0
+
+    def close(self):
+        self.consumer.close()
+
+
+def wait_count(counter, topic, target, timeout, what, check=None, interval=0.02):
+    """Seconds (from the call) until `topic` holds `target` messages."""
+    start = time.perf_counter()
+    last_check = 0.0
+    while True:
+        if counter.count(topic) >= target:
+            return time.perf_counter() - start
+        now = time.perf_counter()
+        if now - start > timeout:
+            raise TimeoutError(f"{what}: {counter.count(topic)} of {target} messages in {topic} "
+                               f"after {timeout} s")
+        if check is not None and now - last_check > 1.0:
+            check()
+            last_check = now
+        time.sleep(interval)
+
+
+def wait_stable(counter, topic, quiet=2.0, timeout=300):
+    """The topic's count once it has not moved for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = counter.count(topic), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = counter.count(topic)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+    raise TimeoutError(f"{topic} still growing after {timeout} s")
+
+
+def wait_sql(conn, query, params, what, timeout, check=None):
+    deadline = time.monotonic() + timeout
+    while not conn.execute(query, params).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {timeout} s")
+        if check is not None:
+            check()
+        time.sleep(0.05)
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+def insert_rows(conn, first, rows):
+    """One transaction (autocommit: returns once committed)."""
+    conn.execute(f"INSERT INTO bench_0 SELECT i, i % 1000, 'row ' || i, now(), i / 100.0 "
+                 f"FROM generate_series({first}, {first + rows - 1}) i")
+
+
+def bw_check(conn):
+    row = conn.execute("SELECT state, last_error FROM bw_status() WHERE database = %s",
+                       (DB,)).fetchone()
+    if row and row[0] == "stopped" and row[1]:
+        raise RuntimeError(f"the bottledwater worker stopped: {row[1]}")
+
+
+def machine(conn):
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(),
+        "postgresql": conn.execute("SHOW server_version").fetchone()[0],
+        "bottledwater": conn.execute("SELECT bw_version()").fetchone()[0],
+        "java": java_version(),
+    }
+
+
+def run(env, rows, result, tag):
+    bw_slot, dbz_slot, pub = f"bw_{tag}", f"dbz_{tag}", f"dbz_pub_{tag}"
+    bw_topic, dbz_prefix = f"bwbench_{tag}.bench_0", f"dbzbench_{tag}"
+    dbz_topic = f"{dbz_prefix}.public.bench_0"
+    result["topics"] = {"bottledwater": bw_topic, "debezium": dbz_topic}
+    cleanup = []  # run in reverse, whatever happens
+    counter = Counter(env["BW_KAFKA_BOOTSTRAP"])
+    cleanup.append(("closing the Kafka consumer", counter.close))
+    admin_conn = connect(env, env["PGDATABASE"])
+    cleanup.append(("closing the admin connection", admin_conn.close))
+    result["machine"] = machine(admin_conn)
+
+    def bw_stop(drop_slot=False):
+        with connect(env, DB) as c:
+            if c.execute("SELECT 1 FROM pg_extension WHERE extname = 'bottledwater'").fetchone():
+                c.execute("SELECT bw_stop(%s)", (DB,))
+                if drop_slot:
+                    c.execute("SELECT bw_drop_slot(%s)", (DB,))
+
+    def drop_database():
+        with connect(env, env["PGDATABASE"]) as c:
+            if c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,)).fetchone():
+                bw_stop(drop_slot=True)
+            for slot, active_pid in c.execute(
+                    "SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = %s",
+                    (DB,)).fetchall():
+                if active_pid:
+                    c.execute("SELECT pg_terminate_backend(%s)", (active_pid,))
+                    wait_sql(c, "SELECT NOT active FROM pg_replication_slots WHERE slot_name = %s",
+                             (slot,), f"slot {slot} still in use", 30)
+                c.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            c.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+
+    def delete_topics():
+        admin = AdminClient({"bootstrap.servers": env["BW_KAFKA_BOOTSTRAP"], "log_level": 0})
+        existing = admin.list_topics(timeout=10).topics
+        ours = [t for t in existing if t.startswith((f"bwbench_{tag}.", f"dbzbench_{tag}."))]
+        for future in admin.delete_topics(ours, operation_timeout=30).values() if ours else []:
+            future.result()
+
+    try:
+        # A database of its own, with the rows both systems snapshot.
+        drop_database()
+        admin_conn.execute(f"CREATE DATABASE {DB}")
+        cleanup.append((f"dropping database {DB} and its slots", drop_database))
+        cleanup.append(("deleting the benchmark's topics", delete_topics))
+        conn = connect(env, DB)
+        cleanup.append(("closing the benchmark connection", conn.close))
+        conn.execute("CREATE EXTENSION bottledwater")
+        conn.execute("CREATE TABLE bench_0 (id bigint PRIMARY KEY, n int, t text, "
+                     "at timestamptz, amount numeric(12,2))")
+        insert_rows(conn, 1, rows)
+        conn.execute("VACUUM ANALYZE bench_0")
+        conn.execute(f"CREATE PUBLICATION {pub} FOR TABLE bench_0")
+        # Slot names are cluster-wide, topics broker-wide: this run's own.
+        conn.execute(f"ALTER DATABASE {DB} SET bottledwater.slot_name = '{bw_slot}'")
+        conn.execute(f"ALTER DATABASE {DB} SET bottledwater.topic_prefix = 'bwbench_{tag}.'")
+        next_id = rows + 1
+
+        # Kafka Connect comes up (idle) while nothing is measured.
+        workdir = Path(tempfile.mkdtemp(prefix="bw-debezium-"))
+        def keep_log():  # the last run's Connect log stays in .dev-env for a look afterwards
+            if (workdir / "connect.log").exists():
+                shutil.copy(workdir / "connect.log", REPO / ".dev-env" / "debezium-connect.log")
+            shutil.rmtree(workdir, ignore_errors=True)
+        cleanup.append(("removing Connect's work dir", keep_log))
+        dbz = None
+        try:
+            fetch_connect()
+            result["versions"]["kafka_connect"] = jar_version("connect-runtime")
+            result["versions"]["debezium"] = jar_version("debezium-connector-postgres")
+            dbz = ConnectStandalone(env, workdir)
+            cleanup.append(("stopping Kafka Connect", dbz.stop))
+            dbz.wait_ready()
+        except PeerError as e:
+            result["debezium_error"] = str(e)
+            dbz = None
+
+        snap = result["snapshot"] = {"rows": rows}
+        # bottledwater's snapshot.
+        streaming = ("SELECT count(*) = 1 FROM bw_status() WHERE database = %s AND "
+                     "state = 'streaming' AND snapshot_rows_done >= snapshot_rows_total")
+        start = time.perf_counter()
+        conn.execute("SELECT bw_start(%s)", (DB,))
+        cleanup.append(("stopping the bottledwater worker", bw_stop))
+        wait_count(counter, bw_topic, rows, 900, "bottledwater's snapshot",
+                   check=lambda: bw_check(conn))
+        wait_sql(conn, streaming, (DB,), "bottledwater did not reach streaming", 300)
+        seconds = time.perf_counter() - start
+        snap["bottledwater_rows_per_s"] = rows / seconds
+        snap["bottledwater_seconds"] = seconds
+        log(f"bottledwater snapshot: {rows:,} rows in {seconds:.2f} s")
+
+        if dbz is None:
+            raise PeerError(result["debezium_error"])
+
+        connector = {
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "tasks.max": "1",
+            "database.hostname": env["PGHOST"], "database.port": env["PGPORT"],
+            "database.user": env["PGUSER"], "database.password": "unused (trust)",
+            "database.dbname": DB,
+            "topic.prefix": dbz_prefix,
+            "plugin.name": "pgoutput",
+            "slot.name": dbz_slot,
+            "publication.name": pub,
+            "publication.autocreate.mode": "disabled",
+            "table.include.list": "public.bench_0",
+            "snapshot.mode": "initial",
+        }
+        result["debezium_config"] = connector
+        start = time.perf_counter()
+        try:
+            dbz.request("POST", "/connectors", {"name": CONNECTOR, "config": connector})
+        except urllib.error.HTTPError as e:
+            raise PeerError(f"Kafka Connect refused the connector: HTTP {e.code} "
+                            f"{e.read().decode(errors='replace')}")
+        check = lambda: dbz.check_connector(CONNECTOR)
+        seconds = wait_count(counter, dbz_topic, rows, 1800, "Debezium's snapshot", check=check)
+        seconds = time.perf_counter() - start
+        snap["debezium_rows_per_s"] = rows / seconds
+        snap["debezium_seconds"] = seconds
+        snap["ratio"] = snap["bottledwater_rows_per_s"] / snap["debezium_rows_per_s"]
+        log(f"Debezium snapshot: {rows:,} rows in {seconds:.2f} s")
+        # Streaming has begun once Debezium's slot is read.
+        slot_active = "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE slot_name = %s"
+        wait_sql(conn, slot_active, (dbz_slot,), "Debezium did not start streaming", 300,
+                 check=check)
+
+        # Streaming, both at once, one transaction.
+        together = result["streaming_together"] = {"rows": rows}
+        bw_base = wait_stable(counter, bw_topic)
+        dbz_base = wait_stable(counter, dbz_topic)
+        insert_rows(conn, next_id, rows)
+        next_id += rows
+        start = time.perf_counter()
+        done = {}
+        deadline = time.monotonic() + 1800
+        last_check = 0.0
+        while len(done) < 2:
+            for name, topic, base in (("bottledwater", bw_topic, bw_base),
+                                      ("debezium", dbz_topic, dbz_base)):
+                if name not in done and counter.count(topic) >= base + rows:
+                    done[name] = time.perf_counter() - start
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"streaming together: only {sorted(done)} finished in 1800 s")
+            if time.monotonic() - last_check > 1.0:
+                check()
+                bw_check(conn)
+                last_check = time.monotonic()
+            time.sleep(0.02)
+        for name, seconds in done.items():
+            together[f"{name}_rows_per_s"] = rows / seconds
+            together[f"{name}_seconds"] = seconds
+        together["ratio"] = together["bottledwater_rows_per_s"] / together["debezium_rows_per_s"]
+        log(f"streaming together: bottledwater {done['bottledwater']:.2f} s, "
+            f"Debezium {done['debezium']:.2f} s")
+
+        # Streaming alone: bottledwater with Debezium paused.
+        alone = result["streaming_alone"] = {"rows": rows}
+        wait_stable(counter, dbz_topic)
+        dbz.request("PUT", f"/connectors/{CONNECTOR}/pause")
+        slot_idle = "SELECT NOT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE slot_name = %s"
+        wait_sql(conn, slot_idle, (dbz_slot,),
+                 "Debezium's slot still in use after the pause", 120, check=check)
+        bw_base = wait_stable(counter, bw_topic)
+        insert_rows(conn, next_id, rows)
+        next_id += rows
+        seconds = wait_count(counter, bw_topic, bw_base + rows, 1800, "bottledwater streaming alone",
+                             check=lambda: bw_check(conn))
+        alone["bottledwater_rows_per_s"] = rows / seconds
+        alone["bottledwater_seconds"] = seconds
+        log(f"streaming alone: bottledwater {seconds:.2f} s")
+
+        # Then Debezium with bottledwater stopped: it first catches up on that transaction.
+        conn.execute("SELECT bw_stop(%s)", (DB,))
+        dbz_base = counter.count(dbz_topic)
+        dbz.request("PUT", f"/connectors/{CONNECTOR}/resume")
+        wait_count(counter, dbz_topic, dbz_base + rows, 1800, "Debezium catching up", check=check)
+        wait_sql(conn, slot_active, (dbz_slot,), "Debezium did not resume streaming", 300,
+                 check=check)
+        dbz_base = wait_stable(counter, dbz_topic)
+        insert_rows(conn, next_id, rows)
+        next_id += rows
+        seconds = wait_count(counter, dbz_topic, dbz_base + rows, 1800, "Debezium streaming alone",
+                             check=check)
+        alone["debezium_rows_per_s"] = rows / seconds
+        alone["debezium_seconds"] = seconds
+        alone["ratio"] = alone["bottledwater_rows_per_s"] / alone["debezium_rows_per_s"]
+        log(f"streaming alone: Debezium {seconds:.2f} s")
+    finally:
+        for what, step in reversed(cleanup):
+            try:
+                step()
+            except Exception as e:  # cleanup goes on; the first error is the one that counts
+                log(f"cleanup: {what} failed: {e}")
+
+
+def markdown(result):
+    lines = [f"# bottledwater vs Debezium, {result['when']}", "",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in result.get("machine", {}).items()),
+             "",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()), "",
+             "Same PostgreSQL, same Kafka broker, same rows; both with default producer settings. "
+             "Debezium: Kafka Connect standalone, JSON converter without schemas, pgoutput. "
+             "Ratio = bottledwater's rows/s over Debezium's.", ""]
+    sections = [
+        ("snapshot", "Snapshot of a table of {rows:,} rows (each alone)"),
+        ("streaming_together", "Streaming one {rows:,}-row transaction, both at once, from commit"),
+        ("streaming_alone", "Streaming one {rows:,}-row transaction, each alone, from commit"),
+    ]
+    for key, title in sections:
+        r = result.get(key)
+        if not r:
+            continue
+        lines += [f"## {title.format(rows=r['rows'])}", "",
+                  "| system | seconds | rows/s |", "| --- | --- | --- |"]
+        for name in ("bottledwater", "debezium"):
+            if f"{name}_rows_per_s" in r:
+                lines.append(f"| {name} | {r[f'{name}_seconds']:.2f} | "
+                             f"{r[f'{name}_rows_per_s']:,.0f} |")
+            else:
+                lines.append(f"| {name} | not measured | |")
+        lines += ["", f"**Ratio bottledwater / Debezium: {r['ratio']:.2f}**" if "ratio" in r
+                  else "**No ratio: Debezium was not measured.**", ""]
+    if result.get("error"):
+        lines += ["## Error", "", "```", result["error"].rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="100k rows instead of 1M")
+    parser.add_argument("--rows", type=int, help="rows per measurement (overrides --quick)")
+    args = parser.parse_args()
+    rows = args.rows or (100_000 if args.quick else 1_000_000)
+    env = dev_env()
+    when = dt.datetime.now(dt.timezone.utc)
+    tag = when.strftime("%Y%m%d%H%M%S")
+    result = {"when": when.isoformat(timespec="seconds"), "quick": args.quick, "rows": rows,
+              "versions": {}}
+    kafka = sorted((BW_CACHE / "kafka" / "libs").glob("kafka-clients-*.jar"))
+    if kafka:
+        result["versions"]["kafka_broker"] = kafka[0].name[len("kafka-clients-"):-len(".jar")]
+    status = 0
+    try:
+        run(env, rows, result, tag)
+    except Exception as e:
+        status = 1
+        result["error"] = (f"{type(e).__name__}: {e}" if isinstance(e, (PeerError, TimeoutError))
+                           else traceback.format_exc())
+    if "machine" in result:
+        result["versions"]["postgresql"] = result["machine"]["postgresql"]
+    RESULTS.mkdir(exist_ok=True)
+    stamp = result["when"].replace(":", "").replace("+0000", "Z")
+    (RESULTS / f"{stamp}-debezium.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{stamp}-debezium.md").write_text(markdown(result))
+    print(markdown(result))
+    if status:
+        print(f"debezium: error: {result['error']}", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,8 +31,10 @@ def now_utc():
 
 
 def dev_env():
+    """The variables of the running dev environment (BW_DEV_DIR, as scripts/dev-env, or .dev-env)."""
+    state = os.environ.get("BW_DEV_DIR", str(REPO / ".dev-env"))
     out = subprocess.run(
-        ["bash", "-c", f'set -a; source "{REPO}/.dev-env/env.sh"; env -0'],
+        ["bash", "-c", f'set -a; source "{state}/env.sh"; env -0'],
         check=True, capture_output=True).stdout.decode()
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
 

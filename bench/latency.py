@@ -1,0 +1,140 @@
+"""Latency: time from a commit to its row being readable by a Kafka consumer, at a fixed moderate
+rate (2,000 rows/s for 20 s; 1,000 rows/s for 5 s with --quick) of single-row transactions.
+
+One client inserts row i at t0 + i / rate on a precise schedule (sleeping, never skipping: a row
+late on its slot goes at once) in autocommit, and notes the wall clock when its commit returned.
+A consumer thread (assigned to the pre-created topic from offset 0) notes the wall clock when each
+message is handed to it. Latency = received - committed, same host and clock. The row also
+carries clock_timestamp() taken inside its transaction, just before the commit, giving a second,
+server-side figure (insert -> readable). The worker runs with its default settings.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from _common import (BenchDatabase, dev_env, header, machine, now_utc, table, write_results)
+
+NAME = "latency"
+DB = "bench_latency"
+
+
+class Receiver(threading.Thread):
+    def __init__(self, bootstrap, topic, expected, deadline_s):
+        super().__init__(daemon=True)
+        self.received = {}  # id -> (wall clock when received, server-side insert time)
+        self.expected, self.stop_at = expected, time.monotonic() + deadline_s
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bw-bench-latency",
+                                  "enable.auto.commit": False, "fetch.wait.max.ms": 10,
+                                  "log_level": 0})
+        self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        self.error = None
+
+    def run(self):
+        try:
+            while len(self.received) < self.expected and time.monotonic() < self.stop_at:
+                # poll returns as soon as a message is there (consume(n) would wait for n).
+                msg = self.consumer.poll(0.05)
+                now = time.time()
+                if msg is None or msg.error() or msg.value() is None:
+                    continue
+                value = json.loads(msg.value())
+                self.received.setdefault(value["id"]["long"], (now, value["at"]["long"] / 1e6))
+        except Exception as e:  # reported by the main thread
+            self.error = e
+        finally:
+            self.consumer.close()
+
+
+def percentile(sorted_values, p):
+    k = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[k]
+
+
+def summary(latencies_ms):
+    v = sorted(latencies_ms)
+    return {"p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99), "max_ms": v[-1],
+            "mean_ms": statistics.mean(v), "min_ms": v[0]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="1,000 rows/s for 5 s")
+    args = parser.parse_args()
+    rate, seconds = (1000, 5) if args.quick else (2000, 20)
+    total = rate * seconds
+    env = dev_env()
+    bootstrap = env["BW_KAFKA_BOOTSTRAP"]
+    sys.setswitchinterval(0.0005)  # hand the GIL over promptly between writer and consumer
+    result = {"when": now_utc(), "quick": args.quick, "rate_rows_per_s": rate,
+              "seconds": seconds, "rows": total}
+    with BenchDatabase(env, DB) as db:
+        result["machine"] = machine(db.conn)
+        db.conn.execute("CREATE TABLE lat (id bigint PRIMARY KEY, at timestamptz NOT NULL, "
+                        "pad text)")
+        topic = db.topic("lat")
+        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+        for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+            future.result()
+        db.start()
+        db.wait_streaming()
+        receiver = Receiver(bootstrap, topic, total + 1, seconds + 120)  # and row 0
+        receiver.start()
+        time.sleep(1.0)  # the consumer has its partition before the first row
+
+        committed = [0.0] * total
+        late = 0
+        insert = "INSERT INTO lat VALUES (%s, clock_timestamp(), 'latency probe')"
+        with db.conn.cursor() as cur:
+            cur.execute(insert, (0,), prepare=True)  # a first row, not measured
+            start = time.perf_counter()
+            t0_wall = time.time()
+            for i in range(total):
+                due = start + i / rate
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                elif wait < -0.002:
+                    late += 1
+                cur.execute(insert, (i + 1,), prepare=True)
+                committed[i] = time.time()
+            elapsed = time.perf_counter() - start
+        receiver.join(timeout=seconds + 130)
+        if receiver.error:
+            raise receiver.error
+        got = receiver.received
+        missing = [i + 1 for i in range(total) if i + 1 not in got]
+        if missing:
+            raise RuntimeError(f"{len(missing)} of {total} rows never reached the consumer "
+                               f"(first missing id {missing[0]})")
+        client = [(got[i + 1][0] - committed[i]) * 1000 for i in range(total)]
+        server = [(got[i + 1][0] - got[i + 1][1]) * 1000 for i in range(total)]
+        result.update({"achieved_rows_per_s": total / elapsed, "rows_late_over_2ms": late,
+                       "commit_to_readable": summary(client),
+                       "insert_to_readable": summary(server),
+                       "worker_poll_interval_ms": db.conn.execute(
+                           "SHOW bottledwater.poll_interval_ms").fetchone()[0],
+                       "first_second_commit_to_readable_ms": summary(
+                           [client[i] for i in range(total) if committed[i] - t0_wall < 1.0])})
+
+    c, s = result["commit_to_readable"], result["insert_to_readable"]
+    lines = header("bottledwater latency benchmark", result)
+    lines += [f"{total:,} single-row transactions at {rate:,} rows/s for {seconds} s (achieved "
+              f"{result['achieved_rows_per_s']:,.0f} rows/s, {late} rows more than 2 ms late); "
+              f"worker poll_interval_ms {result['worker_poll_interval_ms']}.", ""]
+    lines += table(("measure", "p50 ms", "p99 ms", "max ms", "mean ms"),
+                   [(label, f"{x['p50_ms']:.1f}", f"{x['p99_ms']:.1f}", f"{x['max_ms']:.1f}",
+                     f"{x['mean_ms']:.1f}")
+                    for label, x in (("commit returned -> readable by consumer", c),
+                                     ("clock_timestamp() in the row -> readable", s))])
+    print(write_results(NAME, result, "\n".join(lines)))
+
+
+if __name__ == "__main__":
+    main()

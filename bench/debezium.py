@@ -14,8 +14,8 @@ settings. Messages are counted with the topics' watermark offsets.
 2. Streaming, one transaction of N rows, timed from its commit until N more messages are in each
    system's topic:
    - together: both streaming the same transaction at once (as a user running both would);
-   - alone: each on its own transaction while the other is idle (Debezium paused, bottledwater
-     stopped), so that neither is slowed by the other on a small machine.
+   - alone: each on its own transaction while the other is idle (Debezium's connector stopped,
+     bottledwater stopped), so that neither is slowed by the other on a small machine.
 
 If Debezium cannot be fetched or does not run, the error is printed and recorded with whatever
 bottledwater figures were measured, and the script exits non-zero; no Debezium figure is invented.
@@ -49,6 +49,7 @@ RESULTS = REPO / "bench" / "results"
 BW_CACHE = Path(os.environ.get("BW_CACHE", "/var/cache/bottledwater"))
 CONNECT_POM = REPO / "scripts" / "java" / "connect" / "pom.xml"
 CONNECT_LIBS = BW_CACHE / "connect" / "libs"
+DEV_DIR = Path(os.environ.get("BW_DEV_DIR", REPO / ".dev-env"))
 DB = "bench_debezium"
 CONNECTOR = "bench-debezium"
 
@@ -63,7 +64,7 @@ def log(msg):
 
 def dev_env():
     out = subprocess.run(
-        ["bash", "-c", f'set -a; source "{REPO}/.dev-env/env.sh"; env -0'],
+        ["bash", "-c", f'set -a; source "{DEV_DIR}/env.sh"; env -0'],
         check=True, capture_output=True).stdout.decode()
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
 
@@ -296,7 +297,7 @@ def insert_rows(conn, first, rows):
 def bw_check(conn):
     row = conn.execute("SELECT state, last_error FROM bw_status() WHERE database = %s",
                        (DB,)).fetchone()
-    if row and row[0] == "stopped" and row[1]:
+    if row and row[0] == "error":
         raise RuntimeError(f"the bottledwater worker stopped: {row[1]}")
 
 
@@ -321,7 +322,6 @@ def run(env, rows, result, tag):
     cleanup.append(("closing the Kafka consumer", counter.close))
     admin_conn = connect(env, env["PGDATABASE"])
     cleanup.append(("closing the admin connection", admin_conn.close))
-    result["machine"] = machine(admin_conn)
 
     def bw_stop(drop_slot=False):
         with connect(env, DB) as c:
@@ -360,6 +360,7 @@ def run(env, rows, result, tag):
         conn = connect(env, DB)
         cleanup.append(("closing the benchmark connection", conn.close))
         conn.execute("CREATE EXTENSION bottledwater")
+        result["machine"] = machine(conn)
         conn.execute("CREATE TABLE bench_0 (id bigint PRIMARY KEY, n int, t text, "
                      "at timestamptz, amount numeric(12,2))")
         insert_rows(conn, 1, rows)
@@ -374,7 +375,7 @@ def run(env, rows, result, tag):
         workdir = Path(tempfile.mkdtemp(prefix="bw-debezium-"))
         def keep_log():  # the last run's Connect log stays in .dev-env for a look afterwards
             if (workdir / "connect.log").exists():
-                shutil.copy(workdir / "connect.log", REPO / ".dev-env" / "debezium-connect.log")
+                shutil.copy(workdir / "connect.log", DEV_DIR / "debezium-connect.log")
             shutil.rmtree(workdir, ignore_errors=True)
         cleanup.append(("removing Connect's work dir", keep_log))
         dbz = None
@@ -472,10 +473,11 @@ def run(env, rows, result, tag):
         # Streaming alone: bottledwater with Debezium paused.
         alone = result["streaming_alone"] = {"rows": rows}
         wait_stable(counter, dbz_topic)
-        dbz.request("PUT", f"/connectors/{CONNECTOR}/pause")
+        # Stopped, not paused: a paused source task keeps its replication connection open.
+        dbz.request("PUT", f"/connectors/{CONNECTOR}/stop")
         slot_idle = "SELECT NOT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE slot_name = %s"
         wait_sql(conn, slot_idle, (dbz_slot,),
-                 "Debezium's slot still in use after the pause", 120, check=check)
+                 "Debezium's slot still in use after the connector was stopped", 120, check=check)
         bw_base = wait_stable(counter, bw_topic)
         insert_rows(conn, next_id, rows)
         next_id += rows

@@ -241,6 +241,20 @@ class Counter:
         except KafkaException:
             return 0
 
+    def last_message(self, topic):
+        """The value of the topic's last message (partition 0), as text: proof of what was counted."""
+        low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)
+        if high <= low:
+            return None
+        self.consumer.assign([TopicPartition(topic, 0, high - 1)])
+        try:
+            msg = self.consumer.poll(10)
+            if msg is None or msg.error() or msg.value() is None:
+                return None
+            return msg.value().decode(errors="replace")
+        finally:
+            self.consumer.unassign()
+
     def close(self):
         self.consumer.close()
 
@@ -503,6 +517,9 @@ def run(env, rows, result, tag):
         alone["debezium_seconds"] = seconds
         alone["ratio"] = alone["bottledwater_rows_per_s"] / alone["debezium_rows_per_s"]
         log(f"streaming alone: Debezium {seconds:.2f} s")
+        # What was counted: the last row each system sent.
+        result["last_messages"] = {"bottledwater": counter.last_message(bw_topic),
+                                   "debezium": counter.last_message(dbz_topic)}
     finally:
         for what, step in reversed(cleanup):
             try:

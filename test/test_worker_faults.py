@@ -52,21 +52,24 @@ def reconnect(connect, timeout=60.0):
             time.sleep(0.5)
 
 
-def worker_row(connect, dbname):
-    return reconnect(connect).execute(
-        "SELECT state, pid, last_error FROM bw_status() WHERE database = %s",
-        (dbname,)).fetchone()
+def worker_row(conn, dbname):
+    return conn.execute("SELECT state, pid, last_error FROM bw_status() WHERE database = %s",
+                        (dbname,)).fetchone()
 
 
 def wait_streaming(connect, dbname, timeout=90.0, not_pid=None):
+    """Waits for the worker to stream again, on one connection renewed only when it breaks."""
     deadline = time.monotonic() + timeout
-    row = None
+    row, conn = None, None
     while time.monotonic() < deadline:
         try:
-            row = worker_row(connect, dbname)
+            if conn is None or conn.closed:
+                conn = reconnect(connect)
+            row = worker_row(conn, dbname)
         except psycopg.OperationalError:
-            row = None
+            conn, row = None, None
         if row and row[0] == "streaming" and row[1] and row[1] != not_pid:
+            conn.close()
             return row[1]
         time.sleep(0.2)
     pytest.fail(f"worker of {dbname} not streaming again within {timeout}s: {row}")
@@ -128,7 +131,7 @@ def test_sigkill_of_the_worker_mid_stream_loses_nothing(fault_db, consumer_facto
     writer.start()
     while writer.done < 1000:
         time.sleep(0.05)
-    pid = worker_row(connect, fault_db["name"])[1]
+    pid = worker_row(connect(), fault_db["name"])[1]
     os.kill(pid, 9)
     writer.join(timeout=300)
     assert not writer.is_alive()
@@ -142,7 +145,7 @@ def test_immediate_shutdown_mid_stream_loses_nothing(fault_db, consumer_factory)
     writer.start()
     while writer.done < 1000:
         time.sleep(0.05)
-    pid = worker_row(connect, fault_db["name"])[1]
+    pid = worker_row(connect(), fault_db["name"])[1]
     subprocess.run([DEV_ENV, "restart-pg", "immediate"], check=True)
     writer.join(timeout=300)
     assert not writer.is_alive()
@@ -162,7 +165,7 @@ def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory
         deadline = time.monotonic() + 60
         row = None
         while time.monotonic() < deadline:
-            row = worker_row(connect, fault_db["name"])
+            row = worker_row(conn, fault_db["name"])
             if row[0] == "backoff" and row[2]:
                 break
             time.sleep(0.5)
@@ -173,3 +176,42 @@ def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory
         conn.execute("INSERT INTO t VALUES (%s, 2)", (i,))
     wait_streaming(connect, fault_db["name"])
     final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
+
+
+def test_restart_forgets_a_dropped_database_and_brings_back_the_others(pg_connect, dev_env):
+    tag = uuid.uuid4().hex[:10]
+    kept, dropped = f"bw_kept_{tag}", f"bw_dropped_{tag}"
+    admin = pg_connect()
+    for name, slot in ((kept, f"bwk_{tag}"), (dropped, f"bwd_{tag}")):
+        admin.execute(f"CREATE DATABASE {name}")
+        admin.execute(f"ALTER DATABASE {name} SET bottledwater.output_format = 'json'")
+        admin.execute(f"ALTER DATABASE {name} SET bottledwater.slot_name = '{slot}'")
+        conn = pg_connect(name)
+        conn.execute("CREATE EXTENSION bottledwater")
+        conn.execute("SELECT bw_start(%s)", (name,))
+        conn.close()
+    # Its worker ended without bw_stop (so it stays on the autostart list); DROP DATABASE then
+    # drops the inactive slot with the database.
+    pid = admin.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s",
+                        (f"bwd_{tag}",)).fetchone()[0]
+    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    wait_for_inactive = time.monotonic() + 30
+    while admin.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                        (f"bwd_{tag}",)).fetchone()[0]:
+        assert time.monotonic() < wait_for_inactive, "the worker did not exit"
+        time.sleep(0.1)
+    admin.execute(f"DROP DATABASE {dropped}")
+    autostart = os.path.join(dev_env["BW_PG_DATA"], "bottledwater.autostart")
+    assert dropped in open(autostart).read().split()
+
+    subprocess.run([DEV_ENV, "restart-pg"], check=True)
+    try:
+        wait_streaming(lambda: pg_connect(kept), kept)
+        listed = open(autostart).read().split()
+        assert kept in listed and dropped not in listed
+    finally:
+        conn = reconnect(lambda: pg_connect(kept))
+        conn.execute("SELECT bw_stop(%s)", (kept,))
+        conn.close()
+        # Its slot, inactive now, goes with the database.
+        reconnect(pg_connect).execute(f"DROP DATABASE {kept} WITH (FORCE)")

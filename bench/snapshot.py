@@ -7,13 +7,16 @@ starts the worker on a new slot with a new topic prefix and ends once bw_status 
 and row done and the topic holds all the rows (watermark offsets). It is timed twice: from
 bw_start (includes creating the slot, which waits for transactions running anywhere in the
 cluster) and from the moment bw_status first shows the snapshot phase (the dump alone). Message
-bytes (key + value) are read back from the topic after the timed part.
+bytes (key + value) are read back from the topic after the timed part. The topic is created
+(one partition) before bw_start, as a production setup without topic auto-creation would, so the
+broker's creation of it is not timed; --auto-create-topic times it too.
 """
 
 import argparse
 import time
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from _common import (BenchDatabase, dev_env, header, machine, now_utc, table, topic_messages,
                      wait_for, watermark_consumer, write_results)
@@ -40,10 +43,14 @@ def copy_pass(conn):
     return time.perf_counter() - start, nbytes
 
 
-def snapshot_pass(db, rows, bootstrap, watermarks, index):
+def snapshot_pass(db, rows, bootstrap, watermarks, index, precreate):
     """Seconds from bw_start and from the snapshot phase to the snapshot being complete in Kafka."""
     db.set_prefix(f"{DB}_{int(time.time())}_{index}.")
     topic = db.topic("snap")
+    if precreate:
+        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+        for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+            future.result()
     seen_snapshot = None
     start = time.perf_counter()
     db.start()
@@ -95,11 +102,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100k rows instead of 1M")
     parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--auto-create-topic", action="store_true",
+                        help="let the first message create the topic (timed) instead of "
+                             "creating it before bw_start")
     args = parser.parse_args()
     rows = 100_000 if args.quick else 1_000_000
     env = dev_env()
     bootstrap = env["BW_KAFKA_BOOTSTRAP"]
-    result = {"when": now_utc(), "quick": args.quick, "rows": rows}
+    result = {"when": now_utc(), "quick": args.quick, "rows": rows,
+              "topic_created_before_start": not args.auto_create_topic}
     watermarks = watermark_consumer(bootstrap)
     with BenchDatabase(env, DB, {"poll_interval_ms": 100}) as db:
         result["machine"] = machine(db.conn)
@@ -114,7 +125,8 @@ def main():
             seconds, copy_bytes = copy_pass(db.conn)
             copies.append({"seconds": seconds, "bytes": copy_bytes})
             if has_snapshot:
-                snaps.append(snapshot_pass(db, rows, bootstrap, watermarks, i))
+                snaps.append(snapshot_pass(db, rows, bootstrap, watermarks, i,
+                                           not args.auto_create_topic))
         msg_bytes = message_bytes(bootstrap, snaps[-1]["topic"], rows) if snaps else None
     watermarks.close()
 
@@ -137,7 +149,8 @@ def main():
                             f"{msg_bytes / s / mb:,.1f}", f"{(rows / s) / copy_rate:.2f}"))
     lines = header("bottledwater snapshot benchmark", result)
     lines += [f"Table of {rows:,} rows, {table_bytes / mb:,.1f} MB on disk; best of "
-              f"{args.passes} alternated passes. Bytes/s: table MB/s is the table's on-disk size "
+              f"{args.passes} alternated passes; the topic is "
+              f"{'auto-created by the first message' if args.auto_create_topic else 'created before bw_start'}. Bytes/s: table MB/s is the table's on-disk size "
               "over the time; the last column is COPY's text output or the Kafka messages' key + "
               f"value bytes ({(msg_bytes or 0) / mb:,.1f} MB).", ""]
     if not snaps:

@@ -2,6 +2,11 @@
 
 -- A database that does not exist is refused before anything is started.
 SELECT bw_start('bw_no_such_database');
+-- The worker decodes with the bottledwater plugin, so the server must allow it; the hint gives the
+-- line to add.
+SET output_plugin_libraries = pgoutput, test_decoding;
+SELECT bw_start('bw_no_such_database');
+RESET output_plugin_libraries;
 -- Stopping a database without a worker says so.
 SELECT bw_stop('bw_no_such_database');
 SELECT count(*) FROM bw_status();

@@ -12,8 +12,8 @@ constexpr size_t kMaxTopicLength = 249;
 constexpr size_t kCutLength = 240;
 
 bool legal_topic_char(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 uint32_t fnv1a(std::string_view text) {

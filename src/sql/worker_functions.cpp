@@ -129,10 +129,10 @@ pid_t wait_until_running(const char* dbname, BackgroundWorkerHandle* handle) {
         }
         wait_a_little();
     }
-    ereport(NOTICE, (errmsg("bottledwater: the worker of database \"%s\" is still starting",
-                            dbname),
-                     errhint("A new slot waits for running transactions to finish; see "
-                             "bw_status().")));
+    ereport(NOTICE,
+            (errmsg("bottledwater: the worker of database \"%s\" is still starting", dbname),
+             errhint("A new slot waits for running transactions to finish; see "
+                     "bw_status().")));
     return pid;
 }
 
@@ -163,10 +163,10 @@ Datum bw_start(PG_FUNCTION_ARGS) {
     if (state == nullptr) state = claim_free_worker_state(dbname);
     if (state == nullptr) {
         LWLockRelease(worker_states->lock);
-        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                        errmsg("bottledwater: all %d worker entries are in use",
-                               worker_states->count),
-                        errhint("Stop a worker or raise bottledwater.max_workers (restart).")));
+        ereport(ERROR,
+                (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                 errmsg("bottledwater: all %d worker entries are in use", worker_states->count),
+                 errhint("Stop a worker or raise bottledwater.max_workers (restart).")));
     }
     // A new attempt: what bw_start waits for is this worker's outcome, not a previous one's.
     state->phase = WorkerPhase::Starting;
@@ -196,19 +196,17 @@ Datum bw_stop(PG_FUNCTION_ARGS) {
     const pid_t pid = state != nullptr ? state->pid : 0;
     LWLockRelease(worker_states->lock);
     if (pid == 0) {
-        ereport(NOTICE, (errmsg("bottledwater: no worker is running for database \"%s\"",
-                                dbname)));
+        ereport(NOTICE, (errmsg("bottledwater: no worker is running for database \"%s\"", dbname)));
         PG_RETURN_BOOL(false);
     }
     if (kill(pid, SIGTERM) != 0 && errno != ESRCH)
-        ereport(ERROR, (errmsg("bottledwater: could not signal worker %d: %m",
-                               static_cast<int>(pid))));
+        ereport(ERROR,
+                (errmsg("bottledwater: could not signal worker %d: %m", static_cast<int>(pid))));
     for (int waited = 0; waited < kStopTimeoutMs; waited += kWaitStepMs) {
         if (observe(dbname).pid != pid) PG_RETURN_BOOL(true);
         wait_a_little();
     }
-    ereport(WARNING, (errmsg("bottledwater: worker %d has not exited yet",
-                             static_cast<int>(pid))));
+    ereport(WARNING, (errmsg("bottledwater: worker %d has not exited yet", static_cast<int>(pid))));
     PG_RETURN_BOOL(false);
 }
 

@@ -17,13 +17,13 @@ constexpr const char* kTempFile = "bottledwater.autostart.tmp";
 void write_list(List* names) {
     FILE* file = AllocateFile(kTempFile, PG_BINARY_W);
     if (file == nullptr)
-        ereport(ERROR, (errcode_for_file_access(),
-                        errmsg("could not create file \"%s\": %m", kTempFile)));
+        ereport(ERROR,
+                (errcode_for_file_access(), errmsg("could not create file \"%s\": %m", kTempFile)));
     ListCell* cell;
     foreach (cell, names) fprintf(file, "%s\n", static_cast<char*>(lfirst(cell)));
     if (fflush(file) != 0 || pg_fsync(fileno(file)) != 0 || FreeFile(file) != 0)
-        ereport(ERROR, (errcode_for_file_access(),
-                        errmsg("could not write file \"%s\": %m", kTempFile)));
+        ereport(ERROR,
+                (errcode_for_file_access(), errmsg("could not write file \"%s\": %m", kTempFile)));
     durable_rename(kTempFile, kFile, ERROR);
 }
 
@@ -34,8 +34,8 @@ List* autostart_databases() {
     FILE* file = AllocateFile(kFile, PG_BINARY_R);
     if (file == nullptr) {
         if (errno == ENOENT) return NIL;
-        ereport(ERROR, (errcode_for_file_access(),
-                        errmsg("could not open file \"%s\": %m", kFile)));
+        ereport(ERROR,
+                (errcode_for_file_access(), errmsg("could not open file \"%s\": %m", kFile)));
     }
     char line[NAMEDATALEN + 2];
     while (fgets(line, sizeof line, file) != nullptr) {

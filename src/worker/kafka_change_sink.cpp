@@ -49,7 +49,9 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
     return topics_.emplace(table.qualified_name, std::move(entry)).first->second;
 }
 
-void KafkaChangeSink::change(const EncodedChange& change) { produce(change, current_); }
+void KafkaChangeSink::change(const EncodedChange& change) {
+    produce(change, current_);
+}
 
 void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
     const TableTopic& table = topic_of(*change.table);
@@ -101,8 +103,8 @@ void KafkaChangeSink::wait_for_queue_space() {
     kafka_.poll(100);
     check_health();
     const std::string& error = kafka_.last_error();
-    report_worker_error(state_, error.empty() ? "local producer queue full; waiting for Kafka"
-                                              : error.c_str());
+    report_worker_error(
+        state_, error.empty() ? "local producer queue full; waiting for Kafka" : error.c_str());
     if (stop_requested()) {
         ereport(LOG, (errmsg("bottledwater: worker stopping while waiting for Kafka; "
                              "unacknowledged changes will be replayed from the slot")));
@@ -125,8 +127,7 @@ void KafkaChangeSink::commit_transaction(const TransactionInfo& txn) {
 }
 
 void KafkaChangeSink::check_health() const {
-    if (kafka_.fatal())
-        throw KafkaError("fatal producer error: " + kafka_.last_error());
+    if (kafka_.fatal()) throw KafkaError("fatal producer error: " + kafka_.last_error());
     if (kafka_.acks().failed()) throw KafkaError(kafka_.acks().first_failure());
 }
 

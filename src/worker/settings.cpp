@@ -47,8 +47,9 @@ bool check_properties(char** newval, void** extra, GucSource source) {
         return true;
     } catch (const std::exception& e) {
         GUC_check_errmsg("invalid librdkafka property list: %s", e.what());
-        GUC_check_errhint("Use name=value pairs separated by semicolons, e.g. "
-                          "'security.protocol=SSL; ssl.ca.location=/etc/ssl/ca.pem'.");
+        GUC_check_errhint(
+            "Use name=value pairs separated by semicolons, e.g. "
+            "'security.protocol=SSL; ssl.ca.location=/etc/ssl/ca.pem'.");
         return false;
     }
 }
@@ -56,9 +57,10 @@ bool check_properties(char** newval, void** extra, GucSource source) {
 bool check_topic_prefix(char** newval, void** extra, GucSource source) {
     for (const char* c = *newval ? *newval : ""; *c; c++) {
         if (!(isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '_' || *c == '-')) {
-            GUC_check_errmsg("topic prefix \"%s\" contains a character Kafka does not allow in "
-                             "topic names",
-                             *newval);
+            GUC_check_errmsg(
+                "topic prefix \"%s\" contains a character Kafka does not allow in "
+                "topic names",
+                *newval);
             GUC_check_errhint("Use only ASCII letters, digits, '.', '_' and '-'.");
             return false;
         }
@@ -79,8 +81,9 @@ bool check_slot_name(char** newval, void** extra, GucSource source) {
     for (const char* c = name; *c; c++) {
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')) {
             GUC_check_errmsg("replication slot name \"%s\" contains invalid character", name);
-            GUC_check_errhint("Replication slot names may only contain lower case letters, "
-                              "numbers, and the underscore character.");
+            GUC_check_errhint(
+                "Replication slot names may only contain lower case letters, "
+                "numbers, and the underscore character.");
             return false;
         }
     }
@@ -98,10 +101,10 @@ bool check_url(char** newval, void** extra, GucSource source) {
 }  // namespace
 
 void define_settings() {
-    DefineCustomStringVariable(
-        "bottledwater.kafka_brokers", "Kafka bootstrap servers the workers produce to.",
-        "A comma-separated host:port list.", &setting_kafka_brokers, "localhost:9092", PGC_SUSET,
-        0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.kafka_brokers",
+                               "Kafka bootstrap servers the workers produce to.",
+                               "A comma-separated host:port list.", &setting_kafka_brokers,
+                               "localhost:9092", PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomEnumVariable("bottledwater.output_format",
                              "Encoding of Kafka keys and values: avro or json.", nullptr,
                              &setting_output_format, static_cast<int>(WorkerFormat::Avro),
@@ -110,18 +113,17 @@ void define_settings() {
                                "Confluent-compatible schema registry for output_format avro.",
                                nullptr, &setting_schema_registry_url, "", PGC_SUSET, 0, check_url,
                                nullptr, nullptr);
-    DefineCustomStringVariable("bottledwater.topic_prefix",
-                               "Prepended to every topic name.", nullptr, &setting_topic_prefix,
-                               "", PGC_SUSET, 0, check_topic_prefix, nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.topic_prefix", "Prepended to every topic name.",
+                               nullptr, &setting_topic_prefix, "", PGC_SUSET, 0, check_topic_prefix,
+                               nullptr, nullptr);
     DefineCustomBoolVariable("bottledwater.allow_unkeyed",
                              "Stream tables without a primary key or replica identity index, "
                              "with null Kafka keys.",
-                             nullptr, &setting_allow_unkeyed, false, PGC_SUSET, 0, nullptr,
-                             nullptr, nullptr);
-    DefineCustomStringVariable("bottledwater.slot_name",
-                               "Replication slot of the worker (one per database).", nullptr,
-                               &setting_slot_name, "bottledwater", PGC_SUSET, 0, check_slot_name,
-                               nullptr, nullptr);
+                             nullptr, &setting_allow_unkeyed, false, PGC_SUSET, 0, nullptr, nullptr,
+                             nullptr);
+    DefineCustomStringVariable(
+        "bottledwater.slot_name", "Replication slot of the worker (one per database).", nullptr,
+        &setting_slot_name, "bottledwater", PGC_SUSET, 0, check_slot_name, nullptr, nullptr);
     DefineCustomEnumVariable("bottledwater.on_error",
                              "What a worker does with a change it cannot encode or produce "
                              "permanently: exit (and retry from the slot) or log it.",
@@ -129,24 +131,22 @@ void define_settings() {
                              on_error_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("bottledwater.skip_snapshot",
                              "Start streaming at the new slot without dumping existing rows.",
-                             nullptr, &setting_skip_snapshot, false, PGC_SUSET, 0, nullptr,
-                             nullptr, nullptr);
+                             nullptr, &setting_skip_snapshot, false, PGC_SUSET, 0, nullptr, nullptr,
+                             nullptr);
     DefineCustomStringVariable("bottledwater.kafka_config",
-                               "librdkafka producer properties, 'name=value; name=value'.",
-                               nullptr, &setting_kafka_config, "", PGC_SUSET, GUC_SUPERUSER_ONLY,
+                               "librdkafka producer properties, 'name=value; name=value'.", nullptr,
+                               &setting_kafka_config, "", PGC_SUSET, GUC_SUPERUSER_ONLY,
                                check_properties, nullptr, nullptr);
-    DefineCustomStringVariable("bottledwater.topic_config",
-                               "librdkafka topic properties, 'name=value; name=value'.", nullptr,
-                               &setting_topic_config, "", PGC_SUSET, 0, check_properties, nullptr,
-                               nullptr);
+    DefineCustomStringVariable(
+        "bottledwater.topic_config", "librdkafka topic properties, 'name=value; name=value'.",
+        nullptr, &setting_topic_config, "", PGC_SUSET, 0, check_properties, nullptr, nullptr);
     DefineCustomIntVariable("bottledwater.poll_interval_ms",
-                            "How long a worker sleeps when it has caught up with the WAL.",
-                            nullptr, &setting_poll_interval_ms, 100, 1, 60000, PGC_SUSET,
-                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("bottledwater.max_workers",
-                            "Databases that can be streamed at the same time.", nullptr,
-                            &setting_max_workers, 8, 1, 1024, PGC_POSTMASTER, 0, nullptr, nullptr,
-                            nullptr);
+                            "How long a worker sleeps when it has caught up with the WAL.", nullptr,
+                            &setting_poll_interval_ms, 100, 1, 60000, PGC_SUSET, GUC_UNIT_MS,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "bottledwater.max_workers", "Databases that can be streamed at the same time.", nullptr,
+        &setting_max_workers, 8, 1, 1024, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("bottledwater");
 }
 

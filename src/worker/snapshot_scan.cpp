@@ -88,8 +88,8 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     int64 rows_done = 0;
     publish(state, 0, tables_total, 0, rows_total);
 
-    MemoryContext scan_context =
-        AllocSetContextCreate(CurrentMemoryContext, "bottledwater snapshot", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext scan_context = AllocSetContextCreate(
+        CurrentMemoryContext, "bottledwater snapshot", ALLOCSET_DEFAULT_SIZES);
     MemoryContext row_context =
         AllocSetContextCreate(scan_context, "bottledwater snapshot row", ALLOCSET_DEFAULT_SIZES);
     // Heap objects, deleted below; an ERROR ends the process, which frees them with it.
@@ -102,8 +102,8 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     guard_cpp("starting the snapshot", [&] { sink.begin_transaction(txn); });
 
     foreach (cell, tables) {
-        Relation relation = table_open(static_cast<TableToScan*>(lfirst(cell))->relid,
-                                       AccessShareLock);
+        Relation relation =
+            table_open(static_cast<TableToScan*>(lfirst(cell))->relid, AccessShareLock);
         TableSchema* table = nullptr;
         guard_cpp("describing a table", [&] { table = &schemas->lookup(relation); });
         if (!table->keyed && !allow_unkeyed) {

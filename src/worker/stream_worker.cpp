@@ -81,8 +81,8 @@ void on_worker_exit(int code, Datum) {
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     my_state->pid = 0;
     if (my_state->phase != WorkerPhase::Error || !exiting_with_config_error)
-        my_state->phase = code == 0 && !exiting_with_config_error ? WorkerPhase::Stopped
-                                                                  : WorkerPhase::Error;
+        my_state->phase =
+            code == 0 && !exiting_with_config_error ? WorkerPhase::Stopped : WorkerPhase::Error;
     LWLockRelease(worker_states->lock);
 }
 
@@ -101,8 +101,8 @@ void remember_error(ErrorData* edata) {
     report_worker_error(my_state, message);
     set_worker_phase(my_state, WorkerPhase::Error);
     exiting_with_config_error = true;
-    ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" cannot run: %s",
-                         my_state->dbname, message),
+    ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" cannot run: %s", my_state->dbname,
+                         message),
                   hint ? errhint("%s", hint) : 0));
     proc_exit(0);
 }
@@ -118,16 +118,16 @@ WorkerState* claim_state(const char* dbname) {
     WorkerState* state = find_worker_state(dbname);
     if (state != nullptr && state->pid != 0) {
         LWLockRelease(worker_states->lock);
-        ereport(LOG, (errmsg("bottledwater: database \"%s\" already has a worker (pid %d)",
-                             dbname, static_cast<int>(state->pid))));
+        ereport(LOG, (errmsg("bottledwater: database \"%s\" already has a worker (pid %d)", dbname,
+                             static_cast<int>(state->pid))));
         return nullptr;
     }
     if (state == nullptr) state = claim_free_worker_state(dbname);
     if (state == nullptr) {
         LWLockRelease(worker_states->lock);
-        ereport(ERROR, (errmsg("bottledwater: all %d worker entries are in use",
-                               setting_max_workers),
-                        errhint("Raise bottledwater.max_workers (needs a restart).")));
+        ereport(ERROR,
+                (errmsg("bottledwater: all %d worker entries are in use", setting_max_workers),
+                 errhint("Raise bottledwater.max_workers (needs a restart).")));
     }
     state->pid = MyProcPid;
     state->phase = WorkerPhase::Starting;
@@ -136,8 +136,7 @@ WorkerState* claim_state(const char* dbname) {
 }
 
 const char* output_format_name() {
-    return static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json ? "json"
-                                                                                  : "avro";
+    return static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json ? "json" : "avro";
 }
 
 List* plugin_options() {
@@ -155,10 +154,10 @@ void create_producer() {
     try {
         KafkaSinkConfig config;
         config.brokers = setting_kafka_brokers ? setting_kafka_brokers : "";
-        config.kafka_config = parse_kafka_properties(setting_kafka_config ? setting_kafka_config
-                                                                          : "");
-        config.topic_config = parse_kafka_properties(setting_topic_config ? setting_topic_config
-                                                                          : "");
+        config.kafka_config =
+            parse_kafka_properties(setting_kafka_config ? setting_kafka_config : "");
+        config.topic_config =
+            parse_kafka_properties(setting_topic_config ? setting_topic_config : "");
         kafka = new KafkaSink(config);
         kafka->set_log_sink([](int level, std::string_view facility, std::string_view text) {
             // Served inside poll() on this thread; LOG never longjmps.
@@ -208,27 +207,26 @@ void create_slot(const char* slot_name) {
     XactReadOnly = true;
     ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
     worker_change_sink = sink;
-    LogicalDecodingContext* ctx =
-        CreateInitDecodingContext("bottledwater", plugin_options(), !setting_skip_snapshot,
-                                  InvalidXLogRecPtr, &local_wal_routine, no_prepare_write,
-                                  no_write, nullptr);
+    LogicalDecodingContext* ctx = CreateInitDecodingContext(
+        "bottledwater", plugin_options(), !setting_skip_snapshot, InvalidXLogRecPtr,
+        &local_wal_routine, no_prepare_write, no_write, nullptr);
     DecodingContextFindStartpoint(ctx);
     if (!setting_skip_snapshot) {
         RestoreTransactionSnapshot(SnapBuildInitialSnapshot(ctx->snapshot_builder), MyProc);
         PushActiveSnapshot(GetTransactionSnapshot());
         set_worker_phase(my_state, WorkerPhase::Snapshot);
         sink->set_active_phase(WorkerPhase::Snapshot);
-        ereport(LOG, (errmsg("bottledwater: snapshot of database \"%s\" started",
-                             my_state->dbname)));
+        ereport(LOG,
+                (errmsg("bottledwater: snapshot of database \"%s\" started", my_state->dbname)));
         scan_snapshot(*sink, my_state, setting_allow_unkeyed,
                       static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json,
                       MyReplicationSlot->data.confirmed_flush);
         wait_for_all_acknowledged();
         PopActiveSnapshot();
-        ereport(LOG, (errmsg("bottledwater: snapshot of database \"%s\" acknowledged by Kafka "
-                             "(%lld rows)",
-                             my_state->dbname,
-                             static_cast<long long>(kafka->acks().acknowledged()))));
+        ereport(LOG,
+                (errmsg("bottledwater: snapshot of database \"%s\" acknowledged by Kafka "
+                        "(%lld rows)",
+                        my_state->dbname, static_cast<long long>(kafka->acks().acknowledged()))));
     }
     FreeDecodingContext(ctx);
     ReplicationSlotPersist();
@@ -313,10 +311,10 @@ void guarded_poll(int timeout_ms) {
 [[noreturn]] void shut_down(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopping; flushing Kafka",
                          my_state->dbname)));
-    const TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-                                                             kShutdownFlushMs);
-    while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline &&
-           !kafka->fatal() && !kafka->acks().failed())
+    const TimestampTz deadline =
+        TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kShutdownFlushMs);
+    while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline && !kafka->fatal() &&
+           !kafka->acks().failed())
         kafka->poll(100);
     if (!kafka->fatal() && !kafka->acks().failed()) confirmer.confirm(ctx->reader->EndRecPtr);
     confirmer.save(GetCurrentTimestamp());
@@ -381,7 +379,9 @@ void guarded_poll(int timeout_ms) {
 
 }  // namespace
 
-bool stop_requested() { return got_sigterm; }
+bool stop_requested() {
+    return got_sigterm;
+}
 
 }  // namespace bw
 

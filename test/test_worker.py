@@ -312,3 +312,19 @@ def test_unkeyed_tables_are_skipped_unless_allowed(bw_db, pg, consumer_factory, 
     db.execute("INSERT INTO keyless VALUES ('streamed')")
     got = key_values(consume(consumer_factory([bw_db["prefix"] + "keyless"]), 1))
     assert got == [(None, '{"v": {"string": "streamed"}}')]
+
+
+def test_unreachable_broker_starts_and_shows_backoff(bw_db, pg):
+    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.kafka_brokers = '127.0.0.1:9'")
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE waiting (id int primary key)")
+    pid = db.execute("SELECT bw_start(%s)", (bw_db["name"],)).fetchone()[0]
+    db.execute("INSERT INTO waiting VALUES (1)")
+    row = wait_for(lambda: (lambda s: s if s["state"] == "backoff" else None)(
+        status(db, bw_db["name"])), what="backoff")
+    assert row["pid"] == pid and row["last_error"]
+    assert row["produced"] == 1 and row["acknowledged"] == 0
+    # Nothing acknowledged, so the slot has not moved past the insert.
+    lsn = db.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    assert db.execute("SELECT confirmed_flush_lsn < %s::pg_lsn FROM pg_replication_slots "
+                      "WHERE slot_name = %s", (lsn, bw_db["slot"])).fetchone()[0]

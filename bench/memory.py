@@ -10,7 +10,7 @@ bw_status), during
 The peak (VmHWM, reset through /proc/<pid>/clear_refs at the start of each phase, and the sampled
 VmRSS maximum) is reported per phase, with RssAnon (the worker's private memory: VmRSS also counts
 the shared buffers it touched). "Flat" during the outage: the sampled VmRSS grows by at most
-16 MB from the outage's start to its peak; "plateau": at most 2 MB over the outage's second half
+16 MB from the outage's start to its peak; "plateau": at most 2 MB over the outage's last quarter
 (memory bounded, e.g. by the producer queue's limit, even if it grew first).
 """
 
@@ -177,14 +177,18 @@ def main():
         }
     out = phases.get("kafka stopped, writes")
     growth = out["rss_max_mb"] - out["rss_first_mb"] if out else None
-    # Bounded: over the outage's second half VmRSS no longer grows (the producer queue is full).
-    outage = sampler.of("kafka stopped, writes")
-    second_half = outage[len(outage) // 2:]
-    late_growth = (max(s["VmRSS"] for s in second_half) - second_half[0]["VmRSS"]
-                   if second_half else None)
+    # Bounded: over the outage's last quarter VmRSS no longer grows (e.g. the producer queue is
+    # full); VmRSS at each quarter of the outage shows the shape.
+    outage_samples = sampler.of("kafka stopped, writes")
+    n = len(outage_samples)
+    quarters = [outage_samples[min(n - 1, n * q // 4)]["VmRSS"] for q in range(5)] if n else []
+    last_quarter = outage_samples[3 * n // 4:]
+    late_growth = (max(s["VmRSS"] for s in last_quarter) - last_quarter[0]["VmRSS"]
+                   if last_quarter else None)
     result.update({"phases": phases, "outage_rss_growth_mb": growth,
-                   "outage_second_half_rss_growth_mb": late_growth,
-                   "plateau_in_second_half": late_growth is not None and late_growth <= 2,
+                   "outage_rss_at_quarters_mb": quarters,
+                   "outage_last_quarter_rss_growth_mb": late_growth,
+                   "plateau_in_last_quarter": late_growth is not None and late_growth <= 2,
                    "flat_during_outage": growth is not None and growth <= FLAT_MB,
                    "peak_rss_mb": max(p["hwm_mb"] for p in phases.values()),
                    "samples": sampler.samples[::4]})
@@ -203,8 +207,9 @@ def main():
     lines += ["",
               f"Peak RSS over the run: **{result['peak_rss_mb']:.1f} MB**. During the outage VmRSS "
               f"grew {growth:.1f} MB: {'flat' if result['flat_during_outage'] else 'NOT flat'} "
-              f"(threshold {FLAT_MB} MB); over its second half it grew {late_growth:.1f} MB "
-              f"({'a plateau' if result['plateau_in_second_half'] else 'still growing'}). Worker at the end of the outage: state {d['state']}, "
+              f"(threshold {FLAT_MB} MB); VmRSS at 0, 1/4, 1/2, 3/4 and the end of the outage: "
+              + ", ".join(f"{q:.1f}" for q in quarters) + f" MB; over its last quarter it grew "
+              f"{late_growth:.1f} MB ({'a plateau' if result['plateau_in_last_quarter'] else 'still growing'}). Worker at the end of the outage: state {d['state']}, "
               f"{d['messages_produced'] - d['messages_acknowledged']:,} messages unacknowledged, "
               f"lag {d['lag_bytes']:,} bytes.",
               f"After start-kafka the worker confirmed the last write in "

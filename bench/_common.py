@@ -131,8 +131,27 @@ class BenchDatabase(contextlib.AbstractContextManager):
     def delete_topics(self):
         kafka_delete_topics_with_prefix(self.env["BW_KAFKA_BOOTSTRAP"], self.name + "_")
 
+    def _reconnect(self):
+        """After a server crash-restart (e.g. a worker killed by a fault test sharing the
+        cluster) the connections are gone: reopen them, waiting for recovery, for the cleanup."""
+        def attempt():
+            try:
+                if self.admin.closed or self.admin.broken:
+                    self.admin = connect(self.env, self.env["PGDATABASE"])
+                if self.conn.closed or self.conn.broken:
+                    self.conn = connect(self.env, self.name)
+                self.conn.execute("SELECT 1")
+                return True
+            except psycopg.Error:
+                return False
+        wait_for(attempt, 60, "PostgreSQL to accept connections again", interval=1.0)
+
     def close(self):
         errors = []
+        try:
+            self._reconnect()
+        except Exception as e:
+            errors.append(f"reconnect: {e}")
         for step in (self.stop, self.drop_slot, self.delete_topics):
             try:
                 step()

@@ -21,6 +21,8 @@ namespace {
 
 // Delivery reports are served at least this often inside a large transaction.
 constexpr uint64_t kPollEveryMessages = 1000;
+// About two seconds of a full queue (rounds of up to 100 ms) before it counts as backoff.
+constexpr int kQuietFullRounds = 20;
 
 }  // namespace
 
@@ -81,6 +83,7 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         if (result == ProduceResult::Queued) break;
         wait_for_queue_space();
     }
+    full_rounds_ = 0;
     if (backing_off_) {
         set_worker_phase(state_, active_phase_);
         backing_off_ = false;
@@ -93,18 +96,13 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
 }
 
 // One round of waiting for room in the producer queue; decoding stops while the caller repeats
-// it. A stop request is honoured at once: whatever is unacknowledged is replayed from the slot by
-// the next start.
+// it. A queue that is full only because a large transaction outpaces Kafka drains within a few
+// rounds and is not worth a state change; a broker error or a queue that stays full is shown as
+// backoff. A stop request is honoured at once: whatever is unacknowledged is replayed from the
+// slot by the next start.
 void KafkaChangeSink::wait_for_queue_space() {
-    if (!backing_off_) {
-        set_worker_phase(state_, WorkerPhase::Backoff);
-        backing_off_ = true;
-    }
-    kafka_.poll(100);
+    kafka_.poll(100);  // returns as soon as delivery reports free some room
     check_health();
-    const std::string& error = kafka_.last_error();
-    report_worker_error(
-        state_, error.empty() ? "local producer queue full; waiting for Kafka" : error.c_str());
     if (stop_requested()) {
         ereport(LOG, (errmsg("bottledwater: worker stopping while waiting for Kafka; "
                              "unacknowledged changes will be replayed from the slot")));
@@ -112,6 +110,15 @@ void KafkaChangeSink::wait_for_queue_space() {
         // resource that the process exit does not release.
         proc_exit(0);
     }
+    const std::string& error = kafka_.last_error();
+    if (error.empty() && ++full_rounds_ < kQuietFullRounds) return;
+    if (!backing_off_) {
+        set_worker_phase(state_, WorkerPhase::Backoff);
+        backing_off_ = true;
+    }
+    report_worker_error(state_, error.empty() ? "producer queue full; waiting for Kafka to "
+                                                "acknowledge"
+                                              : error.c_str());
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
                     setting_poll_interval_ms, PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);

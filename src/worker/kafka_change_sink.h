@@ -65,6 +65,7 @@ private:
     uint64_t last_commit_lsn_ = 0;
     uint64_t since_poll_ = 0;
     bool backing_off_ = false;
+    int full_rounds_ = 0;
     WorkerPhase active_phase_ = WorkerPhase::Streaming;
 };
 

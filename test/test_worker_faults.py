@@ -215,3 +215,33 @@ def test_restart_forgets_a_dropped_database_and_brings_back_the_others(pg_connec
         conn.close()
         # Its slot, inactive now, goes with the database.
         reconnect(pg_connect).execute(f"DROP DATABASE {kept} WITH (FORCE)")
+
+
+def test_sigkill_during_the_snapshot_starts_it_again_cleanly(pg_connect, consumer_factory):
+    tag = uuid.uuid4().hex[:10]
+    name, slot, prefix = f"bw_snapkill_{tag}", f"bws_{tag}", f"bwsnap_{tag}."
+    admin = pg_connect()
+    admin.execute(f"CREATE DATABASE {name}")
+    for setting, value in (("output_format", "json"), ("slot_name", slot),
+                           ("topic_prefix", prefix)):
+        admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
+    conn = pg_connect(name)
+    conn.execute("CREATE EXTENSION bottledwater")
+    conn.execute("CREATE TABLE t (id int primary key, v int)")
+    conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 500000) g")
+    conn.execute("ANALYZE t")
+    try:
+        conn.execute("SELECT bw_start(%s)", (name,))
+        state, pid, _ = worker_row(conn, name)
+        assert state == "snapshot", "the snapshot of 500k rows ended before it could be killed"
+        os.kill(pid, 9)
+        # The ephemeral slot went with the crash; the restarted worker snapshots from scratch
+        # (a persisted slot would make it resume streaming and skip the rows not yet sent).
+        wait_streaming(lambda: pg_connect(name), name, timeout=120, not_pid=pid)
+        expected = {i: i for i in range(1, 500001)}
+        final_state_in_kafka(consumer_factory, prefix + "t", expected, timeout=180)
+    finally:
+        cleanup = reconnect(lambda: pg_connect(name))
+        cleanup.execute("SELECT bw_stop(%s)", (name,))
+        cleanup.close()
+        reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -80,9 +80,8 @@ void on_worker_exit(int code, Datum) {
     if (my_state == nullptr) return;
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     my_state->pid = 0;
-    if (my_state->phase != WorkerPhase::Error || !exiting_with_config_error)
-        my_state->phase =
-            code == 0 && !exiting_with_config_error ? WorkerPhase::Stopped : WorkerPhase::Error;
+    my_state->phase =
+        code == 0 && !exiting_with_config_error ? WorkerPhase::Stopped : WorkerPhase::Error;
     LWLockRelease(worker_states->lock);
 }
 

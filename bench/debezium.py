@@ -389,6 +389,14 @@ def run(env, rows, result, tag):
         workdir = Path(tempfile.mkdtemp(prefix="bw-debezium-"))
         def keep_log():  # the last run's Connect log stays in .dev-env for a look afterwards
             if (workdir / "connect.log").exists():
+                # A broker that went away mid-run (another user of the dev environment stopping
+                # Kafka) makes the figures meaningless: say so in the result.
+                outages = sum("could not be established" in line for line in
+                              (workdir / "connect.log").read_text(errors="replace").splitlines())
+                if outages:
+                    result.setdefault("warnings", []).append(
+                        f"Kafka Connect lost the broker {outages} times during the run: "
+                        "the figures are not reliable")
                 shutil.copy(workdir / "connect.log", DEV_DIR / "debezium-connect.log")
             shutil.rmtree(workdir, ignore_errors=True)
         cleanup.append(("removing Connect's work dir", keep_log))
@@ -533,6 +541,8 @@ def markdown(result):
              "Machine: " + ", ".join(f"{k} {v}" for k, v in result.get("machine", {}).items()),
              "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()), "",
+             "Environment: " + ", ".join(f"{k} {v}" for k, v in result["environment"].items()),
+             "",
              "Same PostgreSQL, same Kafka broker, same rows; both with default producer settings. "
              "Debezium: Kafka Connect standalone, JSON converter without schemas, pgoutput. "
              "Ratio = bottledwater's rows/s over Debezium's.", ""]
@@ -555,6 +565,8 @@ def markdown(result):
                 lines.append(f"| {name} | not measured | |")
         lines += ["", f"**Ratio bottledwater / Debezium: {r['ratio']:.2f}**" if "ratio" in r
                   else "**No ratio: Debezium was not measured.**", ""]
+    for warning in result.get("warnings", []):
+        lines += [f"**Warning: {warning}**", ""]
     if result.get("error"):
         lines += ["## Error", "", "```", result["error"].rstrip(), "```", ""]
     return "\n".join(lines)
@@ -575,6 +587,8 @@ def main():
     kafka = sorted((BW_CACHE / "kafka" / "libs").glob("kafka-clients-*.jar"))
     if kafka:
         result["versions"]["kafka_broker"] = kafka[0].name[len("kafka-clients-"):-len(".jar")]
+    result["environment"] = {"dev_dir": str(DEV_DIR), "postgresql": f"{env['PGHOST']}:{env['PGPORT']}",
+                             "kafka": env["BW_KAFKA_BOOTSTRAP"]}
     status = 0
     try:
         run(env, rows, result, tag)

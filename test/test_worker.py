@@ -328,3 +328,21 @@ def test_unreachable_broker_starts_and_shows_backoff(bw_db, pg):
     lsn = db.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
     assert db.execute("SELECT confirmed_flush_lsn < %s::pg_lsn FROM pg_replication_slots "
                       "WHERE slot_name = %s", (lsn, bw_db["slot"])).fetchone()[0]
+
+
+def test_stop_during_the_snapshot_leaves_no_slot_and_a_new_start_redoes_it(bw_db, pg):
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE slow (id int primary key, v int)")
+    db.execute("INSERT INTO slow SELECT g, g FROM generate_series(1, 500000) g")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    assert status(db, bw_db["name"])["state"] == "snapshot"
+    assert db.execute("SELECT bw_stop(%s)", (bw_db["name"],)).fetchone()[0] is True
+    assert pg.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
+                      (bw_db["slot"],)).fetchone()[0] == 0
+
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    done = wait_for(lambda: (lambda s: s if s["state"] == "streaming" else None)(
+        status(db, bw_db["name"])), timeout=120, what="the second snapshot")
+    assert done["acknowledged"] == 500000
+    assert pg.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
+                      (bw_db["slot"],)).fetchone()[0] == 1

@@ -309,8 +309,9 @@ def insert_rows(conn, first, rows):
 
 
 def bw_check(conn):
-    row = conn.execute("SELECT state, last_error FROM bw_status() WHERE database = %s",
-                       (DB,)).fetchone()
+    # The running worker's row first: rows of earlier workers stay until the server restarts.
+    row = conn.execute("SELECT state, last_error FROM bw_status() WHERE database = %s "
+                       "ORDER BY pid IS NULL LIMIT 1", (DB,)).fetchone()
     if row and row[0] == "error":
         raise RuntimeError(f"the bottledwater worker stopped: {row[1]}")
 

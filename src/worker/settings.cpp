@@ -24,7 +24,7 @@ int setting_on_error = static_cast<int>(OnError::Exit);
 bool setting_skip_snapshot = false;
 char* setting_kafka_config = nullptr;
 char* setting_topic_config = nullptr;
-int setting_poll_interval_ms = 100;
+int setting_poll_interval_ms = 10;
 int setting_max_workers = 8;
 
 namespace {
@@ -142,7 +142,7 @@ void define_settings() {
         nullptr, &setting_topic_config, "", PGC_SUSET, 0, check_properties, nullptr, nullptr);
     DefineCustomIntVariable("bottledwater.poll_interval_ms",
                             "How long a worker sleeps when it has caught up with the WAL.", nullptr,
-                            &setting_poll_interval_ms, 100, 1, 60000, PGC_SUSET, GUC_UNIT_MS,
+                            &setting_poll_interval_ms, 10, 1, 60000, PGC_SUSET, GUC_UNIT_MS,
                             nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "bottledwater.max_workers", "Databases that can be streamed at the same time.", nullptr,

@@ -41,6 +41,18 @@ def fault_db(pg_connect):
                                   (f"bw_{tag}",))
 
 
+# The worker's memory bound (issue 6's target); librdkafka's queue limit keeps it far below.
+MAX_WORKER_RSS_MB = 256
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for pid {pid}")
+
+
 def reconnect(connect, timeout=60.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -158,10 +170,16 @@ def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory
     connect = fault_db["connect"]
     conn = connect()
     conn.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g")
+    worker_pid = conn.execute("SELECT pid FROM bw_status() WHERE database = %s",
+                              (fault_db["name"],)).fetchone()[0]
     subprocess.run([DEV_ENV, "stop-kafka"], check=True)
     try:
         for i in range(101, 601):
             conn.execute("INSERT INTO t VALUES (%s, 1)", (i,))
+        # Keep writing while Kafka is away: the worker must hold back, not buffer without bound.
+        for start in range(1001, 21001, 200):
+            conn.execute("INSERT INTO t SELECT g, 1 FROM generate_series(%s::int, %s::int) g",
+                         (start, start + 199))
         deadline = time.monotonic() + 60
         row = None
         while time.monotonic() < deadline:
@@ -170,6 +188,7 @@ def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory
                 break
             time.sleep(0.5)
         assert row[0] == "backoff" and row[2], f"no backoff while Kafka is down: {row}"
+        assert peak_rss_mb(worker_pid) < MAX_WORKER_RSS_MB
     finally:
         subprocess.run([DEV_ENV, "start-kafka"], check=True)
     for i in range(601, 701):

@@ -4,6 +4,7 @@
 
 extern "C" {
 #include "postgres.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 }
 
@@ -144,9 +145,13 @@ void define_settings() {
                             "How long a worker sleeps when it has caught up with the WAL.", nullptr,
                             &setting_poll_interval_ms, 10, 1, 60000, PGC_SUSET, GUC_UNIT_MS,
                             nullptr, nullptr, nullptr);
-    DefineCustomIntVariable(
-        "bottledwater.max_workers", "Databases that can be streamed at the same time.", nullptr,
-        &setting_max_workers, 8, 1, 1024, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    // A postmaster-level setting can only be defined while the library is preloaded; loaded later
+    // (as an output plugin, or by CREATE EXTENSION) it has no workers to size anyway.
+    if (process_shared_preload_libraries_in_progress)
+        DefineCustomIntVariable(
+            "bottledwater.max_workers", "Databases that can be streamed at the same time.",
+            nullptr, &setting_max_workers, 8, 1, 1024, PGC_POSTMASTER, 0, nullptr, nullptr,
+            nullptr);
     MarkGUCPrefixReserved("bottledwater");
 }
 

@@ -18,6 +18,8 @@ namespace bw {
 char* setting_kafka_brokers = nullptr;
 int setting_output_format = static_cast<int>(WorkerFormat::Avro);
 char* setting_schema_registry_url = nullptr;
+char* setting_schema_registry_user_info = nullptr;
+char* setting_schema_registry_ca_file = nullptr;
 char* setting_topic_prefix = nullptr;
 bool setting_allow_unkeyed = false;
 char* setting_slot_name = nullptr;
@@ -114,6 +116,15 @@ void define_settings() {
                                "Confluent-compatible schema registry for output_format avro.",
                                nullptr, &setting_schema_registry_url, "", PGC_SUSET, 0, check_url,
                                nullptr, nullptr);
+    // The password must not be readable by other roles: superuser-only, and kept out of SHOW ALL.
+    DefineCustomStringVariable("bottledwater.schema_registry_user_info",
+                               "Basic authentication for the schema registry, 'user:password'.",
+                               nullptr, &setting_schema_registry_user_info, "", PGC_SUSET,
+                               GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.schema_registry_ca_file",
+                               "PEM file of the CAs that verify the schema registry's certificate.",
+                               nullptr, &setting_schema_registry_ca_file, "", PGC_SUSET, 0,
+                               nullptr, nullptr, nullptr);
     DefineCustomStringVariable("bottledwater.topic_prefix", "Prepended to every topic name.",
                                nullptr, &setting_topic_prefix, "", PGC_SUSET, 0, check_topic_prefix,
                                nullptr, nullptr);

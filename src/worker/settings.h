@@ -10,6 +10,8 @@ enum class WorkerFormat { Avro, Json };
 extern char* setting_kafka_brokers;
 extern int setting_output_format;  // WorkerFormat
 extern char* setting_schema_registry_url;
+extern char* setting_schema_registry_user_info;
+extern char* setting_schema_registry_ca_file;
 extern char* setting_topic_prefix;
 extern bool setting_allow_unkeyed;
 extern char* setting_slot_name;

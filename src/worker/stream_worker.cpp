@@ -168,6 +168,8 @@ void create_producer() {
         if (static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Avro) {
             SchemaRegistryOptions options;
             options.base_url = setting_schema_registry_url;
+            options.basic_auth = setting_schema_registry_user_info;
+            options.ca_file = setting_schema_registry_ca_file;
             registry = new SchemaRegistryClient(options);
         }
         sink = new KafkaChangeSink(*kafka, my_state,

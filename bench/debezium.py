@@ -40,7 +40,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import psycopg
+
+from _common import connect, dev_env
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -60,18 +61,6 @@ class PeerError(RuntimeError):
 
 def log(msg):
     print(f"debezium: {msg}", flush=True)
-
-
-def dev_env():
-    out = subprocess.run(
-        ["bash", "-c", f'set -a; source "{DEV_DIR}/env.sh"; env -0'],
-        check=True, capture_output=True).stdout.decode()
-    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
-
-
-def connect(env, dbname):
-    return psycopg.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"],
-                           dbname=dbname, autocommit=True)
 
 
 # --- Kafka Connect and Debezium's jars --------------------------------------------------------

@@ -16,11 +16,10 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
-import psycopg
+from _common import connect, dev_env, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -33,18 +32,6 @@ DECODERS = {
     "bottledwater_json": ("bottledwater", "pg_logical_slot_peek_changes", ["format", "json"]),
     "bottledwater_avro": ("bottledwater", "pg_logical_slot_peek_binary_changes", ["format", "avro"]),
 }
-
-
-def dev_env():
-    out = subprocess.run(
-        ["bash", "-c", f'set -a; source "{REPO}/.dev-env/env.sh"; env -0'],
-        check=True, capture_output=True).stdout.decode()
-    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
-
-
-def connect(env, dbname):
-    return psycopg.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"],
-                           dbname=dbname, autocommit=True)
 
 
 def fresh_database(env, name):
@@ -107,14 +94,6 @@ def decode_rates(conn, workload, rows, passes=2):
     return best
 
 
-def wait_for(conn, query, params, what, timeout):
-    deadline = time.monotonic() + timeout
-    while not conn.execute(query, params).fetchone()[0]:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} within {timeout} s")
-        time.sleep(0.02)
-
-
 def worker_end_to_end(env, rows):
     """rows/s of the worker from commit to Kafka's acknowledgement (its slot confirms only what
     Kafka acknowledged), twice: catching up on a committed transaction from a standing start,
@@ -127,7 +106,7 @@ def worker_end_to_end(env, rows):
     streaming = "SELECT count(*) = 1 FROM bw_status() WHERE database = 'bench_e2e' AND state = 'streaming'"
     confirmed = "SELECT confirmed_flush_lsn >= %s FROM pg_replication_slots WHERE slot_name = 'bench_e2e'"
     conn.execute("SELECT bw_start('bench_e2e')")
-    wait_for(conn, streaming, (), "the worker did not reach streaming", 60)
+    wait_for(lambda: conn.execute(streaming).fetchone()[0], 60, "the worker to stream")
     conn.execute("SELECT pg_create_logical_replication_slot('b_e2e_pgoutput', 'pgoutput')")
 
     conn.execute("SELECT bw_stop('bench_e2e')")
@@ -135,7 +114,8 @@ def worker_end_to_end(env, rows):
     commit_end = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
     start = time.perf_counter()
     conn.execute("SELECT bw_start('bench_e2e')")
-    wait_for(conn, confirmed, (commit_end,), "Kafka did not acknowledge the transaction", 600)
+    wait_for(lambda: conn.execute(confirmed, (commit_end,)).fetchone()[0], 600,
+             "Kafka to acknowledge the transaction")
     catch_up = rows / (time.perf_counter() - start)
 
     start = time.perf_counter()
@@ -147,7 +127,8 @@ def worker_end_to_end(env, rows):
     one_big_transaction(conn, rows)  # autocommit: returns once committed
     start = time.perf_counter()
     commit_end = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
-    wait_for(conn, confirmed, (commit_end,), "Kafka did not acknowledge the transaction", 600)
+    wait_for(lambda: conn.execute(confirmed, (commit_end,)).fetchone()[0], 600,
+             "Kafka to acknowledge the transaction")
     live = rows / (time.perf_counter() - start)
 
     conn.execute("SELECT pg_drop_replication_slot('b_e2e_pgoutput')")

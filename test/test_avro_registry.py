@@ -1,0 +1,355 @@
+"""The worker in output_format avro against the real schema registry: every message read from
+Kafka is decoded with fastavro using the schema fetched by its id from the registry, and must
+equal what the output plugin's JSON format gives for the same rows; schema evolution while
+streaming; a registry outage (and restart, which loses the in-memory registry's schemas).
+"""
+
+import io
+import json
+import subprocess
+import time
+
+import fastavro
+import pytest
+import requests
+
+from conftest import DEV_ENV
+from test_output_plugin_formats import (EDGE_BYTES, EDGE_TEXT, UPDATES, _columns, _rows,
+                                        comparable, from_json_reader, read_avro_json)
+from test_worker import bw_db, real_messages, status, wait_for  # noqa: F401 (fixture)
+
+
+class Registry:
+    """Fetches schemas by id from the registry (cached per instance: ids are immutable within
+    one registry lifetime)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.cache = {}
+
+    def schema(self, schema_id):
+        if schema_id not in self.cache:
+            r = requests.get(f"{self.url}/schemas/ids/{schema_id}", timeout=10)
+            assert r.status_code == 200, f"schema id {schema_id}: {r.status_code} {r.text}"
+            text = r.json()["schema"]
+            self.cache[schema_id] = (json.loads(text), fastavro.parse_schema(json.loads(text)))
+        return self.cache[schema_id]
+
+    def decode(self, framed):
+        """(schema id, schema JSON, datum) of a Confluent-framed message part; None for None."""
+        if framed is None:
+            return None
+        assert framed[0] == 0, framed[:5]
+        schema_id = int.from_bytes(framed[1:5], "big")
+        raw, parsed = self.schema(schema_id)
+        stream = io.BytesIO(framed[5:])
+        datum = fastavro.schemaless_reader(stream, parsed)
+        assert stream.read() == b"", "bytes left over after the datum"
+        return schema_id, raw, datum
+
+    def versions(self, subject):
+        r = requests.get(f"{self.url}/subjects/{subject}/versions", timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def use_avro(pg, bw_db, registry_url):
+    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.output_format = 'avro'")
+    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.schema_registry_url = "
+               f"'{registry_url}'")
+
+
+def wait_acknowledged(db, name, count, timeout=60.0):
+    wait_for(lambda: status(db, name)["acknowledged"] >= count, timeout=timeout,
+             what=f"{count} acknowledged messages")
+
+
+@pytest.fixture
+def json_slot(bw_db, pg):
+    """A slot of the plugin on the test database, read in format json; dropped after."""
+    slot = bw_db["slot"] + "_json"
+    bw_db["conn"].execute("SELECT pg_create_logical_replication_slot(%s, 'bottledwater')",
+                          (slot,))
+    yield slot
+    pg.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+               "WHERE slot_name = %s", (slot,))
+
+
+def json_changes(db, slot, table):
+    """(key text, value text or None) of the table's change rows in the JSON format."""
+    out = []
+    for (text,) in db.execute(
+            "SELECT data FROM pg_logical_slot_peek_changes(%s, NULL, NULL, 'format', 'json', "
+            "'include_transaction_details', 'false')", (slot,)):
+        envelope = json.loads(text)
+        if envelope.get("table") != table or envelope["op"] not in ("insert", "update",
+                                                                     "delete"):
+            continue
+        out.append((json.dumps(envelope["key"]),
+                    None if envelope["value"] is None else json.dumps(envelope["value"])))
+    return out
+
+
+def test_every_type_and_the_demo_decode_like_the_json_format(bw_db, pg, registry_url,
+                                                             json_slot, consumer_factory,
+                                                             consume):
+    use_avro(pg, bw_db, registry_url)
+    db = bw_db["conn"]
+    s = bw_db["slot"]
+    db.execute(f"CREATE TYPE bw_fmt_mood_{s} AS ENUM ('sad', 'ok', 'happy')")
+    db.execute(f"CREATE TYPE bw_fmt_pair_{s} AS (i int, s text, ts timestamp)")
+    db.execute(f"CREATE DOMAIN bw_fmt_positive_{s} AS int CHECK (VALUE > 0)")
+    columns = _columns(s)
+    db.execute("CREATE TABLE types (" +
+               ", ".join(f"{n} {t}" for n, t in columns.items()) + ")")
+    db.execute("CREATE TABLE test (id serial primary key, value text)")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+
+    params = {"edge_text": EDGE_TEXT, "edge_bytes": EDGE_BYTES}
+    for row in _rows(s):
+        exprs = ", ".join(row.values())
+        db.execute(f"INSERT INTO types ({', '.join(row)}) VALUES ({exprs})",
+                   {k: v for k, v in params.items() if f"%({k})s" in exprs})
+    for statement in UPDATES:
+        db.execute(statement.format(table="types"))
+    db.execute("INSERT INTO test (value) VALUES ('hello world!')")
+    db.execute("INSERT INTO test (value) VALUES ('hello')")
+    db.execute("UPDATE test SET value = 'world' WHERE id = 2")
+    db.execute("DELETE FROM test WHERE id = 2")
+
+    reg = Registry(registry_url)
+    floats = {n for n, t in columns.items() if t == "float4"}
+    doubles = {n for n, t in columns.items() if t == "float8"}
+    for table, expected_count in (("types", 10), ("test", 4)):
+        topic = bw_db["prefix"] + table
+        expected = json_changes(db, json_slot, f"public.{table}")
+        assert len(expected) == expected_count
+        consumer = consumer_factory([topic])
+        messages = consume(consumer, expected_count, timeout=60)
+        assert real_messages(consumer, 2.0) == []
+
+        # Decode with the registry's schemas (by the ids in the frames).
+        got, key_ids, value_ids = [], set(), set()
+        for m in messages:
+            key_id, key_schema, key = reg.decode(m.key())
+            decoded_value = reg.decode(m.value())
+            key_ids.add(key_id)
+            value = None
+            if decoded_value is not None:
+                value_id, value_schema, value = decoded_value
+                value_ids.add(value_id)
+                assert value_schema["name"] == f"bottledwater.public.{table}"
+            assert key_schema["name"] == f"bottledwater.public.key.{table}"
+            got.append((key, value))
+        assert len(key_ids) == len(value_ids) == 1
+        # The ids are the ones registered under the topic's subjects.
+        for subject, ids in ((topic + "-key", key_ids), (topic + "-value", value_ids)):
+            latest = requests.get(f"{registry_url}/subjects/{subject}/versions/latest",
+                                  timeout=10).json()
+            assert {latest["id"]} == ids
+
+        # The same changes from the JSON format, read with the same registry schemas.
+        [key_id], [value_id] = key_ids, value_ids
+        key_parsed, value_parsed = reg.schema(key_id)[1], reg.schema(value_id)[1]
+        want = []
+        for key_text, value_text in expected:
+            key = read_avro_json(key_text, key_parsed)
+            value = None if value_text is None else from_json_reader(
+                read_avro_json(value_text, value_parsed), floats, doubles)
+            want.append((key, value))
+        assert comparable(got) == comparable(want)
+
+        if table == "types":
+            # Deletes (3, and 2 whose key moved to 20) are tombstones; row 3 is all NULLs.
+            assert [(k["id"], v is None) for k, v in got] == [
+                (1, False), (2, False), (3, False), (4, False), (5, False), (6, False),
+                (1, False), (2, True), (20, False), (3, True)]
+            assert got[2][1] == {n: (3 if n == "id" else None) for n in columns}
+            assert got[0][1]["by"] == EDGE_BYTES and got[0][1]["t"] == EDGE_TEXT
+        else:
+            assert got == [
+                ({"id": 1}, {"id": 1, "value": "hello world!"}),
+                ({"id": 2}, {"id": 2, "value": "hello"}),
+                ({"id": 2}, {"id": 2, "value": "world"}),
+                ({"id": 2}, None),
+            ]
+
+
+def test_ddl_while_streaming_registers_new_versions(bw_db, pg, registry_url, consumer_factory,
+                                                    consume):
+    use_avro(pg, bw_db, registry_url)
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE evo (id int primary key, a text)")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    steps = [
+        (None, "INSERT INTO evo VALUES (1, 'one')", {"id": 1, "a": "one"}),
+        ("ALTER TABLE evo ADD COLUMN b int", "INSERT INTO evo VALUES (2, 'two', 2)",
+         {"id": 2, "a": "two", "b": 2}),
+        ("ALTER TABLE evo DROP COLUMN a", "INSERT INTO evo VALUES (3, 3)", {"id": 3, "b": 3}),
+        ("ALTER TABLE evo ALTER COLUMN b TYPE text", "INSERT INTO evo VALUES (4, 'four')",
+         {"id": 4, "b": "four"}),
+        ("ALTER TABLE evo RENAME COLUMN b TO c", "INSERT INTO evo VALUES (5, 'five')",
+         {"id": 5, "c": "five"}),
+    ]
+    for ddl, dml, _ in steps:
+        if ddl:
+            db.execute(ddl)
+        db.execute(dml)
+    db.execute("UPDATE evo SET c = 'one again' WHERE id = 1")  # a row from before the DDL
+
+    topic = bw_db["prefix"] + "evo"
+    reg = Registry(registry_url)
+    messages = consume(consumer_factory([topic]), len(steps) + 1, timeout=60)
+    decoded = [(reg.decode(m.key()), reg.decode(m.value())) for m in messages]
+    values = [v[2] for _, v in decoded]
+    assert values == [want for _, _, want in steps] + [{"id": 1, "c": "one again"}]
+    value_ids = [v[0] for _, v in decoded]
+    # Each schema version its own id, in order; the update after the last DDL keeps the last.
+    assert len(set(value_ids[:5])) == 5, value_ids
+    assert value_ids[5] == value_ids[4]
+    # The key did not change: one key id throughout.
+    assert len({k[0] for k, _ in decoded}) == 1
+    # The registry holds every version, each id under the value subject.
+    assert len(reg.versions(topic + "-value")) >= 5
+    registered = set()
+    for version in reg.versions(topic + "-value"):
+        r = requests.get(f"{registry_url}/subjects/{topic}-value/versions/{version}", timeout=10)
+        registered.add(r.json()["id"])
+    assert set(value_ids) <= registered
+    # The schemas themselves say what changed.
+    fields = [[f["name"] for f in reg.schema(i)[0]["fields"]] for i in value_ids[:5]]
+    assert fields == [["id", "a"], ["id", "a", "b"], ["id", "b"], ["id", "b"], ["id", "c"]]
+    b_types = [reg.schema(i)[0]["fields"][1]["type"][:2] for i in value_ids[2:4]]
+    assert b_types == [["null", "int"], ["null", "string"]]
+
+
+def dev_env(command):
+    subprocess.run([str(DEV_ENV), command], check=True, capture_output=True)
+
+
+def registry_up(url):
+    try:
+        return requests.get(f"{url}/subjects", timeout=3).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def latest_per_key(reg, messages):
+    """key id → decoded value of the last message for that key."""
+    out = {}
+    for m in messages:
+        _, _, key = reg.decode(m.key())
+        value = reg.decode(m.value())
+        out[key["id"]] = None if value is None else value[2]
+    return out
+
+
+def test_registry_outage_with_a_new_table_loses_nothing(bw_db, pg, registry_url,
+                                                        consumer_factory, consume):
+    use_avro(pg, bw_db, registry_url)
+    db = bw_db["conn"]
+    name = bw_db["name"]
+    db.execute("CREATE TABLE before_outage (id int primary key, v text)")
+    db.execute("SELECT bw_start(%s)", (name,))
+    db.execute("INSERT INTO before_outage VALUES (1, 'before')")
+    wait_acknowledged(db, name, 1)
+    try:
+        dev_env("stop-registry")
+        assert not registry_up(registry_url)
+        # A table the worker has never seen: it must register, and cannot.
+        db.execute("CREATE TABLE during_outage (id int primary key, v text)")
+        for i in range(1, 6):
+            db.execute("INSERT INTO during_outage VALUES (%s, %s)", (i, f"during {i}"))
+        seen, deadline = [], time.monotonic() + 30
+        while time.monotonic() < deadline:
+            st = status(db, name)
+            if (st["state"], st["last_error"]) not in seen:
+                seen.append((st["state"], st["last_error"]))
+            if st["state"] in ("backoff", "error") and st["last_error"]:
+                break
+            time.sleep(0.1)
+        # The error names the registry (the state itself is checked by the test below).
+        assert any(st in ("backoff", "error") and "schema registry" in (err or "")
+                   for st, err in seen), f"states seen while the registry was down: {seen}"
+    finally:
+        dev_env("start-registry")
+    wait_for(lambda: registry_up(registry_url), timeout=120, what="the registry back")
+    db.execute("INSERT INTO during_outage VALUES (6, 'after')")
+    db.execute("INSERT INTO before_outage VALUES (2, 'after')")
+
+    reg = Registry(registry_url)
+    during = consumer_factory([bw_db["prefix"] + "during_outage"])
+    got = latest_per_key(reg, consume(during, 6, timeout=120) + real_messages(during, 3.0))
+    assert got == {i: {"id": i, "v": f"during {i}" if i < 6 else "after"} for i in range(1, 7)}
+    before = consumer_factory([bw_db["prefix"] + "before_outage"])
+    messages = consume(before, 2, timeout=60) + real_messages(before, 3.0)
+    # Row 1 went out before the restart, under an id the in-memory registry has since lost;
+    # row 2 was produced after it and must carry an id the registry has now.
+    last = messages[-1]
+    assert reg.decode(last.key())[2] == {"id": 2}
+    assert reg.decode(last.value())[2] == {"id": 2, "v": "after"}
+
+
+@pytest.mark.xfail(strict=True, reason="an unreachable registry is not a backoff: the "
+                   "registration throws RegistryUnavailable out of the decoding callback, the "
+                   "worker ERRORs out and bw_status shows state 'error' (restart after 5 s), "
+                   "never 'backoff' as issue 5 asks ('back off and retry ... state shows it')")
+def test_registry_outage_shows_backoff_with_the_error(bw_db, pg, registry_url):
+    use_avro(pg, bw_db, registry_url)
+    db = bw_db["conn"]
+    name = bw_db["name"]
+    db.execute("CREATE TABLE seen (id int primary key)")
+    db.execute("SELECT bw_start(%s)", (name,))
+    db.execute("INSERT INTO seen VALUES (1)")
+    wait_acknowledged(db, name, 1)
+    seen = []
+    try:
+        dev_env("stop-registry")
+        db.execute("CREATE TABLE unseen (id int primary key)")
+        db.execute("INSERT INTO unseen VALUES (1)")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            st = status(db, name)
+            if (st["state"], st["last_error"]) not in seen:
+                seen.append((st["state"], st["last_error"]))
+            time.sleep(0.1)
+    finally:
+        dev_env("start-registry")
+    wait_for(lambda: registry_up(registry_url), timeout=120, what="the registry back")
+    errors = [err for st, err in seen if st == "backoff" and "schema registry" in (err or "")]
+    assert errors, f"states seen while the registry was down: {seen}"
+    # Backing off is waiting, not dying: the same worker process throughout.
+    assert {st for st, _ in seen} <= {"streaming", "backoff"}, seen
+
+
+@pytest.mark.xfail(strict=True, reason="worker keeps schema ids cached across a registry "
+                   "restart: messages produced after an in-memory registry restarts carry ids "
+                   "the new registry does not have (or that name another schema)")
+def test_ids_after_a_registry_restart_exist_in_the_registry(bw_db, pg, registry_url,
+                                                             consumer_factory, consume):
+    use_avro(pg, bw_db, registry_url)
+    db = bw_db["conn"]
+    name = bw_db["name"]
+    db.execute("CREATE TABLE cached (id int primary key, v text)")
+    db.execute("SELECT bw_start(%s)", (name,))
+    db.execute("INSERT INTO cached VALUES (1, 'before')")
+    wait_acknowledged(db, name, 1)
+    pid = status(db, name)["pid"]
+    try:
+        dev_env("stop-registry")
+        db.execute("INSERT INTO cached VALUES (2, 'during')")
+        wait_acknowledged(db, name, 2)
+    finally:
+        dev_env("start-registry")
+    wait_for(lambda: registry_up(registry_url), timeout=120, what="the registry back")
+    db.execute("INSERT INTO cached VALUES (3, 'after')")
+    wait_acknowledged(db, name, 3)
+    assert status(db, name)["pid"] == pid  # the same worker process all along
+
+    reg = Registry(registry_url)
+    messages = consume(consumer_factory([bw_db["prefix"] + "cached"]), 3, timeout=60)
+    last = messages[-1]
+    assert reg.decode(last.key())[2] == {"id": 3}
+    _, schema, value = reg.decode(last.value())
+    assert schema["name"] == "bottledwater.public.cached"
+    assert value == {"id": 3, "v": "after"}

@@ -290,10 +290,6 @@ def test_registry_outage_with_a_new_table_loses_nothing(bw_db, pg, registry_url,
     assert reg.decode(last.value())[2] == {"id": 2, "v": "after"}
 
 
-@pytest.mark.xfail(strict=True, reason="an unreachable registry is not a backoff: the "
-                   "registration throws RegistryUnavailable out of the decoding callback, the "
-                   "worker ERRORs out and bw_status shows state 'error' (restart after 5 s), "
-                   "never 'backoff' as issue 5 asks ('back off and retry ... state shows it')")
 def test_registry_outage_shows_backoff_with_the_error(bw_db, pg, registry_url):
     use_avro(pg, bw_db, registry_url)
     db = bw_db["conn"]
@@ -322,9 +318,10 @@ def test_registry_outage_shows_backoff_with_the_error(bw_db, pg, registry_url):
     assert {st for st, _ in seen} <= {"streaming", "backoff"}, seen
 
 
-@pytest.mark.xfail(strict=True, reason="worker keeps schema ids cached across a registry "
-                   "restart: messages produced after an in-memory registry restarts carry ids "
-                   "the new registry does not have (or that name another schema)")
+@pytest.mark.xfail(strict=True, reason="the worker re-asks for schema ids only after a "
+                   "registration has failed; an in-memory registry that restarts while no "
+                   "registration is attempted leaves the worker with ids the new registry does "
+                   "not have (a durable registry keeps them)")
 def test_ids_after_a_registry_restart_exist_in_the_registry(bw_db, pg, registry_url,
                                                              consumer_factory, consume):
     use_avro(pg, bw_db, registry_url)

@@ -71,6 +71,13 @@ public:
     // Schemas are immutable under their id, so fetched ones are remembered too.
     std::string fetch_schema(int id);
 
+    // Drops every remembered id, so the next calls ask the registry again: after an outage the
+    // registry may have lost what it held (an in-memory one, or one restored from a backup).
+    void forget() {
+        registered_.clear();
+        fetched_.clear();
+    }
+
 private:
     struct Response {
         long status;

@@ -21,6 +21,8 @@ namespace {
 
 // Delivery reports are served at least this often inside a large transaction.
 constexpr uint64_t kPollEveryMessages = 1000;
+// How long an unreachable schema registry is left alone before the next try.
+constexpr long kRegistryRetryMs = 1000;
 // About two seconds of a full queue (rounds of up to 100 ms) before it counts as backoff.
 constexpr int kQuietFullRounds = 20;
 
@@ -43,12 +45,40 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
     entry.topic = topic_for_table(topic_prefix_, table.schema_name, table.table_name);
     if (registry_ != nullptr) {
         if (!table.key_schema_json.empty())
-            entry.key_schema_id =
-                registry_->register_schema(entry.topic + "-key", table.key_schema_json);
-        entry.value_schema_id =
-            registry_->register_schema(entry.topic + "-value", table.value_schema_json);
+            entry.key_schema_id = register_schema(entry.topic + "-key", table.key_schema_json);
+        entry.value_schema_id = register_schema(entry.topic + "-value", table.value_schema_json);
     }
     return topics_.emplace(table.qualified_name, std::move(entry)).first->second;
+}
+
+// An unreachable or failing registry (connection refused, timeout, 5xx) holds decoding in
+// backoff until it answers; a schema it rejects is an error for the caller.
+int KafkaChangeSink::register_schema(const std::string& subject, const std::string& schema_json) {
+    for (;;) {
+        char failure[512] = "";
+        int id = -1;
+        try {
+            id = registry_->register_schema(subject, schema_json);
+        } catch (const RegistryUnavailable& e) {
+            strlcpy(failure, e.what(), sizeof failure);
+        }
+        if (failure[0] == '\0') {
+            end_back_off();
+            if (registry_was_down_) {
+                // The registry may have lost what it held while it was away (an in-memory one,
+                // one restored from a backup): every other table asks for its ids again.
+                registry_->forget();
+                topics_.clear();
+                registry_was_down_ = false;
+            }
+            return id;
+        }
+        registry_was_down_ = true;
+        kafka_.poll(0);  // keep serving delivery reports while waiting
+        check_health();
+        leave_if_stop_requested();
+        back_off(failure, kRegistryRetryMs);
+    }
 }
 
 void KafkaChangeSink::change(const EncodedChange& change) {
@@ -84,10 +114,7 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         wait_for_queue_space();
     }
     full_rounds_ = 0;
-    if (backing_off_) {
-        set_worker_phase(state_, active_phase_);
-        backing_off_ = false;
-    }
+    end_back_off();
     if (++since_poll_ >= kPollEveryMessages) {
         since_poll_ = 0;
         kafka_.poll(0);
@@ -103,25 +130,38 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
 void KafkaChangeSink::wait_for_queue_space() {
     kafka_.poll(100);  // returns as soon as delivery reports free some room
     check_health();
-    if (stop_requested()) {
-        ereport(LOG, (errmsg("bottledwater: worker stopping while waiting for Kafka; "
-                             "unacknowledged changes will be replayed from the slot")));
-        // XXX proc_exit from inside the decoder's C++ frames: nothing on this stack owns a
-        // resource that the process exit does not release.
-        proc_exit(0);
-    }
+    leave_if_stop_requested();
     const std::string& error = kafka_.last_error();
     if (error.empty() && ++full_rounds_ < kQuietFullRounds) return;
+    back_off(error.empty() ? "producer queue full; waiting for Kafka to acknowledge"
+                           : error.c_str(),
+             setting_poll_interval_ms);
+}
+
+void KafkaChangeSink::leave_if_stop_requested() {
+    if (!stop_requested()) return;
+    ereport(LOG, (errmsg("bottledwater: worker stopping while waiting for Kafka or the schema "
+                         "registry; unacknowledged changes will be replayed from the slot")));
+    // XXX proc_exit from inside the decoder's C++ frames: nothing on this stack owns a
+    // resource that the process exit does not release.
+    proc_exit(0);
+}
+
+void KafkaChangeSink::back_off(const char* reason, long wait_ms) {
     if (!backing_off_) {
         set_worker_phase(state_, WorkerPhase::Backoff);
         backing_off_ = true;
     }
-    report_worker_error(state_, error.empty() ? "producer queue full; waiting for Kafka to "
-                                                "acknowledge"
-                                              : error.c_str());
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                    setting_poll_interval_ms, PG_WAIT_EXTENSION);
+    report_worker_error(state_, reason);
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                    PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
+}
+
+void KafkaChangeSink::end_back_off() {
+    if (!backing_off_) return;
+    set_worker_phase(state_, active_phase_);
+    backing_off_ = false;
 }
 
 // Kafka has no truncate; consumers see the rows' deletes only if they are decoded as deletes.

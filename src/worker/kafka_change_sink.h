@@ -53,6 +53,11 @@ private:
     };
     const TableTopic& topic_of(const TableDescription& table);
     void wait_for_queue_space();
+    int register_schema(const std::string& subject, const std::string& schema_json);
+    void leave_if_stop_requested();
+    // Shows `backoff` with `reason` and sleeps; end_back_off() restores the working state.
+    void back_off(const char* reason, long wait_ms);
+    void end_back_off();
 
     KafkaSink& kafka_;
     WorkerState* state_;
@@ -65,6 +70,7 @@ private:
     uint64_t last_commit_lsn_ = 0;
     uint64_t since_poll_ = 0;
     bool backing_off_ = false;
+    bool registry_was_down_ = false;
     int full_rounds_ = 0;
     WorkerPhase active_phase_ = WorkerPhase::Streaming;
 };

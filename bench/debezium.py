@@ -42,6 +42,7 @@ from pathlib import Path
 
 
 from _common import connect, dev_env
+from _common import machine as common_machine
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -306,14 +307,7 @@ def bw_check(conn):
 
 
 def machine(conn):
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "kernel": platform.release(),
-        "postgresql": conn.execute("SHOW server_version").fetchone()[0],
-        "bottledwater": conn.execute("SELECT bw_version()").fetchone()[0],
-        "java": java_version(),
-    }
+    return {**common_machine(conn), "java": java_version()}
 
 
 def run(env, rows, result, tag):

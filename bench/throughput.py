@@ -14,12 +14,10 @@ same WAL in the same run, reported as ratios (absolute rates are printed for con
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
-from _common import connect, dev_env, wait_for
+from _common import connect, dev_env, machine, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -136,16 +134,6 @@ def worker_end_to_end(env, rows):
     conn.close()
     return {"pgoutput": pgoutput, "bottledwater_worker_json_catch_up": catch_up,
             "bottledwater_worker_json_live": live}
-
-
-def machine(conn):
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "kernel": platform.release(),
-        "postgresql": conn.execute("SHOW server_version").fetchone()[0],
-        "bottledwater": conn.execute("SELECT bw_version()").fetchone()[0],
-    }
 
 
 def markdown(result):

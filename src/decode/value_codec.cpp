@@ -73,8 +73,8 @@ std::unique_ptr<ValueCodec> ValueCodec::for_type(Oid type_oid, int32 typmod, int
                                                  MemoryContext context) {
     std::unique_ptr<ValueCodec> codec(new ValueCodec());
     codec->resolve(type_oid, typmod, ndims, context);
-    codec->union_plain_ = codec->nullable_type(false);
-    codec->union_with_toast_ = codec->nullable_type(true);
+    codec->union_plain_ = codec->build_nullable_type(false);
+    codec->union_with_toast_ = codec->build_nullable_type(true);
     return codec;
 }
 
@@ -184,7 +184,7 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
     }
 }
 
-AvroTypePtr ValueCodec::nullable_type(bool unchanged_toast) const {
+AvroTypePtr ValueCodec::build_nullable_type(bool unchanged_toast) const {
     std::vector<AvroTypePtr> branches = {AvroType::primitive(AvroKind::Null), value_type_};
     if (has_special_branch_) branches.push_back(AvroType::primitive(AvroKind::String));
     if (unchanged_toast) branches.push_back(unchanged_toast_marker());

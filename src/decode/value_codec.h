@@ -27,7 +27,9 @@ public:
     // The nullable union a column or element of this type is written as:
     // ["null", T] plus a "string" branch where T cannot hold every value (infinite dates,
     // NaN in a decimal), plus, with `unchanged_toast`, the marker for a TOAST value the WAL omits.
-    AvroTypePtr nullable_type(bool unchanged_toast) const;
+    AvroTypePtr nullable_type(bool unchanged_toast) const {
+        return unchanged_toast ? union_with_toast_ : union_plain_;
+    }
 
     // Writes the union branch and the value. Call only with a detoastable Datum.
     void write(RowWriter& writer, Datum value, bool is_null, bool unchanged_toast) const;
@@ -63,6 +65,7 @@ public:
 private:
     ValueCodec() = default;
     void resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext context);
+    AvroTypePtr build_nullable_type(bool unchanged_toast) const;
     void write_value(RowWriter& writer, Datum value) const;
     void write_special(RowWriter& writer, const char* text) const;
     void write_text(RowWriter& writer, const char* text, size_t length) const;

@@ -137,33 +137,30 @@ def table_state(connect):
     return dict(reconnect(connect).execute("SELECT id, v FROM t").fetchall())
 
 
-def test_sigkill_of_the_worker_mid_stream_loses_nothing(fault_db, consumer_factory):
+def fault_mid_stream(fault_db, consumer_factory, fault):
+    """Writes 3000 small transactions, calls `fault(worker_pid)` after the first 1000, and checks
+    that a new worker comes back and Kafka ends up holding every committed row."""
     connect = fault_db["connect"]
     writer = Writer(connect, 3000)
     writer.start()
     while writer.done < 1000:
         time.sleep(0.05)
     pid = worker_row(connect(), fault_db["name"])[1]
-    os.kill(pid, 9)
+    fault(pid)
     writer.join(timeout=300)
     assert not writer.is_alive()
     wait_streaming(connect, fault_db["name"], not_pid=pid)
     final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
+
+
+def test_sigkill_of_the_worker_mid_stream_loses_nothing(fault_db, consumer_factory):
+    fault_mid_stream(fault_db, consumer_factory, lambda pid: os.kill(pid, 9))
 
 
 def test_immediate_shutdown_mid_stream_loses_nothing(fault_db, consumer_factory):
-    connect = fault_db["connect"]
-    writer = Writer(connect, 3000)
-    writer.start()
-    while writer.done < 1000:
-        time.sleep(0.05)
-    pid = worker_row(connect(), fault_db["name"])[1]
-    subprocess.run([DEV_ENV, "restart-pg", "immediate"], check=True)
-    writer.join(timeout=300)
-    assert not writer.is_alive()
     # The launcher brings the worker back from the autostart list.
-    wait_streaming(connect, fault_db["name"], not_pid=pid)
-    final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
+    fault_mid_stream(fault_db, consumer_factory, lambda pid: subprocess.run(
+        [DEV_ENV, "restart-pg", "immediate"], check=True))
 
 
 def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory):

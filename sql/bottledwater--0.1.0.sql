@@ -27,7 +27,7 @@ CREATE FUNCTION bw_status(
     OUT snapshot_tables_done bigint, OUT snapshot_tables_total bigint,
     OUT snapshot_rows_done bigint, OUT snapshot_rows_total bigint,
     OUT last_commit_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT lag_bytes bigint,
-    OUT messages_produced bigint, OUT messages_acknowledged bigint,
+    OUT messages_produced bigint, OUT messages_acknowledged bigint, OUT messages_skipped bigint,
     OUT last_error text, OUT last_error_time timestamptz)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'bw_status' LANGUAGE C VOLATILE STRICT;

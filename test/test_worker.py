@@ -41,12 +41,12 @@ def bw_db(pg, pg_connect):
 
 def status(conn, dbname):
     row = conn.execute(
-        "SELECT state, pid, messages_produced, messages_acknowledged, confirmed_lsn, "
-        "last_commit_lsn, last_error, slot_name FROM bw_status() WHERE database = %s",
-        (dbname,)).fetchone()
+        "SELECT state, pid, messages_produced, messages_acknowledged, messages_skipped, "
+        "confirmed_lsn, last_commit_lsn, last_error, slot_name FROM bw_status() "
+        "WHERE database = %s", (dbname,)).fetchone()
     assert row is not None, f"bw_status() has no row for {dbname}"
-    keys = ("state", "pid", "produced", "acknowledged", "confirmed_lsn", "last_commit_lsn",
-            "last_error", "slot_name")
+    keys = ("state", "pid", "produced", "acknowledged", "skipped", "confirmed_lsn",
+            "last_commit_lsn", "last_error", "slot_name")
     return dict(zip(keys, row))
 
 

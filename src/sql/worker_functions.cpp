@@ -227,8 +227,8 @@ Datum bw_status(PG_FUNCTION_ARGS) {
     for (int i = 0; i < count; i++) {
         const WorkerState& w = copies[i];
         if (!w.in_use) continue;
-        Datum values[15];
-        bool nulls[15] = {};
+        Datum values[16];
+        bool nulls[16] = {};
         values[0] = DirectFunctionCall1(namein, CStringGetDatum(w.dbname));
         if (w.slot_name[0])
             values[1] = DirectFunctionCall1(namein, CStringGetDatum(w.slot_name));
@@ -249,10 +249,11 @@ Datum bw_status(PG_FUNCTION_ARGS) {
         nulls[10] = w.confirmed_lsn == InvalidXLogRecPtr || flushed < w.confirmed_lsn;
         values[11] = Int64GetDatum(w.produced);
         values[12] = Int64GetDatum(w.acknowledged);
-        values[13] = CStringGetTextDatum(w.last_error);
-        nulls[13] = w.last_error[0] == '\0';
-        values[14] = TimestampTzGetDatum(w.last_error_time);
-        nulls[14] = w.last_error_time == 0;
+        values[13] = Int64GetDatum(w.skipped);
+        values[14] = CStringGetTextDatum(w.last_error);
+        nulls[14] = w.last_error[0] == '\0';
+        values[15] = TimestampTzGetDatum(w.last_error_time);
+        nulls[15] = w.last_error_time == 0;
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return (Datum)0;

@@ -43,12 +43,34 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
     if (found != topics_.end()) return found->second;
     TableTopic entry;
     entry.topic = topic_for_table(topic_prefix_, table.schema_name, table.table_name);
-    if (registry_ != nullptr) {
+    if (registry_ != nullptr) register_schemas(table, entry);
+    return topics_.emplace(table.qualified_name, std::move(entry)).first->second;
+}
+
+// A schema the registry rejects (incompatible under the subject's rule, not valid) is rejected
+// again on replay: under on_error = exit the worker stops on it; under log the table's changes
+// at this schema version are given up. Refused credentials are a configuration error that
+// would skip every table, so they always stop the worker.
+void KafkaChangeSink::register_schemas(const TableDescription& table, TableTopic& entry) {
+    try {
         if (!table.key_schema_json.empty())
             entry.key_schema_id = register_schema(entry.topic + "-key", table.key_schema_json);
         entry.value_schema_id = register_schema(entry.topic + "-value", table.value_schema_json);
+    } catch (const SchemaRejected& e) {
+        const bool refused_credentials = e.http_status() == 401 || e.http_status() == 403;
+        if (refused_credentials || !on_error_skips(table, e.what())) throw;
+        entry.rejected = true;
     }
-    return topics_.emplace(table.qualified_name, std::move(entry)).first->second;
+}
+
+bool KafkaChangeSink::on_error_skips(const TableDescription& table, const char* reason) {
+    if (static_cast<OnError>(setting_on_error) == OnError::Exit) return false;
+    report_worker_error(state_, reason);
+    ereport(WARNING, (errmsg("bottledwater: skipping changes of table \"%s\": %s",
+                             table.qualified_name.c_str(), reason),
+                      errhint("bottledwater.on_error = log gives up what cannot be sent; "
+                              "bw_status() counts it in messages_skipped.")));
+    return true;
 }
 
 // An unreachable or failing registry (connection refused, timeout, 5xx) holds decoding in
@@ -87,6 +109,10 @@ void KafkaChangeSink::change(const EncodedChange& change) {
 
 void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
     const TableTopic& table = topic_of(*change.table);
+    if (table.rejected) {
+        ++skipped_;
+        return;
+    }
     const std::string& topic = table.topic;
     std::optional<std::string_view> key;
     std::optional<std::string_view> value;
@@ -104,10 +130,9 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         try {
             result = kafka_.produce(topic, key, value, txn);
         } catch (const KafkaError& e) {
-            if (kafka_.fatal() || static_cast<OnError>(setting_on_error) == OnError::Exit) throw;
-            // on_error = log: this one message is given up, the stream goes on.
-            ereport(WARNING, (errmsg("bottledwater: skipping a change of table \"%s\": %s",
-                                     change.table->qualified_name.c_str(), e.what())));
+            // Under on_error = log this one message is given up and the stream goes on.
+            if (kafka_.fatal() || !on_error_skips(*change.table, e.what())) throw;
+            ++skipped_;
             return;
         }
         if (result == ProduceResult::Queued) break;

@@ -37,6 +37,8 @@ public:
     void produce(const EncodedChange& change, TxnId txn);
 
     uint64_t last_commit_lsn() const { return last_commit_lsn_; }
+    // Changes given up under on_error = log since the worker started.
+    uint64_t skipped() const { return skipped_; }
 
     // What the worker is doing (snapshot or streaming): the state shown again after a backoff.
     void set_active_phase(WorkerPhase phase) { active_phase_ = phase; }
@@ -50,8 +52,15 @@ private:
         std::string topic;
         int key_schema_id = -1;
         int value_schema_id = -1;
+        // The registry refused this schema version and on_error = log: its changes are skipped
+        // until the table's schema changes again.
+        bool rejected = false;
     };
     const TableTopic& topic_of(const TableDescription& table);
+    void register_schemas(const TableDescription& table, TableTopic& entry);
+    // Under on_error = log, warns and records the reason and returns true; under exit, false
+    // (the caller rethrows and the worker stops).
+    bool on_error_skips(const TableDescription& table, const char* reason);
     void wait_for_queue_space();
     int register_schema(const std::string& subject, const std::string& schema_json);
     void leave_if_stop_requested();
@@ -69,6 +78,7 @@ private:
     TxnId current_ = 0;
     uint64_t last_commit_lsn_ = 0;
     uint64_t since_poll_ = 0;
+    uint64_t skipped_ = 0;
     bool backing_off_ = false;
     bool registry_was_down_ = false;
     int full_rounds_ = 0;

@@ -261,6 +261,7 @@ void publish_progress(XLogRecPtr confirmed) {
     my_state->confirmed_lsn = confirmed;
     my_state->produced = static_cast<int64>(kafka->acks().produced());
     my_state->acknowledged = static_cast<int64>(kafka->acks().acknowledged());
+    my_state->skipped = static_cast<int64>(sink->skipped());
     if (my_state->phase == WorkerPhase::Backoff && kafka->last_error().empty())
         my_state->phase = WorkerPhase::Streaming;
     LWLockRelease(worker_states->lock);

@@ -34,6 +34,7 @@ struct WorkerState {
     XLogRecPtr confirmed_lsn;
     int64 produced;
     int64 acknowledged;
+    int64 skipped;  // changes given up under on_error = log
     char last_error[512];
     TimestampTz last_error_time;
 };

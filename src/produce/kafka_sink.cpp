@@ -81,8 +81,9 @@ KafkaSink::KafkaSink(const KafkaSinkConfig& config) {
                  std::to_string(config.queue_max_messages));
     set_property(conf.get(), "default", "queue.buffering.max.kbytes",
                  std::to_string(config.queue_max_kbytes));
-    // Short, because the slot cannot advance until a transaction's last message is acknowledged.
-    set_property(conf.get(), "default", "linger.ms", "5");
+    // Long, so that catching up sends full batches; a worker that keeps up flushes after each
+    // pass instead of waiting for it.
+    set_property(conf.get(), "default", "linger.ms", "100");
     for (const auto& [name, value] : config.kafka_config) {
         set_property(conf.get(), "kafka_config", name, value);
     }

@@ -57,6 +57,8 @@ WorkerState* my_state = nullptr;
 // Set when exiting on purpose with a configuration error, so the exit hook keeps state `error`.
 bool exiting_with_config_error = false;
 
+// WAL left after a pass beyond which the worker counts as catching up rather than keeping up.
+constexpr XLogRecPtr kCatchingUpBytes = 16 * 1024 * 1024;
 // How often the slot's confirmed position is written to disk between checkpoints.
 constexpr long kSaveSlotIntervalMs = 1000;
 // How long a clean shutdown waits for Kafka to acknowledge what is in flight.
@@ -187,7 +189,7 @@ void create_producer() {
 void wait_for_all_acknowledged() {
     while (kafka->acks().pending_transactions() > 0 || kafka->acks().in_flight() > 0) {
         guard_cpp("waiting for the snapshot's acknowledgements", [&] {
-            kafka->poll(100);
+            kafka->flush(100);
             sink->check_health();
         });
         if (got_sigterm) {
@@ -310,6 +312,26 @@ void guarded_poll(int timeout_ms) {
     });
 }
 
+// Between passes of a worker that keeps up with the WAL. What the pass produced is sent at once
+// (a flush does not wait for linger.ms, which is long so that catching up sends full batches)
+// and its acknowledgements are served; the rest of the poll interval is slept, so under a steady
+// load each request to Kafka carries a poll interval's changes instead of a few.
+void send_and_wait_for_wal() {
+    const TimestampTz start = GetCurrentTimestamp();
+    if (kafka->acks().in_flight() > 0) {
+        guard_cpp("sending to Kafka", [&] {
+            kafka->flush(setting_poll_interval_ms);
+            sink->check_health();
+        });
+    }
+    const long left =
+        setting_poll_interval_ms - TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+    if (left <= 0) return;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+}
+
 [[noreturn]] void shut_down(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopping; flushing Kafka",
                          my_state->dbname)));
@@ -371,11 +393,9 @@ void guarded_poll(int timeout_ms) {
             report_worker_error(my_state, kafka->last_error().c_str());
             set_worker_phase(my_state, WorkerPhase::Backoff);
         }
-        if (ctx->reader->EndRecPtr >= GetFlushRecPtr(nullptr)) {
-            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                            setting_poll_interval_ms, PG_WAIT_EXTENSION);
-            ResetLatch(MyLatch);
-        }
+        // Far behind (catching up after a stop or an outage): the next pass starts at once.
+        if (GetFlushRecPtr(nullptr) - ctx->reader->EndRecPtr < kCatchingUpBytes)
+            send_and_wait_for_wal();
     }
 }
 

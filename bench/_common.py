@@ -23,7 +23,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STATUS_COLUMNS = ("database", "slot_name", "state", "pid", "snapshot_tables_done",
                   "snapshot_tables_total", "snapshot_rows_done", "snapshot_rows_total",
                   "last_commit_lsn", "confirmed_lsn", "lag_bytes", "messages_produced",
-                  "messages_acknowledged", "last_error", "last_error_time")
+                  "messages_acknowledged", "messages_skipped", "last_error", "last_error_time")
 
 
 def now_utc():
@@ -60,6 +60,16 @@ def status(conn, dbname):
     row = conn.execute("SELECT * FROM bw_status() WHERE database = %s ORDER BY pid IS NULL "
                        "LIMIT 1", (dbname,)).fetchone()
     return dict(zip(STATUS_COLUMNS, row)) if row else None
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def kafka_broker_pid(env):
+    return int(Path(env["BW_KAFKA_PIDFILE"]).read_text())
 
 
 def current_lsn(conn):

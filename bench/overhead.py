@@ -1,16 +1,23 @@
 """Overhead on the database: pgbench TPS (TPC-B-like, scale 10, -c 2 -j 2, -T 20 or 5 with --quick)
-with the worker streaming the pgbench tables against no worker, alternated A/B/A/B in one run,
-reported as the ratio TPS with worker / TPS without.
+in three arms, rotated A/B/C in one run:
+  none         no one decodes the WAL;
+  bottledwater the worker streams the pgbench tables to Kafka;
+  pgoutput     PostgreSQL's own streaming, for scale: pg_recvlogical reads the same changes through
+               a walsender with pgoutput (a publication of every table) and writes them to
+               /dev/null, so nothing is encoded for or sent to Kafka.
+Reported: each streaming arm's TPS over the no-decoding arm's, and bottledwater's over pgoutput's.
 
 The worker streams all four pgbench tables (allow_unkeyed, for pgbench_history) and skips the
 initial snapshot of the freshly initialised tables. Between runs it is stopped with bw_stop and
 its slot kept, so each streaming run starts with it resumed and caught up on the WAL of the run
 before (not timed); after each streaming run the time it needs to confirm the run's last commit
-is recorded as its lag at the end.
+is recorded as its lag at the end. pg_recvlogical is likewise started and caught up before its
+runs.
 
-TPS alone mixes every process on the machine, so each run also records the CPU time the worker
-(all its threads) and the Kafka broker used per 1,000 pgbench transactions: on a machine of its
-own the database pays only the worker's share.
+TPS alone mixes every process on the machine, so each run also records the CPU time per 1,000
+pgbench transactions of the decoding processes (the worker with all its threads; the walsender
+and pg_recvlogical) and of the Kafka broker: on a machine of its own the database pays only the
+decoder's share.
 """
 
 import argparse
@@ -20,16 +27,20 @@ import subprocess
 import time
 
 from _common import (PG_BIN, BenchDatabase, cpu_seconds, current_lsn, dev_env, header,
-                     kafka_broker_pid, machine, now_utc, table, write_results)
+                     kafka_broker_pid, machine, now_utc, table, wait_for, write_results)
 
 NAME = "overhead"
 DB = "bench_overhead"
 SCALE = 10
+ARMS = ("none", "bottledwater", "pgoutput")
+
+
+def pg_args(env):
+    return ["-h", env["PGHOST"], "-p", env["PGPORT"], "-U", env["PGUSER"]]
 
 
 def pgbench(env, args):
-    cmd = [str(PG_BIN / "pgbench"), "-h", env["PGHOST"], "-p", env["PGPORT"], "-U", env["PGUSER"],
-           *args, DB]
+    cmd = [str(PG_BIN / "pgbench"), *pg_args(env), *args, DB]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"pgbench {' '.join(args)} failed ({out.returncode}):\n"
@@ -37,15 +48,14 @@ def pgbench(env, args):
     return out.stdout
 
 
-def run(env, seconds, worker_pid=None):
-    """One pgbench run: its TPS, and the CPU ms per 1,000 transactions of the Kafka broker and
-    (when given) the worker."""
-    watched = {"broker": kafka_broker_pid(env)}
-    if worker_pid:
-        watched["worker"] = worker_pid
+def run(env, seconds, decoders=None):
+    """One pgbench run: its TPS, and the CPU ms per 1,000 transactions of the Kafka broker and of
+    each decoding process given as {name: pid} (and their sum as `decoder`)."""
+    watched = {"broker": kafka_broker_pid(env), **(decoders or {})}
     before = {name: cpu_seconds(pid) for name, pid in watched.items()}
     out = pgbench(env, ["-n", "-c", "2", "-j", "2", "-T", str(seconds)])
     used = {name: cpu_seconds(pid) - before[name] for name, pid in watched.items()}
+    used["decoder"] = sum(s for name, s in used.items() if name != "broker")
     m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
     n = re.search(r"number of transactions actually processed: ([0-9]+)", out)
     if not m or not n:
@@ -54,10 +64,72 @@ def run(env, seconds, worker_pid=None):
     return {"tps": float(m.group(1)), "transactions": int(n.group(1)), **per_1k}
 
 
+class PgoutputStream:
+    """pg_recvlogical on a pgoutput slot of the database, started and stopped around its runs."""
+
+    SLOT = f"{DB}_pgoutput"
+    PUBLICATION = f"{DB}_all"
+
+    def __init__(self, env, conn):
+        self.env, self.conn, self.proc = env, conn, None
+        conn.execute(f"CREATE PUBLICATION {self.PUBLICATION} FOR ALL TABLES")
+        conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (self.SLOT,))
+
+    def start(self, lsn):
+        """Streams from the slot and waits until it has confirmed `lsn`; returns the pids of the
+        walsender and of pg_recvlogical."""
+        self.proc = subprocess.Popen(
+            [str(PG_BIN / "pg_recvlogical"), *pg_args(self.env), "-d", DB, "--slot", self.SLOT,
+             "--start", "-o", "proto_version=1", "-o", f"publication_names={self.PUBLICATION}",
+             "-f", "/dev/null", "-F", "0", "-s", "1", "--no-loop"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        walsender = wait_for(self._walsender_pid, 30, "pg_recvlogical's walsender")
+        self.wait_confirmed(lsn)
+        return {"walsender": walsender, "pg_recvlogical": self.proc.pid}
+
+    def _walsender_pid(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"pg_recvlogical exited: {self.proc.stderr.read().decode()}")
+        row = self.conn.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s",
+                                (self.SLOT,)).fetchone()
+        return row and row[0]
+
+    def _confirmed(self, lsn):
+        return self.conn.execute("SELECT confirmed_flush_lsn >= %s FROM pg_replication_slots "
+                                 "WHERE slot_name = %s", (lsn, self.SLOT)).fetchone() == (True,)
+
+    def wait_confirmed(self, lsn):
+        wait_for(lambda: self._confirmed(lsn), 600, f"pg_recvlogical to confirm {lsn}")
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(30)
+            self.proc = None
+        wait_for(lambda: not self._walsender_pid(), 30, "the walsender to exit")
+
+    def close(self):
+        self.stop()
+        self.conn.execute("SELECT pg_drop_replication_slot(%s)", (self.SLOT,))
+
+
+def streaming_run(env, conn, seconds, start, wait_confirmed, stop):
+    """A run with a decoder started by `start(lsn)` (returns its pids), caught up before the run
+    and timed to confirm the run's last commit after it."""
+    decoders = start(current_lsn(conn))
+    r = run(env, seconds, decoders)
+    lsn = current_lsn(conn)
+    began = time.perf_counter()
+    wait_confirmed(lsn)
+    r["confirmed_last_commit_after_s"] = time.perf_counter() - began
+    stop()
+    return r
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="5 s runs instead of 20 s")
-    parser.add_argument("--rounds", type=int, default=2, help="A/B pairs")
+    parser.add_argument("--rounds", type=int, default=2, help="A/B/C rotations")
     args = parser.parse_args()
     seconds = 5 if args.quick else 20
     env = dev_env()
@@ -71,62 +143,75 @@ def main():
         db.start()
         db.wait_streaming()
         db.stop()  # the slot exists now; every streaming run resumes it
-        run(env, 3)  # warm-up, not counted
-        for _ in range(args.rounds):
-            r = run(env, seconds)
-            runs.append({"worker": False, **r})
-            print(f"  no worker:   {r['tps']:,.1f} tps", flush=True)
+        pgoutput = PgoutputStream(env, db.conn)
+        try:
+            def start_worker(lsn):
+                db.start()
+                db.wait_streaming()
+                db.wait_caught_up(lsn)
+                return {"worker": db.status()["pid"]}
 
-            lsn = current_lsn(db.conn)
-            db.start()
-            db.wait_streaming()
-            db.wait_caught_up(lsn)
-            r = run(env, seconds, db.status()["pid"])
-            lsn = current_lsn(db.conn)
-            start = time.perf_counter()
-            db.wait_caught_up(lsn)
-            lag = time.perf_counter() - start
-            s = db.status()
-            db.stop()
-            runs.append({"worker": True, **r, "catch_up_after_run_s": lag,
-                         "messages_acknowledged": s["messages_acknowledged"]})
-            print(f"  with worker: {r['tps']:,.1f} tps (confirmed the last commit {lag:.2f} s "
-                  f"after the run; CPU per 1k txn: worker {r['worker_cpu_ms_per_1k_txn']:.1f} ms, "
-                  f"broker {r['broker_cpu_ms_per_1k_txn']:.1f} ms)", flush=True)
+            run(env, 3)  # warm-up, not counted
+            for _ in range(args.rounds):
+                for arm in ARMS:
+                    if arm == "none":
+                        r = run(env, seconds)
+                    elif arm == "bottledwater":
+                        r = streaming_run(env, db.conn, seconds, start_worker,
+                                          db.wait_caught_up, db.stop)
+                    else:
+                        r = streaming_run(env, db.conn, seconds, pgoutput.start,
+                                          pgoutput.wait_confirmed, pgoutput.stop)
+                    runs.append({"arm": arm, **r})
+                    cpu = ", ".join(f"{k[:-len('_cpu_ms_per_1k_txn')]} {v:.1f} ms"
+                                    for k, v in r.items() if k.endswith("_cpu_ms_per_1k_txn"))
+                    print(f"  {arm:12} {r['tps']:9,.1f} tps; CPU per 1k txn: {cpu}", flush=True)
+        finally:
+            pgoutput.close()
 
-    without = [r["tps"] for r in runs if not r["worker"]]
-    with_worker = [r["tps"] for r in runs if r["worker"]]
-    ratio = statistics.mean(with_worker) / statistics.mean(without)
-    pair_ratios = [b / a for a, b in zip(without, with_worker)]
-    streaming = [r for r in runs if r["worker"]]
-    worker_ms = statistics.mean(r["worker_cpu_ms_per_1k_txn"] for r in streaming)
-    broker_ms = statistics.mean(r["broker_cpu_ms_per_1k_txn"] for r in streaming)
-    # pgbench keeps every CPU busy, so without the worker 1,000 transactions cost the machine
-    # cpus × 1,000 / TPS seconds; the worker's and broker's CPU as shares of that.
-    machine_ms = result["machine"]["cpus"] * 1e6 / statistics.mean(without)
-    result.update({"runs": runs, "tps_without_worker": statistics.mean(without),
-                   "tps_with_worker": statistics.mean(with_worker), "ratio": ratio,
-                   "pair_ratios": pair_ratios, "worker_cpu_ms_per_1k_txn": worker_ms,
-                   "broker_cpu_ms_per_1k_txn": broker_ms,
-                   "worker_cpu_share": worker_ms / machine_ms,
-                   "broker_cpu_share": broker_ms / machine_ms})
+    def mean(arm, key="tps"):
+        return statistics.mean(r[key] for r in runs if r["arm"] == arm)
+
+    # pgbench keeps every CPU busy, so without decoding 1,000 transactions cost the machine
+    # cpus × 1,000 / TPS seconds: each decoder's CPU as a share of that.
+    machine_ms = result["machine"]["cpus"] * 1e6 / mean("none")
+    result.update({
+        "runs": runs,
+        "tps": {arm: mean(arm) for arm in ARMS},
+        "ratio": mean("bottledwater") / mean("none"),
+        "pgoutput_ratio": mean("pgoutput") / mean("none"),
+        "bottledwater_over_pgoutput": mean("bottledwater") / mean("pgoutput"),
+        "decoder_cpu_ms_per_1k_txn": {arm: mean(arm, "decoder_cpu_ms_per_1k_txn")
+                                      for arm in ARMS[1:]},
+        "broker_cpu_ms_per_1k_txn": mean("bottledwater", "broker_cpu_ms_per_1k_txn"),
+    })
+    result["decoder_cpu_share"] = {arm: ms / machine_ms
+                                   for arm, ms in result["decoder_cpu_ms_per_1k_txn"].items()}
+    result["broker_cpu_share"] = result["broker_cpu_ms_per_1k_txn"] / machine_ms
+
     lines = header("bottledwater overhead benchmark (pgbench)", result)
-    lines += [f"pgbench scale {SCALE}, -c 2 -j 2, -T {seconds}, runs alternated A/B x "
-              f"{args.rounds}; the worker streams all four pgbench tables. PostgreSQL, the worker, Kafka "
-              f"and pgbench share the machine's {result['machine']['cpus']} CPUs.", ""]
-    lines += table(("run", "worker", "TPS", "worker confirmed last commit after",
-                    "worker CPU ms / 1k txn", "broker CPU ms / 1k txn"),
-                   [(i + 1, "yes" if r["worker"] else "no", f"{r['tps']:,.1f}",
-                     f"{r['catch_up_after_run_s']:.2f} s" if r["worker"] else "",
-                     f"{r['worker_cpu_ms_per_1k_txn']:.1f}" if r["worker"] else "",
+    lines += [f"pgbench scale {SCALE}, -c 2 -j 2, -T {seconds}, arms rotated "
+              f"{'/'.join(ARMS)} x {args.rounds}. bottledwater streams all four pgbench tables "
+              "to Kafka; pgoutput is pg_recvlogical through a walsender, to /dev/null. PostgreSQL, "
+              f"the decoders, Kafka and pgbench share the machine's {result['machine']['cpus']} "
+              "CPUs.", ""]
+    lines += table(("run", "arm", "TPS", "confirmed the last commit after",
+                    "decoder CPU ms / 1k txn", "broker CPU ms / 1k txn"),
+                   [(i + 1, r["arm"], f"{r['tps']:,.1f}",
+                     f"{r['confirmed_last_commit_after_s']:.2f} s" if r["arm"] != "none" else "",
+                     f"{r['decoder_cpu_ms_per_1k_txn']:.1f}" if r["arm"] != "none" else "",
                      f"{r['broker_cpu_ms_per_1k_txn']:.1f}")
                     for i, r in enumerate(runs)])
-    lines += ["", f"TPS with worker / without: **{ratio:.3f}** (mean of each side; per pair: "
-              + ", ".join(f"{r:.3f}" for r in pair_ratios) + ")", "",
-              f"CPU per transaction, as a share of what the machine spends on one without the "
-              f"worker: worker {100 * result['worker_cpu_share']:.1f}%, Kafka broker "
-              f"{100 * result['broker_cpu_share']:.1f}% (a database host with Kafka elsewhere "
-              "pays only the worker's)."]
+    share = result["decoder_cpu_share"]
+    lines += ["",
+              f"TPS with bottledwater / without decoding: **{result['ratio']:.3f}**; "
+              f"with pgoutput / without: {result['pgoutput_ratio']:.3f}; bottledwater / pgoutput: "
+              f"**{result['bottledwater_over_pgoutput']:.3f}** (means of each arm).", "",
+              "CPU per transaction, as a share of what the machine spends on one without "
+              f"decoding: bottledwater worker {100 * share['bottledwater']:.1f}%, walsender + "
+              f"pg_recvlogical {100 * share['pgoutput']:.1f}%, Kafka broker (bottledwater runs) "
+              f"{100 * result['broker_cpu_share']:.1f}%. A database host with Kafka elsewhere "
+              "pays only the decoder's share."]
     print(write_results(NAME, result, "\n".join(lines)))
 
 

@@ -363,6 +363,39 @@ def make_strict_table_incompatible(db, name, registry_url, topic):
     db.execute("UPDATE strict SET b = 'one' WHERE id = 1")
 
 
+def test_added_dropped_and_renamed_columns_pass_backward_compatibility(
+        bw_db, pg, registry_url, consumer_factory, consume):
+    """Every value field is a nullable union defaulting to null, NOT NULL columns too, so the
+    usual DDL passes the BACKWARD rule most registries enforce."""
+    use_avro(pg, bw_db, registry_url)
+    db = bw_db["conn"]
+    name = bw_db["name"]
+    db.execute("CREATE TABLE compat (id int primary key, a text)")
+    db.execute("SELECT bw_start(%s)", (name,))
+    db.execute("INSERT INTO compat VALUES (1, 'one')")
+    wait_acknowledged(db, name, 1)
+    topic = bw_db["prefix"] + "compat"
+    set_compatibility(registry_url, topic + "-value", "BACKWARD")
+    for ddl, dml in (("ALTER TABLE compat ADD COLUMN b int", "INSERT INTO compat VALUES (2, 'two', 2)"),
+                     ("ALTER TABLE compat ADD COLUMN c int NOT NULL DEFAULT 7",
+                      "INSERT INTO compat VALUES (3, 'three', 3, 3)"),
+                     ("ALTER TABLE compat DROP COLUMN a", "INSERT INTO compat VALUES (4, 4, 4)"),
+                     ("ALTER TABLE compat RENAME COLUMN b TO d", "INSERT INTO compat VALUES (5, 5, 5)")):
+        db.execute(ddl)
+        db.execute(dml)
+    wait_acknowledged(db, name, 5)
+    st = status(db, name)
+    assert st["state"] == "streaming" and st["last_error"] is None, st
+    reg = Registry(registry_url)
+    messages = consume(consumer_factory([topic]), 5, timeout=60)
+    assert [reg.decode(m.value())[2] for m in messages] == [
+        {"id": 1, "a": "one"}, {"id": 2, "a": "two", "b": 2},
+        {"id": 3, "a": "three", "b": 3, "c": 3}, {"id": 4, "b": 4, "c": 4},
+        {"id": 5, "d": 5, "c": 5}]
+    assert len({reg.decode(m.value())[0] for m in messages}) == 5
+    assert len(reg.versions(topic + "-value")) == 5
+
+
 def test_a_rejected_schema_under_on_error_log_skips_that_version_only(
         bw_db, pg, registry_url, consumer_factory, consume):
     use_avro(pg, bw_db, registry_url)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -197,6 +197,14 @@ def topic_messages(consumer, topic, timeout=5.0):
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
         total += high - low
     return total
+
+
+def create_topics(bootstrap, topics):
+    """Creates single-partition topics before a measurement, so that Kafka's creation of a topic
+    on its first message (about a second each) is not part of what is timed."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    for future in admin.create_topics([NewTopic(t, 1, 1) for t in topics]).values():
+        future.result()
 
 
 def kafka_delete_topics_with_prefix(bootstrap, prefix):

@@ -17,9 +17,8 @@ import threading
 import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
-
-from _common import (BenchDatabase, dev_env, header, machine, now_utc, table, write_results)
+from _common import (BenchDatabase, create_topics, dev_env, header, machine, now_utc, table,
+                     write_results)
 
 NAME = "latency"
 DB = "bench_latency"
@@ -79,9 +78,7 @@ def main():
         db.conn.execute("CREATE TABLE lat (id bigint PRIMARY KEY, at timestamptz NOT NULL, "
                         "pad text)")
         topic = db.topic("lat")
-        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-        for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
-            future.result()
+        create_topics(bootstrap, [topic])
         db.start()
         db.wait_streaming()
         receiver = Receiver(bootstrap, topic, total + 1, seconds + 120)  # and row 0

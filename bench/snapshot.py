@@ -16,9 +16,7 @@ import argparse
 import time
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
-
-from _common import (BenchDatabase, dev_env, header, machine, now_utc, table, topic_messages,
+from _common import (BenchDatabase, create_topics, dev_env, header, machine, now_utc, table, topic_messages,
                      wait_for, watermark_consumer, write_results)
 
 NAME = "snapshot"
@@ -48,9 +46,7 @@ def snapshot_pass(db, rows, bootstrap, watermarks, index, precreate):
     db.set_prefix(f"{DB}_{int(time.time())}_{index}.")
     topic = db.topic("snap")
     if precreate:
-        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-        for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
-            future.result()
+        create_topics(bootstrap, [topic])
     seen_snapshot = None
     start = time.perf_counter()
     db.start()

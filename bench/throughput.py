@@ -5,10 +5,11 @@ same WAL in the same run, reported as ratios (absolute rates are printed for con
    three tables, each decoded through pg_logical_slot_peek_*_changes by pgoutput (the raw rate
    Debezium and logical replication start from), test_decoding, and bottledwater (json, avro).
    Every decoder reads the same WAL twice, interleaved, and its better pass counts.
-2. End to end: the worker streaming a 1M-row transaction to Kafka until its slot confirms the
-   commit LSN (it confirms only what Kafka acknowledged), from a standing start after the commit
-   (the same work as pgoutput decoding that WAL) and live (decoding while the rows are written,
-   timed from the commit), against pgoutput decoding the same transaction.
+2. End to end, in the json and the avro format, on both workloads: the worker streaming to Kafka
+   until its slot confirms the last commit (it confirms only what Kafka acknowledged), from a
+   standing start after the commits (the same work as pgoutput decoding that WAL, which is
+   measured on it right after), and for the 1M-row transaction also live (decoding while the
+   rows are written, timed from the commit). The reference is the mean of pgoutput's passes.
 """
 
 import argparse
@@ -17,7 +18,8 @@ import json
 import time
 from pathlib import Path
 
-from _common import connect, dev_env, machine, wait_for
+from _common import (connect, create_topics, dev_env, kafka_delete_topics_with_prefix, machine,
+                     wait_for)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -59,7 +61,7 @@ def one_big_transaction(conn, rows):
 def small_transactions(conn, rows):
     # A procedure commits inside its loop, so the client's round trips are not what is measured.
     conn.execute("""
-        CREATE PROCEDURE small_transactions(total int) LANGUAGE plpgsql AS $$
+        CREATE OR REPLACE PROCEDURE small_transactions(total int) LANGUAGE plpgsql AS $$
         DECLARE done int := 0; size int; t int := 0;
         BEGIN
             WHILE done < total LOOP
@@ -92,48 +94,80 @@ def decode_rates(conn, workload, rows, passes=2):
     return best
 
 
-def worker_end_to_end(env, rows):
+def worker_end_to_end(env, workloads):
     """rows/s of the worker from commit to Kafka's acknowledgement (its slot confirms only what
-    Kafka acknowledged), twice: catching up on a committed transaction from a standing start,
-    which reads the same WAL pgoutput reads, and live, decoding while the transaction is written.
-    pgoutput's rate on the same WAL is the reference."""
+    Kafka acknowledged), in each output format, per workload ({title: (function, rows)}):
+    catching up on committed work from a standing start, which reads the same WAL pgoutput then
+    reads for the reference rate; and for one big transaction also live, decoding while it is
+    written, timed from the commit."""
     conn = fresh_database(env, "bench_e2e")
-    create_tables(conn, 1)
+    create_tables(conn, 3)
+    stamp = int(time.time())
     # Slot names are cluster-wide: give this database its own.
     conn.execute("ALTER DATABASE bench_e2e SET bottledwater.slot_name = 'bench_e2e'")
-    streaming = "SELECT count(*) = 1 FROM bw_status() WHERE database = 'bench_e2e' AND state = 'streaming'"
-    confirmed = "SELECT confirmed_flush_lsn >= %s FROM pg_replication_slots WHERE slot_name = 'bench_e2e'"
-    conn.execute("SELECT bw_start('bench_e2e')")
-    wait_for(lambda: conn.execute(streaming).fetchone()[0], 60, "the worker to stream")
-    conn.execute("SELECT pg_create_logical_replication_slot('b_e2e_pgoutput', 'pgoutput')")
+    streaming = ("SELECT count(*) = 1 FROM bw_status() WHERE database = 'bench_e2e' "
+                 "AND state = 'streaming'")
+    confirmed = ("SELECT confirmed_flush_lsn >= %s FROM pg_replication_slots "
+                 "WHERE slot_name = 'bench_e2e'")
 
-    conn.execute("SELECT bw_stop('bench_e2e')")
-    one_big_transaction(conn, rows)
-    commit_end = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
-    start = time.perf_counter()
-    conn.execute("SELECT bw_start('bench_e2e')")
-    wait_for(lambda: conn.execute(confirmed, (commit_end,)).fetchone()[0], 600,
-             "Kafka to acknowledge the transaction")
-    catch_up = rows / (time.perf_counter() - start)
+    def start_worker():
+        conn.execute("SELECT bw_start('bench_e2e')")
+        wait_for(lambda: conn.execute(streaming).fetchone()[0], 60, "the worker to stream")
 
-    start = time.perf_counter()
-    conn.execute("SELECT count(*) FROM pg_logical_slot_get_binary_changes('b_e2e_pgoutput', "
-                 "NULL, NULL, 'proto_version', '1', 'publication_names', 'bench_pub')").fetchone()
-    pgoutput = rows / (time.perf_counter() - start)
+    def stop_worker_with_restart_point_here():
+        """A slot restarts decoding from its restart_lsn, which moves only at the running-xacts
+        records PostgreSQL logs every 15 s or at a checkpoint: log one and let the worker pass
+        it, so that its next start reads the same WAL as a slot created now."""
+        here = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        conn.execute("CHECKPOINT")
+        wait_for(lambda: conn.execute("SELECT restart_lsn >= %s FROM pg_replication_slots "
+                                      "WHERE slot_name = 'bench_e2e'", (here,)).fetchone()[0],
+                 60, "the worker's restart point to pass the checkpoint")
+        conn.execute("SELECT bw_stop('bench_e2e')")
 
-    conn.execute("TRUNCATE bench_0")
-    one_big_transaction(conn, rows)  # autocommit: returns once committed
-    start = time.perf_counter()
-    commit_end = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
-    wait_for(lambda: conn.execute(confirmed, (commit_end,)).fetchone()[0], 600,
-             "Kafka to acknowledge the transaction")
-    live = rows / (time.perf_counter() - start)
+    def wait_acknowledged(lsn):
+        wait_for(lambda: conn.execute(confirmed, (lsn,)).fetchone()[0], 600,
+                 "Kafka to acknowledge the transaction")
 
-    conn.execute("SELECT pg_drop_replication_slot('b_e2e_pgoutput')")
-    conn.execute("SELECT bw_stop('bench_e2e')")
+    rates = {title: {} for title in workloads}
+    for fmt in ("json", "avro"):
+        prefix = f"bench_e2e_{stamp}_{fmt}."
+        create_topics(env["BW_KAFKA_BOOTSTRAP"], [f"{prefix}bench_{i}" for i in range(3)])
+        conn.execute(f"ALTER DATABASE bench_e2e SET bottledwater.output_format = '{fmt}'")
+        conn.execute(f"ALTER DATABASE bench_e2e SET bottledwater.topic_prefix = '{prefix}'")
+        for title, (workload, rows) in workloads.items():
+            for i in range(3):
+                conn.execute(f"TRUNCATE bench_{i}")
+            start_worker()  # in this format
+            stop_worker_with_restart_point_here()
+            conn.execute("SELECT pg_create_logical_replication_slot('b_e2e_pgoutput', 'pgoutput')")
+            workload(conn, rows)
+            commit_end = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            start = time.perf_counter()
+            start_worker()
+            wait_acknowledged(commit_end)
+            rates[title][f"bottledwater_worker_{fmt}_catch_up"] = rows / (time.perf_counter() - start)
+            start = time.perf_counter()
+            conn.execute("SELECT count(*) FROM pg_logical_slot_get_binary_changes("
+                         "'b_e2e_pgoutput', NULL, NULL, 'proto_version', '1', "
+                         "'publication_names', 'bench_pub')").fetchone()
+            rates[title][f"pgoutput_{fmt}_pass"] = rows / (time.perf_counter() - start)
+            conn.execute("SELECT pg_drop_replication_slot('b_e2e_pgoutput')")
+            if workload is one_big_transaction:
+                conn.execute("TRUNCATE bench_0")
+                workload(conn, rows)  # autocommit: returns once committed
+                start = time.perf_counter()
+                wait_acknowledged(conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+                rates[title][f"bottledwater_worker_{fmt}_live"] = rows / (time.perf_counter() - start)
+            conn.execute("SELECT bw_stop('bench_e2e')")
+    conn.execute("SELECT bw_drop_slot('bench_e2e')").fetchall()
     conn.close()
-    return {"pgoutput": pgoutput, "bottledwater_worker_json_catch_up": catch_up,
-            "bottledwater_worker_json_live": live}
+    kafka_delete_topics_with_prefix(env["BW_KAFKA_BOOTSTRAP"], f"bench_e2e_{stamp}_")
+    # pgoutput first: the reference each ratio is taken against (the mean of its passes).
+    for title, r in rates.items():
+        passes = [v for k, v in r.items() if k.startswith("pgoutput_")]
+        rates[title] = {"pgoutput": sum(passes) / len(passes), **r}
+    return rates
 
 
 def markdown(result):
@@ -165,8 +199,11 @@ def main():
     info = machine(conn)
     conn.close()
     if not args.no_worker:
-        runs[f"end to end: one transaction of {big:,} rows to Kafka acknowledgement"] = \
-            worker_end_to_end(env, big)
+        runs.update({f"end to end, {title}, to Kafka acknowledgement": rates
+                     for title, rates in worker_end_to_end(env, {
+                         f"one transaction of {big:,} rows": (one_big_transaction, big),
+                         f"{small:,} rows in transactions of 1-10 rows":
+                             (small_transactions, small)}).items()})
 
     result = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "quick": args.quick, "machine": info, "runs": runs}

@@ -1,10 +1,12 @@
 """Overhead on the database: pgbench TPS (TPC-B-like, scale 10, -c 2 -j 2, -T 20 or 5 with --quick)
-in three arms, rotated A/B/C in one run:
-  none         no one decodes the WAL;
-  bottledwater the worker streams the pgbench tables to Kafka;
-  pgoutput     PostgreSQL's own streaming, for scale: pg_recvlogical reads the same changes through
-               a walsender with pgoutput (a publication of every table) and writes them to
-               /dev/null, so nothing is encoded for or sent to Kafka.
+in four arms, rotated in one run:
+  none               no one decodes the WAL;
+  bottledwater_avro  the worker streams the pgbench tables to Kafka in its default format, Avro
+                     with registered schemas;
+  bottledwater_json  the same in the JSON format;
+  pgoutput           PostgreSQL's own streaming, for scale: pg_recvlogical reads the same changes
+                     through a walsender with pgoutput (a publication of every table) and writes
+                     them to /dev/null, so nothing is encoded for or sent to Kafka.
 Reported: each streaming arm's TPS over the no-decoding arm's, and bottledwater's over pgoutput's.
 
 The worker streams all four pgbench tables (allow_unkeyed, for pgbench_history) and skips the
@@ -21,6 +23,7 @@ decoder's share.
 """
 
 import argparse
+import functools
 import re
 import statistics
 import subprocess
@@ -32,7 +35,8 @@ from _common import (PG_BIN, BenchDatabase, cpu_seconds, current_lsn, dev_env, h
 NAME = "overhead"
 DB = "bench_overhead"
 SCALE = 10
-ARMS = ("none", "bottledwater", "pgoutput")
+ARMS = ("none", "bottledwater_avro", "bottledwater_json", "pgoutput")
+WORKER_ARMS = {"bottledwater_avro": "avro", "bottledwater_json": "json"}
 
 
 def pg_args(env):
@@ -129,7 +133,7 @@ def streaming_run(env, conn, seconds, start, wait_confirmed, stop):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="5 s runs instead of 20 s")
-    parser.add_argument("--rounds", type=int, default=2, help="A/B/C rotations")
+    parser.add_argument("--rounds", type=int, default=2, help="rotations of the arms")
     args = parser.parse_args()
     seconds = 5 if args.quick else 20
     env = dev_env()
@@ -145,7 +149,9 @@ def main():
         db.stop()  # the slot exists now; every streaming run resumes it
         pgoutput = PgoutputStream(env, db.conn)
         try:
-            def start_worker(lsn):
+            def start_worker(output_format, lsn):
+                db.admin.execute(f"ALTER DATABASE {DB} SET bottledwater.output_format = "
+                                 f"'{output_format}'")
                 db.start()
                 db.wait_streaming()
                 db.wait_caught_up(lsn)
@@ -156,8 +162,9 @@ def main():
                 for arm in ARMS:
                     if arm == "none":
                         r = run(env, seconds)
-                    elif arm == "bottledwater":
-                        r = streaming_run(env, db.conn, seconds, start_worker,
+                    elif arm in WORKER_ARMS:
+                        r = streaming_run(env, db.conn, seconds,
+                                          functools.partial(start_worker, WORKER_ARMS[arm]),
                                           db.wait_caught_up, db.stop)
                     else:
                         r = streaming_run(env, db.conn, seconds, pgoutput.start,
@@ -165,7 +172,7 @@ def main():
                     runs.append({"arm": arm, **r})
                     cpu = ", ".join(f"{k[:-len('_cpu_ms_per_1k_txn')]} {v:.1f} ms"
                                     for k, v in r.items() if k.endswith("_cpu_ms_per_1k_txn"))
-                    print(f"  {arm:12} {r['tps']:9,.1f} tps; CPU per 1k txn: {cpu}", flush=True)
+                    print(f"  {arm:17} {r['tps']:9,.1f} tps; CPU per 1k txn: {cpu}", flush=True)
         finally:
             pgoutput.close()
 
@@ -175,19 +182,21 @@ def main():
     # pgbench keeps every CPU busy, so without decoding 1,000 transactions cost the machine
     # cpus × 1,000 / TPS seconds: each decoder's CPU as a share of that.
     machine_ms = result["machine"]["cpus"] * 1e6 / mean("none")
+    streaming = ARMS[1:]
     result.update({
         "runs": runs,
         "tps": {arm: mean(arm) for arm in ARMS},
-        "ratio": mean("bottledwater") / mean("none"),
-        "pgoutput_ratio": mean("pgoutput") / mean("none"),
-        "bottledwater_over_pgoutput": mean("bottledwater") / mean("pgoutput"),
+        "ratio_to_none": {arm: mean(arm) / mean("none") for arm in streaming},
+        "ratio_to_pgoutput": {arm: mean(arm) / mean("pgoutput") for arm in WORKER_ARMS},
         "decoder_cpu_ms_per_1k_txn": {arm: mean(arm, "decoder_cpu_ms_per_1k_txn")
-                                      for arm in ARMS[1:]},
-        "broker_cpu_ms_per_1k_txn": mean("bottledwater", "broker_cpu_ms_per_1k_txn"),
+                                      for arm in streaming},
+        "broker_cpu_ms_per_1k_txn": {arm: mean(arm, "broker_cpu_ms_per_1k_txn")
+                                     for arm in streaming},
     })
     result["decoder_cpu_share"] = {arm: ms / machine_ms
                                    for arm, ms in result["decoder_cpu_ms_per_1k_txn"].items()}
-    result["broker_cpu_share"] = result["broker_cpu_ms_per_1k_txn"] / machine_ms
+    result["broker_cpu_share"] = {arm: ms / machine_ms
+                                  for arm, ms in result["broker_cpu_ms_per_1k_txn"].items()}
 
     lines = header("bottledwater overhead benchmark (pgbench)", result)
     lines += [f"pgbench scale {SCALE}, -c 2 -j 2, -T {seconds}, arms rotated "
@@ -202,16 +211,15 @@ def main():
                      f"{r['decoder_cpu_ms_per_1k_txn']:.1f}" if r["arm"] != "none" else "",
                      f"{r['broker_cpu_ms_per_1k_txn']:.1f}")
                     for i, r in enumerate(runs)])
-    share = result["decoder_cpu_share"]
-    lines += ["",
-              f"TPS with bottledwater / without decoding: **{result['ratio']:.3f}**; "
-              f"with pgoutput / without: {result['pgoutput_ratio']:.3f}; bottledwater / pgoutput: "
-              f"**{result['bottledwater_over_pgoutput']:.3f}** (means of each arm).", "",
-              "CPU per transaction, as a share of what the machine spends on one without "
-              f"decoding: bottledwater worker {100 * share['bottledwater']:.1f}%, walsender + "
-              f"pg_recvlogical {100 * share['pgoutput']:.1f}%, Kafka broker (bottledwater runs) "
-              f"{100 * result['broker_cpu_share']:.1f}%. A database host with Kafka elsewhere "
-              "pays only the decoder's share."]
+    lines += ["", "Means of each arm; CPU as a share of what the machine spends on a transaction "
+              "without decoding (a database host with Kafka elsewhere pays only the decoder's):",
+              ""]
+    lines += table(("arm", "TPS / none", "TPS / pgoutput", "decoder CPU share",
+                    "broker CPU share"),
+                   [(arm, f"**{result['ratio_to_none'][arm]:.3f}**",
+                     f"**{result['ratio_to_pgoutput'][arm]:.3f}**" if arm in WORKER_ARMS else "",
+                     f"{100 * result['decoder_cpu_share'][arm]:.1f}%",
+                     f"{100 * result['broker_cpu_share'][arm]:.1f}%") for arm in streaming])
     print(write_results(NAME, result, "\n".join(lines)))
 
 

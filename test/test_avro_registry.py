@@ -59,6 +59,18 @@ def use_avro(pg, bw_db, registry_url):
                f"'{registry_url}'")
 
 
+def stream_first_row(pg, bw_db, registry_url, create_table, insert_row):
+    """The test database in avro with one table, its worker started and one row acknowledged;
+    returns (connection, database name)."""
+    use_avro(pg, bw_db, registry_url)
+    db, name = bw_db["conn"], bw_db["name"]
+    db.execute(create_table)
+    db.execute("SELECT bw_start(%s)", (name,))
+    db.execute(insert_row)
+    wait_acknowledged(db, name, 1)
+    return db, name
+
+
 def wait_acknowledged(db, name, count, timeout=60.0):
     wait_for(lambda: status(db, name)["acknowledged"] >= count, timeout=timeout,
              what=f"{count} acknowledged messages")
@@ -246,13 +258,9 @@ def latest_per_key(reg, messages):
 
 def test_registry_outage_with_a_new_table_loses_nothing(bw_db, pg, registry_url,
                                                         consumer_factory, consume):
-    use_avro(pg, bw_db, registry_url)
-    db = bw_db["conn"]
-    name = bw_db["name"]
-    db.execute("CREATE TABLE before_outage (id int primary key, v text)")
-    db.execute("SELECT bw_start(%s)", (name,))
-    db.execute("INSERT INTO before_outage VALUES (1, 'before')")
-    wait_acknowledged(db, name, 1)
+    db, name = stream_first_row(pg, bw_db, registry_url,
+                                "CREATE TABLE before_outage (id int primary key, v text)",
+                                "INSERT INTO before_outage VALUES (1, 'before')")
     try:
         dev_env("stop-registry")
         assert not registry_up(registry_url)
@@ -288,13 +296,9 @@ def test_registry_outage_with_a_new_table_loses_nothing(bw_db, pg, registry_url,
 
 
 def test_registry_outage_shows_backoff_with_the_error(bw_db, pg, registry_url):
-    use_avro(pg, bw_db, registry_url)
-    db = bw_db["conn"]
-    name = bw_db["name"]
-    db.execute("CREATE TABLE seen (id int primary key)")
-    db.execute("SELECT bw_start(%s)", (name,))
-    db.execute("INSERT INTO seen VALUES (1)")
-    wait_acknowledged(db, name, 1)
+    db, name = stream_first_row(pg, bw_db, registry_url,
+                                "CREATE TABLE seen (id int primary key)",
+                                "INSERT INTO seen VALUES (1)")
     seen = []
     try:
         dev_env("stop-registry")
@@ -319,13 +323,9 @@ def test_a_registry_restart_mid_stream_loses_nothing(bw_db, pg, registry_url, co
                                                      consume):
     """Ids are cached, so rows of known tables flow while the registry is down; the restarted
     registry (durable, as a production one is) still serves the ids they carry."""
-    use_avro(pg, bw_db, registry_url)
-    db = bw_db["conn"]
-    name = bw_db["name"]
-    db.execute("CREATE TABLE cached (id int primary key, v text)")
-    db.execute("SELECT bw_start(%s)", (name,))
-    db.execute("INSERT INTO cached VALUES (1, 'before')")
-    wait_acknowledged(db, name, 1)
+    db, name = stream_first_row(pg, bw_db, registry_url,
+                                "CREATE TABLE cached (id int primary key, v text)",
+                                "INSERT INTO cached VALUES (1, 'before')")
     pid = status(db, name)["pid"]
     try:
         dev_env("stop-registry")
@@ -367,20 +367,17 @@ def test_added_dropped_and_renamed_columns_pass_backward_compatibility(
         bw_db, pg, registry_url, consumer_factory, consume):
     """Every value field is a nullable union defaulting to null, NOT NULL columns too, so the
     usual DDL passes the BACKWARD rule most registries enforce."""
-    use_avro(pg, bw_db, registry_url)
-    db = bw_db["conn"]
-    name = bw_db["name"]
-    db.execute("CREATE TABLE compat (id int primary key, a text)")
-    db.execute("SELECT bw_start(%s)", (name,))
-    db.execute("INSERT INTO compat VALUES (1, 'one')")
-    wait_acknowledged(db, name, 1)
+    db, name = stream_first_row(pg, bw_db, registry_url,
+                                "CREATE TABLE compat (id int primary key, a text)",
+                                "INSERT INTO compat VALUES (1, 'one')")
     topic = bw_db["prefix"] + "compat"
     set_compatibility(registry_url, topic + "-value", "BACKWARD")
-    for ddl, dml in (("ALTER TABLE compat ADD COLUMN b int", "INSERT INTO compat VALUES (2, 'two', 2)"),
-                     ("ALTER TABLE compat ADD COLUMN c int NOT NULL DEFAULT 7",
-                      "INSERT INTO compat VALUES (3, 'three', 3, 3)"),
-                     ("ALTER TABLE compat DROP COLUMN a", "INSERT INTO compat VALUES (4, 4, 4)"),
-                     ("ALTER TABLE compat RENAME COLUMN b TO d", "INSERT INTO compat VALUES (5, 5, 5)")):
+    for ddl, dml in (
+            ("ALTER TABLE compat ADD COLUMN b int", "INSERT INTO compat VALUES (2, 'two', 2)"),
+            ("ALTER TABLE compat ADD COLUMN c int NOT NULL DEFAULT 7",
+             "INSERT INTO compat VALUES (3, 'three', 3, 3)"),
+            ("ALTER TABLE compat DROP COLUMN a", "INSERT INTO compat VALUES (4, 4, 4)"),
+            ("ALTER TABLE compat RENAME COLUMN b TO d", "INSERT INTO compat VALUES (5, 5, 5)")):
         db.execute(ddl)
         db.execute(dml)
     wait_acknowledged(db, name, 5)

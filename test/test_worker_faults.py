@@ -194,6 +194,44 @@ def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory
     final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
 
 
+def test_kafka_down_under_wide_rows_keeps_the_worker_memory_bounded(fault_db):
+    """400 MB of 20 kB rows written while Kafka is away: what the worker holds for Kafka is
+    bounded in bytes, not only in messages."""
+    connect = fault_db["connect"]
+    conn = connect()
+    conn.execute("CREATE TABLE wide (id int primary key, pad text)")
+    worker_pid = conn.execute("SELECT pid FROM bw_status() WHERE database = %s",
+                              (fault_db["name"],)).fetchone()[0]
+    subprocess.run([DEV_ENV, "stop-kafka"], check=True)
+    try:
+        for start in range(1, 20001, 500):
+            conn.execute("INSERT INTO wide SELECT g, repeat(md5(g::text), 625) "
+                         "FROM generate_series(%s::int, %s::int) g", (start, start + 499))
+        written_to = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        # Until the worker has queued all it will: in backoff, producing nothing more for 3 s.
+        deadline, produced, still_since = time.monotonic() + 120, -1, time.monotonic()
+        while time.monotonic() < deadline:
+            state, now_produced = conn.execute(
+                "SELECT state, messages_produced FROM bw_status() WHERE database = %s",
+                (fault_db["name"],)).fetchone()
+            if now_produced != produced:
+                produced, still_since = now_produced, time.monotonic()
+            elif state == "backoff" and time.monotonic() - still_since > 3:
+                break
+            time.sleep(0.5)
+        assert state == "backoff", f"no backoff while Kafka is down: {state}"
+        assert 0 < produced < 20000, f"{produced} of the 20,000 rows queued"
+        assert peak_rss_mb(worker_pid) < MAX_WORKER_RSS_MB
+    finally:
+        subprocess.run([DEV_ENV, "start-kafka"], check=True)
+    deadline = time.monotonic() + 180
+    while conn.execute("SELECT confirmed_lsn < %s FROM bw_status() WHERE database = %s",
+                       (written_to, fault_db["name"])).fetchone()[0]:
+        assert time.monotonic() < deadline, "the rows written during the outage were not sent"
+        time.sleep(0.5)
+    assert peak_rss_mb(worker_pid) < MAX_WORKER_RSS_MB
+
+
 def test_restart_forgets_a_dropped_database_and_brings_back_the_others(pg_connect, dev_env):
     tag = uuid.uuid4().hex[:10]
     kept, dropped = f"bw_kept_{tag}", f"bw_dropped_{tag}"

@@ -34,9 +34,10 @@ struct KafkaSinkConfig {
     // enable.idempotence and acks, which carry the ordering and durability guarantees.
     KafkaProperties kafka_config;
     KafkaProperties topic_config;
-    // The local queue bound; reaching it is backpressure, see ProduceResult::QueueFull.
+    // The local queue bound; reaching it is backpressure, see ProduceResult::QueueFull. The
+    // bytes bound is what keeps the worker's memory small when rows are wide.
     int queue_max_messages = 100000;
-    int queue_max_kbytes = 1048576;
+    int queue_max_kbytes = 65536;
 };
 
 enum class ProduceResult { Queued, QueueFull };

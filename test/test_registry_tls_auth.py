@@ -77,6 +77,10 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.reply(401, b'{"error_code": 401, "message": "Unauthorized"}',
                        "application/json", {"WWW-Authenticate": 'Basic realm="registry"'})
             return
+        if proxy.overloaded:
+            self.reply(503, b'{"error_code": 50301, "message": "overloaded"}',
+                       "application/json")
+            return
         headers = {k: self.headers[k] for k in ("Content-Type", "Accept") if k in self.headers}
         request = urllib.request.Request(proxy.upstream + self.path, method=self.command,
                                          data=body if self.command == "POST" else None,
@@ -124,6 +128,7 @@ def proxy(pki, registry_url):
     server.authorization = "Basic " + base64.b64encode(
         f"{USER}:{server.password}".encode()).decode()
     server.seen = []
+    server.overloaded = False  # while True, every authorized request gets a 503
     server.url = f"https://127.0.0.1:{server.server_address[1]}{upstream.path}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -259,3 +264,26 @@ def test_unverifiable_certificate_is_a_backoff_that_produces_nothing(
     db.execute("SELECT bw_start(%s)", (bw_db["name"],))
     assert decoded_rows(registry_url, consume(consumer, len(ROWS), timeout=60)) == ROWS
     assert set(proxy.seen) == registrations(proxy, topic)
+
+
+def test_a_registry_answering_5xx_is_a_backoff_and_nothing_is_lost(
+        bw_db, pg, registry_url, proxy, pki, consumer_factory, consume):
+    use_avro(pg, bw_db, proxy.url)
+    set_registry_access(pg, bw_db, user_info=f"{USER}:{proxy.password}", ca_file=pki.ca)
+    proxy.overloaded = True
+    pid, topic = start_with_rows(bw_db)
+    db = bw_db["conn"]
+    consumer = consumer_factory([topic])
+
+    backoff = wait_for(lambda: (lambda s: s if s["state"] == "backoff" else None)(
+        status(db, bw_db["name"])), what="backoff")
+    assert f"schema registry at {proxy.url} unavailable registering the schema" in \
+        backoff["last_error"]
+    assert "(HTTP 503): overloaded" in backoff["last_error"]
+    wait_for(lambda: len(proxy.seen) >= 3, what="the worker to ask again")
+    assert real_messages(consumer, 2.0) == []
+    assert status(db, bw_db["name"])["pid"] == pid  # waiting, not restarting
+
+    proxy.overloaded = False
+    assert decoded_rows(registry_url, consume(consumer, len(ROWS), timeout=60)) == ROWS
+    assert status(db, bw_db["name"])["pid"] == pid

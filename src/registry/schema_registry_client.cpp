@@ -124,11 +124,15 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
     const Response response = send("POST", path, &body);
     if (response.status >= 400) {
         auto [code, message] = registry_error_of(response.body);
-        const std::string what = "schema registry at " + display_url_ + " rejected the schema " +
-                                 "for subject \"" + subject + "\" (HTTP " +
-                                 std::to_string(response.status) + "): " + message;
-        if (retryable_status(response.status)) throw RegistryUnavailable(what, response.status);
-        throw SchemaRejected(what, subject, response.status, code, std::move(message));
+        const std::string answer = " for subject \"" + subject + "\" (HTTP " +
+                                   std::to_string(response.status) + "): " + message;
+        if (retryable_status(response.status))
+            throw RegistryUnavailable(
+                "schema registry at " + display_url_ + " unavailable registering the schema" +
+                    answer,
+                response.status);
+        throw SchemaRejected("schema registry at " + display_url_ + " rejected the schema" + answer,
+                             subject, response.status, code, std::move(message));
     }
 
     long id = 0;

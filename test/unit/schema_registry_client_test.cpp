@@ -202,7 +202,16 @@ TEST(SchemaRegistryClient, IncompatibleSchemaIsRejectedWithTheRegistrysMessage) 
 TEST(SchemaRegistryClient, ServerErrorIsRetryable) {
     CannedHttpServer server({{503, "<html>busy</html>"}});
     SchemaRegistryClient client(options_for(server.url()));
-    EXPECT_THROW(client.register_schema("t-value", kSchema), RegistryUnavailable);
+    try {
+        client.register_schema("t-value", kSchema);
+        FAIL() << "expected RegistryUnavailable";
+    } catch (const RegistryUnavailable& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("unavailable registering the schema for subject \"t-value\" "
+                            "(HTTP 503)"),
+                  std::string::npos)
+            << what;
+    }
 }
 
 TEST(SchemaRegistryClient, ConnectionRefusedIsRetryableAndHidesTheCredentials) {

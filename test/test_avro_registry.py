@@ -393,16 +393,31 @@ def test_added_dropped_and_renamed_columns_pass_backward_compatibility(
     assert len(reg.versions(topic + "-value")) == 5
 
 
+def reload_with_on_error_log(pg, request):
+    """on_error = log in postgresql.auto.conf, read by the running worker on SIGHUP."""
+    def reset():
+        pg.execute("ALTER SYSTEM RESET bottledwater.on_error")
+        pg.execute("SELECT pg_reload_conf()")
+    request.addfinalizer(reset)
+    pg.execute("ALTER SYSTEM SET bottledwater.on_error = 'log'")
+    pg.execute("SELECT pg_reload_conf()")
+    time.sleep(1.0)  # the postmaster signals the worker, which reloads between passes
+
+
+@pytest.mark.parametrize("set_by", ["database setting", "reload while streaming"])
 def test_a_rejected_schema_under_on_error_log_skips_that_version_only(
-        bw_db, pg, registry_url, consumer_factory, consume):
+        bw_db, pg, registry_url, consumer_factory, consume, set_by, request):
     use_avro(pg, bw_db, registry_url)
     db = bw_db["conn"]
     name = bw_db["name"]
-    pg.execute(f"ALTER DATABASE {name} SET bottledwater.on_error = 'log'")
+    if set_by == "database setting":
+        pg.execute(f"ALTER DATABASE {name} SET bottledwater.on_error = 'log'")
     db.execute("CREATE TABLE strict (id int primary key, b int)")
     db.execute("CREATE TABLE other (id int primary key)")
     db.execute("SELECT bw_start(%s)", (name,))
     pid = status(db, name)["pid"]
+    if set_by == "reload while streaming":
+        reload_with_on_error_log(pg, request)
     topic = bw_db["prefix"] + "strict"
     make_strict_table_incompatible(db, name, registry_url, topic)
     db.execute("INSERT INTO other VALUES (1)")

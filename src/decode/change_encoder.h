@@ -22,11 +22,14 @@ class ChangeEncoder {
 public:
     explicit ChangeEncoder(OutputFormat format);
 
-    // Tuples may be null where the WAL has none (the old row of most updates).
+    // Tuples may be null where the WAL has none (the old row of most updates). A value that
+    // cannot be encoded is the sink's to skip (skips_unencodable) or else an UnencodableValue.
     void encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
                 HeapTuple new_tuple, ChangeSink& sink);
 
 private:
+    void encode_change(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
+                       HeapTuple new_tuple, ChangeSink& sink);
     // A deformed tuple, palloc'd in the per-change memory context.
     struct Row {
         Datum* values = nullptr;

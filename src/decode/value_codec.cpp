@@ -352,13 +352,13 @@ void ValueCodec::write_array(RowWriter& writer, Datum value) const {
         return;
     }
     if (ndims != ndims_)
-        ereport(
-            ERROR,
-            (errcode(ERRCODE_DATATYPE_MISMATCH),
-             errmsg("bottledwater: an array value has %d dimensions but its column declares %d",
-                    ndims, ndims_),
-             errdetail("The Avro schema of an array column is fixed by its declared dimensions."),
-             errhint("Declare the column with as many [] as its values have dimensions.")));
+        throw UnencodableValue("bottledwater: an array value has " + std::to_string(ndims) +
+                                   " dimensions but its column declares " +
+                                   std::to_string(ndims_),
+                               "The Avro schema of an array column is fixed by its declared "
+                               "dimensions.",
+                               "Declare the column with as many [] as its values have "
+                               "dimensions.");
     Datum* items;
     bool* nulls;
     int count;

@@ -167,8 +167,7 @@ def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory
     connect = fault_db["connect"]
     conn = connect()
     conn.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g")
-    worker_pid = conn.execute("SELECT pid FROM bw_status() WHERE database = %s",
-                              (fault_db["name"],)).fetchone()[0]
+    worker_pid = worker_row(conn, fault_db["name"])[1]
     subprocess.run([DEV_ENV, "stop-kafka"], check=True)
     try:
         for i in range(101, 601):
@@ -200,8 +199,7 @@ def test_kafka_down_under_wide_rows_keeps_the_worker_memory_bounded(fault_db):
     connect = fault_db["connect"]
     conn = connect()
     conn.execute("CREATE TABLE wide (id int primary key, pad text)")
-    worker_pid = conn.execute("SELECT pid FROM bw_status() WHERE database = %s",
-                              (fault_db["name"],)).fetchone()[0]
+    worker_pid = worker_row(conn, fault_db["name"])[1]
     subprocess.run([DEV_ENV, "stop-kafka"], check=True)
     try:
         for start in range(1, 20001, 500):

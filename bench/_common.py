@@ -76,6 +76,12 @@ def current_lsn(conn):
     return conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
 
 
+def slot_confirmed(conn, slot_name, lsn):
+    """True once the replication slot's confirmed position has reached `lsn`."""
+    return conn.execute("SELECT confirmed_flush_lsn >= %s FROM pg_replication_slots "
+                        "WHERE slot_name = %s", (lsn, slot_name)).fetchone() == (True,)
+
+
 def caught_up(conn, dbname, lsn):
     """True once the worker of `dbname` confirmed `lsn` (it confirms only what Kafka acknowledged)."""
     return conn.execute("SELECT confirmed_lsn >= %s FROM bw_status() WHERE database = %s "

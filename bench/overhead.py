@@ -30,7 +30,8 @@ import subprocess
 import time
 
 from _common import (PG_BIN, BenchDatabase, cpu_seconds, current_lsn, dev_env, header,
-                     kafka_broker_pid, machine, now_utc, table, wait_for, write_results)
+                     kafka_broker_pid, machine, now_utc, slot_confirmed, table, wait_for,
+                     write_results)
 
 NAME = "overhead"
 DB = "bench_overhead"
@@ -98,12 +99,9 @@ class PgoutputStream:
                                 (self.SLOT,)).fetchone()
         return row and row[0]
 
-    def _confirmed(self, lsn):
-        return self.conn.execute("SELECT confirmed_flush_lsn >= %s FROM pg_replication_slots "
-                                 "WHERE slot_name = %s", (lsn, self.SLOT)).fetchone() == (True,)
-
     def wait_confirmed(self, lsn):
-        wait_for(lambda: self._confirmed(lsn), 600, f"pg_recvlogical to confirm {lsn}")
+        wait_for(lambda: slot_confirmed(self.conn, self.SLOT, lsn), 600,
+                 f"pg_recvlogical to confirm {lsn}")
 
     def stop(self):
         if self.proc is not None:

@@ -16,8 +16,8 @@ import argparse
 import time
 
 from confluent_kafka import Consumer, TopicPartition
-from _common import (BenchDatabase, create_topics, dev_env, header, machine, now_utc, table, topic_messages,
-                     wait_for, watermark_consumer, write_results)
+from _common import (BenchDatabase, create_topics, dev_env, header, machine, now_utc, table,
+                     topic_messages, wait_for, watermark_consumer, write_results)
 
 NAME = "snapshot"
 DB = "bench_snapshot"

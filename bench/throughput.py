@@ -16,7 +16,7 @@ import argparse
 import time
 
 from _common import (connect, create_topics, dev_env, kafka_delete_topics_with_prefix, machine,
-                     now_utc, wait_for, write_results)
+                     now_utc, slot_confirmed, wait_for, write_results)
 
 DECODERS = {
     # name: (plugin, SQL function, options)
@@ -101,8 +101,6 @@ def worker_end_to_end(env, workloads):
     conn.execute("ALTER DATABASE bench_e2e SET bottledwater.slot_name = 'bench_e2e'")
     streaming = ("SELECT count(*) = 1 FROM bw_status() WHERE database = 'bench_e2e' "
                  "AND state = 'streaming'")
-    confirmed = ("SELECT confirmed_flush_lsn >= %s FROM pg_replication_slots "
-                 "WHERE slot_name = 'bench_e2e'")
 
     def start_worker():
         conn.execute("SELECT bw_start('bench_e2e')")
@@ -120,7 +118,7 @@ def worker_end_to_end(env, workloads):
         conn.execute("SELECT bw_stop('bench_e2e')")
 
     def wait_acknowledged(lsn):
-        wait_for(lambda: conn.execute(confirmed, (lsn,)).fetchone()[0], 600,
+        wait_for(lambda: slot_confirmed(conn, "bench_e2e", lsn), 600,
                  "Kafka to acknowledge the transaction")
 
     rates = {title: {} for title in workloads}

@@ -3,9 +3,10 @@
 # on a throwaway instance (see REGRESS_OPTS), so no running server is needed.
 
 EXTENSION = bottledwater
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = bottledwater
-DATA = sql/bottledwater--$(EXTVERSION).sql
+# Every released version's install script and the upgrade scripts between them.
+DATA = $(wildcard sql/bottledwater--*.sql)
 
 # Pure C++ core: never sees PostgreSQL's headers (enforced below by compiling it without them).
 PURE_DIRS = src/schema src/encode src/produce src/acknowledge src/registry

@@ -8,7 +8,7 @@ extern "C" {
 
 #include "encode/sql_envelope.h"
 
-#define BW_VERSION "0.1.0"
+#define BW_VERSION "0.2.0"
 
 extern "C" {
 

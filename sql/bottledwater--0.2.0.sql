@@ -1,0 +1,56 @@
+-- bottledwater 0.2.0: the SQL surface of the extension.
+\echo Use "CREATE EXTENSION bottledwater" to load this file. \quit
+
+CREATE FUNCTION bw_version() RETURNS text
+    AS 'MODULE_PATHNAME', 'bw_version' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bw_version() IS 'Version of the bottledwater library';
+
+CREATE FUNCTION bw_envelope_schema() RETURNS text
+    AS 'MODULE_PATHNAME', 'bw_envelope_schema' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bw_envelope_schema() IS
+    'Avro schema of the rows the bottledwater output plugin writes in format avro';
+
+-- Workers: one per database, streaming its changes to Kafka. Starting and stopping them is for
+-- superusers and roles granted EXECUTE explicitly.
+CREATE FUNCTION bw_start(dbname name) RETURNS integer
+    AS 'MODULE_PATHNAME', 'bw_start' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION bw_start(name) IS
+    'Start streaming a database to Kafka (and again after every server restart); returns the worker pid';
+
+CREATE FUNCTION bw_stop(dbname name) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'bw_stop' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION bw_stop(name) IS
+    'Stop the worker of a database after flushing Kafka; its slot is kept so a later bw_start resumes';
+
+CREATE FUNCTION bw_status(
+    OUT database name, OUT slot_name name, OUT state text, OUT pid integer,
+    OUT snapshot_tables_done bigint, OUT snapshot_tables_total bigint,
+    OUT snapshot_rows_done bigint, OUT snapshot_rows_total bigint,
+    OUT last_commit_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT lag_bytes bigint,
+    OUT messages_produced bigint, OUT messages_acknowledged bigint, OUT messages_skipped bigint,
+    OUT last_error text, OUT last_error_time timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'bw_status' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION bw_status() IS 'One row per bottledwater worker since the server started';
+
+CREATE FUNCTION bw_drop_slot(dbname name) RETURNS SETOF name LANGUAGE plpgsql VOLATILE STRICT AS $$
+DECLARE
+    slot name;
+BEGIN
+    IF EXISTS (SELECT 1 FROM bw_status() s WHERE s.database = dbname AND s.pid IS NOT NULL) THEN
+        RAISE EXCEPTION 'the bottledwater worker of database "%" is running', dbname
+            USING HINT = format('Stop it first: SELECT bw_stop(%L);', dbname);
+    END IF;
+    FOR slot IN
+        SELECT s.slot_name FROM pg_replication_slots s
+        WHERE s.database = dbname AND s.plugin = 'bottledwater' AND NOT s.active
+    LOOP
+        PERFORM pg_drop_replication_slot(slot);
+        RETURN NEXT slot;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION bw_drop_slot(name) IS
+    'Drop the bottledwater slots of a database whose worker is stopped, so the next bw_start begins afresh';
+
+REVOKE EXECUTE ON FUNCTION bw_start(name), bw_stop(name), bw_drop_slot(name) FROM PUBLIC;

@@ -47,12 +47,13 @@ def dev_env():
 
 @pytest.fixture
 def pg_connect(dev_env):
-    """Opens autocommit connections to the test database (or another one), closed after."""
+    """Opens autocommit connections to the test database (or another one), as the superuser
+    unless `user` says otherwise; closed after."""
     opened = []
 
-    def connect(dbname=None, **kwargs):
+    def connect(dbname=None, user=None, **kwargs):
         conn = psycopg.connect(
-            host=dev_env["PGHOST"], port=dev_env["PGPORT"], user=dev_env["PGUSER"],
+            host=dev_env["PGHOST"], port=dev_env["PGPORT"], user=user or dev_env["PGUSER"],
             dbname=dbname or dev_env["PGDATABASE"], autocommit=True, **kwargs,
         )
         opened.append(conn)

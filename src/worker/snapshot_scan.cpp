@@ -30,13 +30,15 @@ namespace {
 
 constexpr int64 kProgressEveryRows = 1000;
 
-// Leaf tables only: changes of a partitioned table are decoded on its partitions.
+// Leaf tables only: changes of a partitioned table are decoded on its partitions. Every
+// operator is schema-qualified: this runs as superuser in a database others may own.
 constexpr const char* kListTables =
-    "SELECT c.oid, greatest(c.reltuples, 0)::int8 FROM pg_catalog.pg_class c "
-    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
-    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-    "AND n.nspname !~ '^pg_toast' ORDER BY n.nspname, c.relname";
+    "SELECT c.oid, pg_catalog.int8(greatest(c.reltuples, 0)) FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+    "WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence OPERATOR(pg_catalog.=) 'p' "
+    "AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog' "
+    "AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' "
+    "AND n.nspname OPERATOR(pg_catalog.!~) '^pg_toast' ORDER BY n.nspname, c.relname";
 
 struct TableToScan {
     Oid relid;

@@ -425,6 +425,10 @@ PGDLLEXPORT void bw_worker_main(Datum) {
     emit_log_hook = remember_error;
 
     BackgroundWorkerInitializeConnection(dbname, nullptr, 0);
+    // The worker is superuser inside a database whose owner may not be: with the database's
+    // search_path, an operator planted in a schema listed before pg_catalog would run as
+    // superuser. PostgreSQL's own apply workers do the same.
+    SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
     pgstat_report_appname("bottledwater");
 
     if (static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Avro &&

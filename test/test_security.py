@@ -1,0 +1,68 @@
+"""Who may do what, tried as a hostile user would: a database owner who is not superuser, roles
+granted EXECUTE on the worker functions, and secrets kept from other roles. Real servers
+(PostgreSQL, Kafka) as everywhere else; each test has a database of its own.
+"""
+
+import os
+import uuid
+
+import psycopg
+import pytest
+
+from conftest import consume_messages
+from test_worker import wait_for
+
+
+@pytest.fixture
+def owned_db(pg, pg_connect):
+    """A database owned by a login role that is not superuser, streamed in json by a superuser;
+    the role, worker, slot and database are removed after."""
+    tag = uuid.uuid4().hex[:10]
+    name, owner, slot = f"bw_owned_{tag}", f"bw_owner_{tag}", f"bw_{tag}"
+    pg.execute(f"CREATE ROLE {owner} LOGIN")
+    pg.execute(f"CREATE DATABASE {name} OWNER {owner}")
+    for setting, value in (("output_format", "json"), ("slot_name", slot),
+                           ("topic_prefix", f"bwsec_{tag}.")):
+        pg.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
+    admin = pg_connect(name)
+    admin.execute("CREATE EXTENSION bottledwater")
+    yield {"name": name, "owner": owner, "slot": slot, "prefix": f"bwsec_{tag}.",
+           "admin": admin, "tag": tag,
+           "as_owner": lambda: pg_connect(name, user=owner)}
+    admin.execute("SELECT bw_stop(%s)", (name,))
+    pg.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+               "WHERE database = %s", (name,))
+    admin.close()
+    pg.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    pg.execute(f"DROP ROLE {owner}")
+
+
+def test_an_operator_planted_by_the_database_owner_never_runs_as_superuser(
+        owned_db, consumer_factory):
+    """The owner puts `public` before pg_catalog in the database's search_path and plants an
+    operator there with the signature of one the worker's catalog queries use. Run by the
+    worker, it would be a superuser's shell (COPY ... TO PROGRAM); it must never run."""
+    marker = f"/tmp/bw_planted_{owned_db['tag']}"
+    owner = owned_db["as_owner"]()
+    owner.execute(f"""
+        CREATE FUNCTION public.planted(name, text) RETURNS boolean LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_setting('bw_test.planted', true) IS DISTINCT FROM 'done' THEN
+                PERFORM set_config('bw_test.planted', 'done', false);
+                EXECUTE 'COPY (SELECT current_user) TO PROGRAM ''cat > {marker}''';
+            END IF;
+            RETURN $1 OPERATOR(pg_catalog.!~) $2;
+        END $$""")
+    owner.execute("CREATE OPERATOR public.!~ (LEFTARG = name, RIGHTARG = text, "
+                  "FUNCTION = public.planted)")
+    owner.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    owner.execute("INSERT INTO t VALUES (1)")
+    owner.execute(f"ALTER DATABASE {owned_db['name']} SET search_path = public, pg_catalog")
+    try:
+        owned_db["admin"].execute("SELECT bw_start(%s)", (owned_db["name"],))
+        consumer = consumer_factory([owned_db["prefix"] + "t"])
+        assert [m.key() for m in consume_messages(consumer, 1)] == [b'{"id": {"int": 1}}']
+        assert not os.path.exists(marker), "the planted operator ran as " + open(marker).read()
+    finally:
+        if os.path.exists(marker):
+            os.remove(marker)

@@ -66,3 +66,31 @@ def test_an_operator_planted_by_the_database_owner_never_runs_as_superuser(
     finally:
         if os.path.exists(marker):
             os.remove(marker)
+
+
+def reload_until(conn_factory, setting, value):
+    """Reloads the configuration and waits until new sessions (and so new workers) see it."""
+    conn = conn_factory()
+    conn.execute("SELECT pg_reload_conf()")
+    wait_for(lambda: conn_factory().execute(f"SHOW {setting}").fetchone()[0] == value,
+             what=f"{setting} to be reloaded")
+
+
+def test_credentials_come_from_kafka_secret_config_and_never_show_in_errors(
+        owned_db, pg, pg_connect):
+    """The worker adds kafka_secret_config to kafka_config; a property librdkafka refuses there
+    is named in the worker's error, its value never."""
+    pg.execute("ALTER SYSTEM SET bottledwater.kafka_secret_config = 'no.such.secret=s3cret'")
+    try:
+        reload_until(pg_connect, "bottledwater.kafka_secret_config", "no.such.secret=s3cret")
+        with pytest.raises(psycopg.Error) as raised:
+            owned_db["admin"].execute("SELECT bw_start(%s)", (owned_db["name"],))
+        message = str(raised.value)
+        assert '"no.such.secret"' in message and "s3cret" not in message, message
+        last_error = owned_db["admin"].execute(
+            "SELECT last_error FROM bw_status() WHERE database = %s",
+            (owned_db["name"],)).fetchone()[0]
+        assert '"no.such.secret"' in last_error and "s3cret" not in last_error, last_error
+    finally:
+        pg.execute("ALTER SYSTEM RESET bottledwater.kafka_secret_config")
+        reload_until(pg_connect, "bottledwater.kafka_secret_config", "")

@@ -19,21 +19,37 @@ std::string_view trim(std::string_view text) {
 
 KafkaProperties parse_kafka_properties(std::string_view text) {
     KafkaProperties properties;
+    // Errors name the entry by position only: its text may be a password.
+    int position = 0;
     while (!text.empty()) {
         const size_t end = text.find(';');
         const std::string_view entry = trim(text.substr(0, end));
         text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
         if (entry.empty()) continue;
+        position++;
         const size_t equals = entry.find('=');
         if (equals == std::string_view::npos)
-            throw std::invalid_argument("entry \"" + std::string(entry) +
-                                        "\" is not of the form name=value");
+            throw std::invalid_argument("entry " + std::to_string(position) +
+                                        " is not of the form name=value");
         const std::string_view name = trim(entry.substr(0, equals));
         if (name.empty())
-            throw std::invalid_argument("entry \"" + std::string(entry) + "\" has no name");
+            throw std::invalid_argument("entry " + std::to_string(position) + " has no name");
         properties.emplace_back(std::string(name), std::string(trim(entry.substr(equals + 1))));
     }
     return properties;
+}
+
+bool is_secret_kafka_property(std::string_view name) {
+    // The properties whose value is itself a credential (librdkafka marks them sensitive).
+    // Paths to key files are not: the file's permissions guard the key.
+    static constexpr std::string_view kSecrets[] = {
+        "sasl.password",         "sasl.oauthbearer.client.secret", "sasl.oauthbearer.config",
+        "ssl.key.password",      "ssl.key.pem",                    "ssl.keystore.password",
+    };
+    for (const std::string_view secret : kSecrets) {
+        if (name == secret) return true;
+    }
+    return false;
 }
 
 }  // namespace bw

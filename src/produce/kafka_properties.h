@@ -11,7 +11,11 @@ namespace bw {
 
 // Semicolons separate entries because values such as broker lists contain commas. Whitespace
 // around names and values is dropped; empty entries are ignored. Throws std::invalid_argument
-// naming the entry that has no '=' or no name.
+// naming, by its position among the entries, the one that has no '=' or no name.
 KafkaProperties parse_kafka_properties(std::string_view text);
+
+// Whether a property's value is a credential, which belongs in bottledwater.kafka_secret_config
+// rather than in settings other roles can read.
+bool is_secret_kafka_property(std::string_view name);
 
 }  // namespace bw

@@ -18,10 +18,17 @@ struct TopicConfRelease {
     void operator()(rd_kafka_topic_conf_t* conf) const { rd_kafka_topic_conf_destroy(conf); }
 };
 
-// Values are left out of messages: kafka_config holds SASL passwords and key material.
+// Values are left out of messages, even where librdkafka's own error quotes them: they may be
+// passwords or key material.
 [[noreturn]] void throw_bad_property(const char* origin, const std::string& name,
-                                     const char* errstr) {
-    throw KafkaError(std::string(origin) + ": cannot set \"" + name + "\": " + errstr);
+                                     const std::string& value, const char* errstr) {
+    std::string reason = errstr;
+    if (!value.empty()) {
+        for (size_t at = reason.find(value); at != std::string::npos;
+             at = reason.find(value, at + 3))
+            reason.replace(at, value.size(), "...");
+    }
+    throw KafkaError(std::string(origin) + ": cannot set \"" + name + "\": " + reason);
 }
 
 void set_property(rd_kafka_conf_t* conf, const char* origin, const std::string& name,
@@ -29,7 +36,7 @@ void set_property(rd_kafka_conf_t* conf, const char* origin, const std::string& 
     char errstr[512];
     if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
-        throw_bad_property(origin, name, errstr);
+        throw_bad_property(origin, name, value, errstr);
     }
 }
 
@@ -38,7 +45,7 @@ void set_topic_property(rd_kafka_topic_conf_t* conf, const char* origin, const s
     char errstr[512];
     if (rd_kafka_topic_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
-        throw_bad_property(origin, name, errstr);
+        throw_bad_property(origin, name, value, errstr);
     }
 }
 

@@ -27,6 +27,7 @@ int setting_on_error = static_cast<int>(OnError::Exit);
 bool setting_skip_snapshot = false;
 char* setting_kafka_config = nullptr;
 char* setting_topic_config = nullptr;
+char* setting_kafka_secret_config = nullptr;
 int setting_poll_interval_ms = 10;
 int setting_max_workers = 8;
 
@@ -44,9 +45,9 @@ const struct config_enum_entry on_error_options[] = {
     {nullptr, 0, false},
 };
 
-bool check_properties(char** newval, void** extra, GucSource source) {
+bool check_property_list(const char* text, KafkaProperties* parsed) {
     try {
-        parse_kafka_properties(*newval ? *newval : "");
+        *parsed = parse_kafka_properties(text ? text : "");
         return true;
     } catch (const std::exception& e) {
         GUC_check_errmsg("invalid librdkafka property list: %s", e.what());
@@ -55,6 +56,27 @@ bool check_properties(char** newval, void** extra, GucSource source) {
             "'security.protocol=SSL; ssl.ca.location=/etc/ssl/ca.pem'.");
         return false;
     }
+}
+
+// kafka_config and topic_config: readable where they are stored (pg_db_role_setting is readable
+// by every role), so credentials are refused here and have a home of their own.
+bool check_properties(char** newval, void** extra, GucSource source) {
+    KafkaProperties parsed;
+    if (!check_property_list(*newval, &parsed)) return false;
+    for (const auto& property : parsed) {
+        if (!is_secret_kafka_property(property.first)) continue;
+        GUC_check_errmsg("librdkafka property \"%s\" holds a secret", property.first.c_str());
+        GUC_check_errhint(
+            "Set it in bottledwater.kafka_secret_config, in postgresql.conf or with ALTER "
+            "SYSTEM: only superusers can read that setting.");
+        return false;
+    }
+    return true;
+}
+
+bool check_secret_properties(char** newval, void** extra, GucSource source) {
+    KafkaProperties parsed;
+    return check_property_list(*newval, &parsed);
 }
 
 bool check_topic_prefix(char** newval, void** extra, GucSource source) {
@@ -149,6 +171,14 @@ void define_settings() {
                                "librdkafka producer properties, 'name=value; name=value'.", nullptr,
                                &setting_kafka_config, "", PGC_SUSET, GUC_SUPERUSER_ONLY,
                                check_properties, nullptr, nullptr);
+    // Credentials: not settable per database or role (PGC_SIGHUP keeps them out of
+    // pg_db_role_setting), and hidden from other roles like schema_registry_user_info.
+    DefineCustomStringVariable("bottledwater.kafka_secret_config",
+                               "librdkafka properties that hold credentials, 'name=value; ...'.",
+                               "Added to kafka_config; only superusers can read it.",
+                               &setting_kafka_secret_config, "", PGC_SIGHUP,
+                               GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL, check_secret_properties,
+                               nullptr, nullptr);
     DefineCustomStringVariable(
         "bottledwater.topic_config", "librdkafka topic properties, 'name=value; name=value'.",
         nullptr, &setting_topic_config, "", PGC_SUSET, 0, check_properties, nullptr, nullptr);

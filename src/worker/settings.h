@@ -19,6 +19,7 @@ extern int setting_on_error;  // OnError
 extern bool setting_skip_snapshot;
 extern char* setting_kafka_config;
 extern char* setting_topic_config;
+extern char* setting_kafka_secret_config;
 extern int setting_poll_interval_ms;
 extern int setting_max_workers;
 

@@ -87,6 +87,9 @@ void on_worker_exit(int code, Datum) {
     LWLockRelease(worker_states->lock);
 }
 
+// Whoever held emit_log_hook before this worker installed remember_error: still called.
+emit_log_hook_type previous_emit_log_hook = nullptr;
+
 // An ERROR ends the process before any code of ours runs again: keep its message for bw_status.
 // No lock: the hook may run while the lock is held by this very process, and a torn read of a
 // message is harmless.
@@ -95,6 +98,7 @@ void remember_error(ErrorData* edata) {
         strlcpy(my_state->last_error, edata->message, sizeof my_state->last_error);
         my_state->last_error_time = GetCurrentTimestamp();
     }
+    if (previous_emit_log_hook != nullptr) previous_emit_log_hook(edata);
 }
 
 // Records the error where bw_status shows it, then leaves for good (not restarted).
@@ -157,6 +161,9 @@ void create_producer() {
         config.brokers = setting_kafka_brokers ? setting_kafka_brokers : "";
         config.kafka_config =
             parse_kafka_properties(setting_kafka_config ? setting_kafka_config : "");
+        for (auto& secret : parse_kafka_properties(
+                 setting_kafka_secret_config ? setting_kafka_secret_config : ""))
+            config.kafka_config.push_back(std::move(secret));
         config.topic_config =
             parse_kafka_properties(setting_topic_config ? setting_topic_config : "");
         kafka = new KafkaSink(config);
@@ -180,7 +187,9 @@ void create_producer() {
         strlcpy(message, e.what(), sizeof message);
     }
     if (message[0] != '\0')
-        exit_with_config_error(message, "Check bottledwater.kafka_config and topic_config.");
+        exit_with_config_error(message,
+                               "Check bottledwater.kafka_config, kafka_secret_config and "
+                               "topic_config.");
 }
 
 // Waits until Kafka has acknowledged everything produced so far. A stop request leaves at once:
@@ -422,6 +431,7 @@ PGDLLEXPORT void bw_worker_main(Datum) {
     my_state = claim_state(dbname);
     if (my_state == nullptr) proc_exit(0);
     before_shmem_exit(on_worker_exit, 0);
+    previous_emit_log_hook = emit_log_hook;
     emit_log_hook = remember_error;
 
     BackgroundWorkerInitializeConnection(dbname, nullptr, 0);

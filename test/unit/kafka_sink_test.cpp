@@ -299,6 +299,18 @@ TEST_F(KafkaSinkTest, InvalidPropertyThrowsNamingIt) {
         EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos) << e.what();
     }
 
+    // librdkafka's own message quotes a value it cannot parse; the value stays out of ours.
+    c.kafka_config = {{"security.protocol", "s3cret"}};
+    try {
+        KafkaSink sink(c);
+        FAIL() << "expected KafkaError";
+    } catch (const KafkaError& e) {
+        EXPECT_NE(std::string(e.what()).find("kafka_config: cannot set \"security.protocol\""),
+                  std::string::npos)
+            << e.what();
+        EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos) << e.what();
+    }
+
     c.kafka_config.clear();
     c.topic_config = {{"partitioner", "no_such_partitioner"}};
     try {

@@ -1,3 +1,14 @@
 -- bottledwater 0.1.0 → 0.2.0 (ALTER EXTENSION bottledwater UPDATE). Every change to the SQL
 -- surface goes both here and into bottledwater--0.2.0.sql, so an updated install equals a fresh one.
 \echo Use "ALTER EXTENSION bottledwater UPDATE TO '0.2.0'" to load this file. \quit
+
+-- bw_drop_slot drops the worker's own slot only (bottledwater.slot_name as the worker resolves
+-- it), no longer every inactive bottledwater slot of the database.
+CREATE OR REPLACE FUNCTION bw_drop_slot(dbname name) RETURNS SETOF name
+    AS 'MODULE_PATHNAME', 'bw_drop_slot' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION bw_drop_slot(name) IS
+    'Drop the slot of a database''s stopped worker (bottledwater.slot_name), so the next bw_start begins afresh';
+
+-- bw_status shows every database's name, slot and errors: for superusers and pg_monitor.
+REVOKE EXECUTE ON FUNCTION bw_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION bw_status() TO pg_monitor;

@@ -33,24 +33,18 @@ CREATE FUNCTION bw_status(
     AS 'MODULE_PATHNAME', 'bw_status' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION bw_status() IS 'One row per bottledwater worker since the server started';
 
-CREATE FUNCTION bw_drop_slot(dbname name) RETURNS SETOF name LANGUAGE plpgsql VOLATILE STRICT AS $$
-DECLARE
-    slot name;
-BEGIN
-    IF EXISTS (SELECT 1 FROM bw_status() s WHERE s.database = dbname AND s.pid IS NOT NULL) THEN
-        RAISE EXCEPTION 'the bottledwater worker of database "%" is running', dbname
-            USING HINT = format('Stop it first: SELECT bw_stop(%L);', dbname);
-    END IF;
-    FOR slot IN
-        SELECT s.slot_name FROM pg_replication_slots s
-        WHERE s.database = dbname AND s.plugin = 'bottledwater' AND NOT s.active
-    LOOP
-        PERFORM pg_drop_replication_slot(slot);
-        RETURN NEXT slot;
-    END LOOP;
-END
-$$;
+CREATE FUNCTION bw_drop_slot(dbname name) RETURNS SETOF name
+    AS 'MODULE_PATHNAME', 'bw_drop_slot' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION bw_drop_slot(name) IS
-    'Drop the bottledwater slots of a database whose worker is stopped, so the next bw_start begins afresh';
+    'Drop the slot of a database''s stopped worker (bottledwater.slot_name), so the next bw_start begins afresh';
 
+-- Driving a worker means reading every table of its database through Kafka: beyond EXECUTE, the
+-- functions require CONNECT on that database. bw_status shows every database's name, slot and
+-- errors: for superusers and pg_monitor.
 REVOKE EXECUTE ON FUNCTION bw_start(name), bw_stop(name), bw_drop_slot(name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bw_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION bw_status() TO pg_monitor;
+
+-- SQL-language functions of the extension, if any are added, pin their search_path
+-- (SET search_path = pg_catalog, pg_temp): a superuser may call them inside a database whose
+-- owner put a schema of their own first. sql/security.sql checks it.

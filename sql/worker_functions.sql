@@ -30,7 +30,8 @@ SET bottledwater.kafka_config = 'security.protocol=PLAINTEXT; linger.ms=10';
 SHOW bottledwater.slot_name;
 RESET ALL;
 
--- Only superusers and roles granted EXECUTE start and stop workers.
+-- Only superusers and roles granted EXECUTE start and stop workers; bw_status is for
+-- pg_monitor (sql/security.sql).
 CREATE ROLE bw_regress_user;
 SET ROLE bw_regress_user;
 SELECT bw_start('bw_no_such_database');

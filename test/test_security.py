@@ -94,3 +94,40 @@ def test_credentials_come_from_kafka_secret_config_and_never_show_in_errors(
     finally:
         pg.execute("ALTER SYSTEM RESET bottledwater.kafka_secret_config")
         reload_until(pg_connect, "bottledwater.kafka_secret_config", "")
+
+
+def test_a_role_granted_the_functions_drives_a_database_it_may_connect_to_and_drops_only_the_workers_slot(  # noqa: E501
+        owned_db, pg, pg_connect, consumer_factory):
+    db, admin = owned_db["name"], owned_db["admin"]
+    driver = f"bw_driver_{owned_db['tag']}"
+    pg.execute(f"CREATE ROLE {driver} LOGIN")
+    try:
+        admin.execute(f"GRANT EXECUTE ON FUNCTION bw_start(name), bw_stop(name), "
+                      f"bw_drop_slot(name) TO {driver}")
+        # Connected before CONNECT is revoked: what is checked is the right to the database,
+        # not where the call comes from.
+        other = pg_connect(db, user=driver)
+        admin.execute(f"REVOKE CONNECT ON DATABASE {db} FROM PUBLIC")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            other.execute("SELECT bw_start(%s)", (db,))
+        admin.execute(f"GRANT CONNECT ON DATABASE {db} TO {driver}")
+        admin.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        admin.execute("INSERT INTO t VALUES (1)")
+        # A SQL consumer's slot with the same plugin in the same database.
+        admin.execute("SELECT pg_create_logical_replication_slot(%s, 'bottledwater')",
+                      (f"peek_{owned_db['tag']}",))
+
+        assert other.execute("SELECT bw_start(%s)", (db,)).fetchone()[0] > 0
+        consume_messages(consumer_factory([owned_db["prefix"] + "t"]), 1)
+        with pytest.raises(psycopg.errors.ObjectInUse):
+            other.execute("SELECT bw_drop_slot(%s)", (db,))
+        assert other.execute("SELECT bw_stop(%s)", (db,)).fetchone()[0] is True
+        dropped = [r[0] for r in other.execute("SELECT * FROM bw_drop_slot(%s)", (db,))]
+        assert dropped == [owned_db["slot"]]
+        left = [r[0] for r in pg.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (db,))]
+        assert left == [f"peek_{owned_db['tag']}"]
+    finally:
+        pg.execute(f"DROP OWNED BY {driver}")
+        admin.execute(f"DROP OWNED BY {driver}")
+        pg.execute(f"DROP ROLE {driver}")

@@ -19,6 +19,7 @@ extern "C" {
 
 #include <csignal>
 
+#include "sql/database_access.h"
 #include "worker/autostart.h"
 #include "worker/launcher.h"
 #include "worker/worker_state.h"
@@ -31,14 +32,6 @@ namespace {
 constexpr int kStartTimeoutMs = 60000;
 constexpr int kStopTimeoutMs = 60000;
 constexpr int kWaitStepMs = 50;
-
-void require_preloaded() {
-    if (worker_states == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("bottledwater is not loaded at server start"),
-                        errhint("Add shared_preload_libraries = 'bottledwater' to "
-                                "postgresql.conf and restart the server.")));
-}
 
 void require_output_plugin_allowed() {
     const char* value = GetConfigOption("output_plugin_libraries", true, false);
@@ -61,12 +54,6 @@ void require_output_plugin_allowed() {
                         errhint("Add this line to postgresql.conf and reload: "
                                 "output_plugin_libraries = '%s%sbottledwater'",
                                 value, value[0] ? ", " : "")));
-}
-
-void require_database(const char* dbname) {
-    if (!OidIsValid(get_database_oid(dbname, true)))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
-                        errmsg("database \"%s\" does not exist", dbname)));
 }
 
 void wait_a_little() {
@@ -149,7 +136,7 @@ Datum bw_start(PG_FUNCTION_ARGS) {
     const char* dbname = NameStr(*PG_GETARG_NAME(0));
     require_preloaded();
     require_output_plugin_allowed();
-    require_database(dbname);
+    require_database_access(dbname);
 
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     WorkerState* state = find_worker_state(dbname);
@@ -189,6 +176,7 @@ PG_FUNCTION_INFO_V1(bw_stop);
 Datum bw_stop(PG_FUNCTION_ARGS) {
     const char* dbname = NameStr(*PG_GETARG_NAME(0));
     require_preloaded();
+    require_database_access_if_exists(dbname);
 
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     autostart_remove(dbname);

@@ -157,7 +157,7 @@ void define_settings() {
                              nullptr);
     DefineCustomStringVariable(
         "bottledwater.slot_name", "Replication slot of the worker (one per database).", nullptr,
-        &setting_slot_name, "bottledwater", PGC_SUSET, 0, check_slot_name, nullptr, nullptr);
+        &setting_slot_name, kDefaultSlotName, PGC_SUSET, 0, check_slot_name, nullptr, nullptr);
     DefineCustomEnumVariable("bottledwater.on_error",
                              "What a worker does with a change it cannot encode or produce "
                              "permanently: exit (and retry from the slot) or log it.",

@@ -15,6 +15,8 @@ extern char* setting_schema_registry_ca_file;
 extern char* setting_topic_prefix;
 extern bool setting_allow_unkeyed;
 extern char* setting_slot_name;
+// bottledwater.slot_name when nothing sets it.
+constexpr const char* kDefaultSlotName = "bottledwater";
 extern int setting_on_error;  // OnError
 extern bool setting_skip_snapshot;
 extern char* setting_kafka_config;

@@ -68,6 +68,14 @@ void install_shmem_hooks() {
     shmem_startup_hook = startup_shmem;
 }
 
+void require_preloaded() {
+    if (worker_states == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("bottledwater is not loaded at server start"),
+                        errhint("Add shared_preload_libraries = 'bottledwater' to "
+                                "postgresql.conf and restart the server.")));
+}
+
 WorkerState* find_worker_state(const char* dbname) {
     for (int i = 0; i < worker_states->count; i++) {
         WorkerState* state = &worker_states->workers[i];

@@ -50,6 +50,9 @@ extern WorkerStates* worker_states;
 
 void install_shmem_hooks();
 
+// An error for SQL functions that need the workers, when the library was not preloaded.
+void require_preloaded();
+
 // Callers hold worker_states->lock.
 WorkerState* find_worker_state(const char* dbname);
 WorkerState* claim_free_worker_state(const char* dbname);

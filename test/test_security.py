@@ -1,15 +1,19 @@
 """Who may do what, tried as a hostile user would: a database owner who is not superuser, roles
-granted EXECUTE on the worker functions, and secrets kept from other roles. Real servers
-(PostgreSQL, Kafka) as everywhere else; each test has a database of its own.
+granted EXECUTE on the worker functions, secrets kept from other roles, and a copied data
+directory that must not publish. Real servers (PostgreSQL, Kafka) as everywhere else; each test
+has a database of its own. The copied-data-directory test stops and starts PostgreSQL.
 """
 
 import os
+import shutil
+import subprocess
+import time
 import uuid
 
 import psycopg
 import pytest
 
-from conftest import consume_messages
+from conftest import DEV_ENV, consume_messages
 from test_worker import wait_for
 
 
@@ -29,12 +33,13 @@ def owned_db(pg, pg_connect):
     yield {"name": name, "owner": owner, "slot": slot, "prefix": f"bwsec_{tag}.",
            "admin": admin, "tag": tag,
            "as_owner": lambda: pg_connect(name, user=owner)}
-    admin.execute("SELECT bw_stop(%s)", (name,))
-    pg.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-               "WHERE database = %s", (name,))
-    admin.close()
-    pg.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    pg.execute(f"DROP ROLE {owner}")
+    # New sessions: a test may have restarted the server.
+    pg_connect(name).execute("SELECT bw_stop(%s)", (name,))
+    cleanup = pg_connect()
+    cleanup.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE database = %s", (name,))
+    cleanup.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    cleanup.execute(f"DROP ROLE {owner}")
 
 
 def test_an_operator_planted_by_the_database_owner_never_runs_as_superuser(
@@ -83,13 +88,15 @@ def test_credentials_come_from_kafka_secret_config_and_never_show_in_errors(
     pg.execute("ALTER SYSTEM SET bottledwater.kafka_secret_config = 'no.such.secret=s3cret'")
     try:
         reload_until(pg_connect, "bottledwater.kafka_secret_config", "no.such.secret=s3cret")
-        with pytest.raises(psycopg.Error) as raised:
+        # bw_start raises the worker's error, or warns if it sees the worker's `error` state
+        # before the worker has exited: either way bw_status keeps it.
+        try:
             owned_db["admin"].execute("SELECT bw_start(%s)", (owned_db["name"],))
-        message = str(raised.value)
-        assert '"no.such.secret"' in message and "s3cret" not in message, message
-        last_error = owned_db["admin"].execute(
-            "SELECT last_error FROM bw_status() WHERE database = %s",
-            (owned_db["name"],)).fetchone()[0]
+        except psycopg.Error as raised:
+            assert '"no.such.secret"' in str(raised) and "s3cret" not in str(raised), raised
+        last_error = wait_for(lambda: owned_db["admin"].execute(
+            "SELECT last_error FROM bw_status() WHERE database = %s AND state = 'error'",
+            (owned_db["name"],)).fetchone(), what="the worker to stop in error")[0]
         assert '"no.such.secret"' in last_error and "s3cret" not in last_error, last_error
     finally:
         pg.execute("ALTER SYSTEM RESET bottledwater.kafka_secret_config")
@@ -131,3 +138,41 @@ def test_a_role_granted_the_functions_drives_a_database_it_may_connect_to_and_dr
         pg.execute(f"DROP OWNED BY {driver}")
         admin.execute(f"DROP OWNED BY {driver}")
         pg.execute(f"DROP ROLE {driver}")
+
+
+def test_a_copied_data_directory_without_the_slot_does_not_publish_until_bw_start(
+        owned_db, pg_connect, dev_env, consumer_factory):
+    """A base backup carries bottledwater.autostart but not the slots (pg_basebackup leaves
+    pg_replslot out). Started from the autostart list, the worker must not make a new slot and
+    send a second snapshot to the topics; it stops in `error` until bw_start asks for that."""
+    db = owned_db["name"]
+    admin = owned_db["admin"]
+    admin.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    admin.execute("INSERT INTO t VALUES (1)")
+    admin.execute("SELECT bw_start(%s)", (db,))
+    topic = owned_db["prefix"] + "t"
+    consume_messages(consumer_factory([topic]), 1)
+
+    subprocess.run([DEV_ENV, "stop-pg"], check=True)
+    shutil.rmtree(os.path.join(dev_env["BW_PG_DATA"], "pg_replslot", owned_db["slot"]))
+    subprocess.run([DEV_ENV, "start-pg"], check=True)
+
+    conn = pg_connect(db)
+    row = wait_for(lambda: conn.execute(
+        "SELECT state, last_error FROM bw_status() WHERE database = %s AND state = 'error'",
+        (db,)).fetchone(), what="the worker started from the autostart list to stop in error")
+    assert f'replication slot "{owned_db["slot"]}" is missing' in row[1], row
+    assert "bw_start" in row[1], row
+    assert conn.execute("SELECT count(*) FROM pg_replication_slots WHERE database = %s",
+                        (db,)).fetchone()[0] == 0
+    # Nothing more than the first snapshot's row reached the topic.
+    consumer = consumer_factory([topic])
+    consume_messages(consumer, 1)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        assert msg is None or msg.error(), f"published without bw_start: {msg.value()}"
+
+    # Asked for explicitly, a new slot and a new snapshot.
+    assert conn.execute("SELECT bw_start(%s)", (db,)).fetchone()[0] > 0
+    consume_messages(consumer, 1)

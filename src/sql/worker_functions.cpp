@@ -163,7 +163,7 @@ Datum bw_start(PG_FUNCTION_ARGS) {
     LWLockRelease(worker_states->lock);
 
     BackgroundWorkerHandle* handle;
-    if (!launch_worker(dbname, MyProcPid, &handle))
+    if (!launch_worker(dbname, MissingSlot::Create, MyProcPid, &handle))
         ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
                         errmsg("bottledwater: no background worker slot is free"),
                         errhint("Raise max_worker_processes (restart); the worker of \"%s\" "

@@ -57,7 +57,8 @@ void register_launcher() {
     RegisterBackgroundWorker(&worker);
 }
 
-bool launch_worker(const char* dbname, pid_t notify_pid, BackgroundWorkerHandle** handle) {
+bool launch_worker(const char* dbname, MissingSlot missing_slot, pid_t notify_pid,
+                   BackgroundWorkerHandle** handle) {
     BackgroundWorker worker;
     memset(&worker, 0, sizeof worker);
     worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -69,6 +70,7 @@ bool launch_worker(const char* dbname, pid_t notify_pid, BackgroundWorkerHandle*
     strlcpy(worker.bgw_type, "bottledwater worker", BGW_MAXLEN);
     static_assert(NAMEDATALEN <= BGW_EXTRALEN, "a database name must fit in bgw_extra");
     strlcpy(worker.bgw_extra, dbname, NAMEDATALEN);
+    worker.bgw_main_arg = Int32GetDatum(static_cast<int32>(missing_slot));
     worker.bgw_notify_pid = notify_pid;
     return RegisterDynamicBackgroundWorker(&worker, handle);
 }
@@ -117,7 +119,7 @@ PGDLLEXPORT void bw_launcher_main(Datum) {
         const bool running = state != nullptr && state->pid != 0;
         LWLockRelease(worker_states->lock);
         if (running) continue;
-        if (!launch_worker(dbname, 0, nullptr))
+        if (!launch_worker(dbname, MissingSlot::Refuse, 0, nullptr))
             ereport(WARNING, (errmsg("bottledwater: no background worker slot free to start the "
                                      "worker of database \"%s\"",
                                      dbname),

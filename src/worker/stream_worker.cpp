@@ -28,6 +28,7 @@ extern "C" {
 #include "storage/proc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -39,6 +40,7 @@ extern "C" {
 #include "produce/kafka_properties.h"
 #include "worker/autostart.h"
 #include "worker/kafka_change_sink.h"
+#include "worker/launcher.h"
 #include "worker/settings.h"
 #include "worker/snapshot_scan.h"
 #include "worker/worker_state.h"
@@ -248,9 +250,20 @@ void create_slot(const char* slot_name) {
     ereport(LOG, (errmsg("bottledwater: created replication slot \"%s\"", slot_name)));
 }
 
-void ensure_slot(const char* slot_name) {
+// A missing slot is created only at bw_start's request (see MissingSlot): a worker started from
+// the autostart list whose slot is gone may run on a copied data directory, and a new slot would
+// send a second snapshot to the topics the original server still feeds.
+void ensure_slot(const char* slot_name, MissingSlot missing_slot) {
     ReplicationSlot* existing = SearchNamedReplicationSlot(slot_name, true);
     if (existing == nullptr) {
+        if (missing_slot != MissingSlot::Create)
+            exit_with_config_error(
+                psprintf("replication slot \"%s\" is missing; only bw_start creates a new one",
+                         slot_name),
+                psprintf("If this data directory was copied from another server (a base backup "
+                         "or a file copy), that server's slot did not come with it. To start "
+                         "afresh with a new slot and a new snapshot: SELECT bw_start(%s);",
+                         quote_literal_cstr(my_state->dbname)));
         create_slot(slot_name);
         return;
     }
@@ -420,7 +433,7 @@ using namespace bw;
 
 extern "C" {
 
-PGDLLEXPORT void bw_worker_main(Datum) {
+PGDLLEXPORT void bw_worker_main(Datum main_arg) {
     char dbname[NAMEDATALEN];
     strlcpy(dbname, MyBgworkerEntry->bgw_extra, sizeof dbname);
 
@@ -449,7 +462,7 @@ PGDLLEXPORT void bw_worker_main(Datum) {
 
     char slot_name[NAMEDATALEN];
     strlcpy(slot_name, setting_slot_name, sizeof slot_name);
-    ensure_slot(slot_name);
+    ensure_slot(slot_name, static_cast<MissingSlot>(DatumGetInt32(main_arg)));
     stream(slot_name);
 }
 

@@ -11,13 +11,17 @@ SET bottledwater.kafka_config = 'linger.ms=5; sasl.password s3cret';
 -- session, so it never lands in pg_db_role_setting.
 ALTER DATABASE :"DBNAME" SET bottledwater.kafka_secret_config = 'sasl.password=s3cret';
 SET bottledwater.kafka_secret_config = 'sasl.password=s3cret';
--- Other roles cannot read it.
+-- Other roles read neither the Kafka credentials nor the registry password.
+SET bottledwater.schema_registry_user_info = 'bw:secret';
 CREATE ROLE bw_reader;
 SET ROLE bw_reader;
 SHOW bottledwater.kafka_secret_config;
-SELECT count(*) FROM pg_settings WHERE name = 'bottledwater.kafka_secret_config';
+SHOW bottledwater.schema_registry_user_info;
+SELECT count(*) FROM pg_settings
+WHERE name IN ('bottledwater.kafka_secret_config', 'bottledwater.schema_registry_user_info');
 RESET ROLE;
 DROP ROLE bw_reader;
+RESET bottledwater.schema_registry_user_info;
 
 -- Driving a worker needs CONNECT on its database, beyond EXECUTE: the worker reads every table.
 CREATE DATABASE bw_sec_target;

@@ -40,13 +40,3 @@ SELECT bw_drop_slot('bw_no_such_database');
 SELECT count(*) FROM bw_status();
 RESET ROLE;
 DROP ROLE bw_regress_user;
-
--- The registry password is for superusers' eyes only.
-SET bottledwater.schema_registry_user_info = 'bw:secret';
-CREATE ROLE bw_reader;
-SET ROLE bw_reader;
-SHOW bottledwater.schema_registry_user_info;
-SELECT count(*) FROM pg_settings WHERE name = 'bottledwater.schema_registry_user_info';
-RESET ROLE;
-DROP ROLE bw_reader;
-RESET bottledwater.schema_registry_user_info;

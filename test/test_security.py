@@ -7,14 +7,17 @@ has a database of its own. The copied-data-directory test stops and starts Postg
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from conftest import DEV_ENV, consume_messages
+from conftest import DEV_ENV, REPO, consume_messages
 from test_worker import wait_for
+from throwaway_cluster import throwaway_cluster
 
 
 @pytest.fixture
@@ -176,3 +179,30 @@ def test_a_copied_data_directory_without_the_slot_does_not_publish_until_bw_star
     # Asked for explicitly, a new slot and a new snapshot.
     assert conn.execute("SELECT bw_start(%s)", (db,)).fetchone()[0] > 0
     consume_messages(consumer, 1)
+
+
+@pytest.fixture
+def log_hook_probe():
+    """test/modules/log_hook_probe built where the server's OS user can load it from."""
+    build = Path(tempfile.mkdtemp(prefix="bw-probe-"))
+    os.chmod(build, 0o755)
+    shutil.copytree(REPO / "test" / "modules" / "log_hook_probe", build, dirs_exist_ok=True)
+    subprocess.run(["make", "-C", build], check=True, capture_output=True)
+    yield build / "log_hook_probe.so"
+    shutil.rmtree(build)
+
+
+def test_the_worker_passes_log_messages_on_to_an_earlier_emit_log_hook(log_hook_probe):
+    """Another preloaded library's emit_log_hook still sees the worker's messages: the worker
+    chains to it rather than replacing it. A cluster of its own, with the probe loaded first."""
+    with throwaway_cluster("bw-loghook-", "wal_level = logical\n"
+                           "output_plugin_libraries = 'pgoutput, test_decoding, bottledwater'\n"
+                           f"shared_preload_libraries = '{log_hook_probe}, bottledwater'"
+                           ) as cluster:
+        with cluster.connect() as conn:
+            conn.execute("CREATE EXTENSION bottledwater")
+            # Avro without a registry: the worker logs why it cannot run and stops.
+            with pytest.raises(psycopg.Error):
+                conn.execute("SELECT bw_start('postgres')")
+        seen = (cluster.data / "log_hook_probe.out").read_text()
+        assert "cannot run: output_format avro needs bottledwater.schema_registry_url" in seen

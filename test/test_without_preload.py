@@ -2,49 +2,21 @@
 on demand), and everything that needs the worker refuses with a hint naming the missing setting.
 A throwaway PostgreSQL cluster of its own, since the dev cluster preloads bottledwater."""
 
-import shutil
-import socket
-import subprocess
-import tempfile
-from pathlib import Path
-
 import psycopg
 import pytest
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def as_postgres(*command):
-    subprocess.run(["runuser", "-u", "postgres", "--", *map(str, command)], check=True,
-                   capture_output=True)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from throwaway_cluster import throwaway_cluster
 
 
 @pytest.fixture(scope="module")
 def unpreloaded():
-    root = Path(tempfile.mkdtemp(prefix="bw-nopreload-"))
-    shutil.chown(root, "postgres")
-    data, port = root / "data", free_port()
-    as_postgres(PG_BIN / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
-    with open(data / "postgresql.conf", "a") as conf:
-        conf.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
-                   f"unix_socket_directories = '{root}'\nwal_level = logical\n"
-                   "output_plugin_libraries = 'pgoutput, test_decoding, bottledwater'\n")
-    as_postgres(PG_BIN / "pg_ctl", "-D", data, "-l", root / "log", "-w", "start")
-    try:
-        conn = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
-                               autocommit=True)
+    with throwaway_cluster("bw-nopreload-", "wal_level = logical\n"
+                           "output_plugin_libraries = 'pgoutput, test_decoding, bottledwater'"
+                           ) as cluster:
+        conn = cluster.connect()
         conn.execute("CREATE EXTENSION bottledwater")
         yield conn
         conn.close()
-    finally:
-        as_postgres(PG_BIN / "pg_ctl", "-D", data, "-m", "immediate", "stop")
-        shutil.rmtree(root)
 
 
 @pytest.mark.parametrize("call", ["bw_start('postgres')", "bw_stop('postgres')",

@@ -73,6 +73,12 @@ SELECT slot_name FROM pg_replication_slots ORDER BY slot_name;
 SELECT pg_drop_replication_slot('bw_sec_worker');
 SELECT pg_drop_replication_slot('bw_sec_peek');
 ALTER DATABASE :"DBNAME" RESET bottledwater.slot_name;
+-- Without a database or role setting, the server-wide one (postgresql.conf, ALTER SYSTEM) as a
+-- new process reads it, not this session's.
+ALTER SYSTEM SET bottledwater.slot_name = 'bw_sec_system';
+SELECT 'made' FROM pg_create_logical_replication_slot('bw_sec_system', 'bottledwater');
+SELECT * FROM bw_drop_slot(current_database());
+ALTER SYSTEM RESET bottledwater.slot_name;
 
 -- Functions of the extension not written in C pin their search_path.
 SELECT p.proname FROM pg_proc p

@@ -4,7 +4,6 @@
 extern "C" {
 #include "postgres.h"
 #include "access/xlog.h"
-#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"

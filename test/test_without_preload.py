@@ -11,12 +11,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
 
 def as_postgres(*command):
     subprocess.run(["runuser", "-u", "postgres", "--", *map(str, command)], check=True,
                    capture_output=True)
+
+
+def has_setting(pg_bin, name):
+    """Whether this build of PostgreSQL has the setting (output_plugin_libraries is in only some)."""
+    described = subprocess.run([pg_bin / "postgres", "--describe-config"], check=True,
+                               capture_output=True, text=True).stdout
+    return name in (line.split("\t", 1)[0] for line in described.splitlines())
 
 
 def free_port():
@@ -26,16 +31,19 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def unpreloaded():
+def unpreloaded(dev_env):
+    """A cluster of the dev environment's PostgreSQL, without bottledwater preloaded."""
+    pg_bin = Path(dev_env["BW_PG_BIN"])
     root = Path(tempfile.mkdtemp(prefix="bw-nopreload-"))
     shutil.chown(root, "postgres")
     data, port = root / "data", free_port()
-    as_postgres(PG_BIN / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
+    as_postgres(pg_bin / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
     with open(data / "postgresql.conf", "a") as conf:
         conf.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
-                   f"unix_socket_directories = '{root}'\nwal_level = logical\n"
-                   "output_plugin_libraries = 'pgoutput, test_decoding, bottledwater'\n")
-    as_postgres(PG_BIN / "pg_ctl", "-D", data, "-l", root / "log", "-w", "start")
+                   f"unix_socket_directories = '{root}'\nwal_level = logical\n")
+        if has_setting(pg_bin, "output_plugin_libraries"):
+            conf.write("output_plugin_libraries = 'pgoutput, test_decoding, bottledwater'\n")
+    as_postgres(pg_bin / "pg_ctl", "-D", data, "-l", root / "log", "-w", "start")
     try:
         conn = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
                                autocommit=True)
@@ -43,7 +51,7 @@ def unpreloaded():
         yield conn
         conn.close()
     finally:
-        as_postgres(PG_BIN / "pg_ctl", "-D", data, "-m", "immediate", "stop")
+        as_postgres(pg_bin / "pg_ctl", "-D", data, "-m", "immediate", "stop")
         shutil.rmtree(root)
 
 

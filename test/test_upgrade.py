@@ -1,0 +1,102 @@
+"""Upgrading bottledwater in place under a streaming worker, as a user does: `make install` of a
+new library while the server runs, ALTER EXTENSION bottledwater UPDATE from the oldest version,
+then a restart that loads the new library. The worker resumes from its slot and nothing is lost.
+(The SQL objects an update leaves are compared with a fresh install by pg_regress, sql/upgrade.sql.)
+"""
+
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from psycopg import sql
+
+from conftest import DEV_ENV
+from test_worker_faults import (Writer, final_state_in_kafka, reconnect, table_state,
+                                wait_streaming, worker_row)
+
+
+def mapped_library(pid):
+    """The bottledwater.so the process has mapped, as /proc shows it ('... (deleted)' once the
+    file was replaced on disk)."""
+    with open(f"/proc/{pid}/maps") as maps:
+        paths = {line.split(None, 5)[5].strip() for line in maps
+                 if len(line.split(None, 5)) == 6 and "bottledwater.so" in line}
+    assert len(paths) == 1, paths
+    return paths.pop()
+
+
+@pytest.fixture
+def old_version_db(pg_connect):
+    """A database whose extension is at its oldest version, streamed by a worker."""
+    tag = uuid.uuid4().hex[:10]
+    name = f"bw_upgrade_{tag}"
+    admin = pg_connect()
+    admin.execute(f"CREATE DATABASE {name}")
+    for setting, value in (("output_format", "json"), ("slot_name", f"bw_{tag}"),
+                           ("topic_prefix", f"bwupgrade_{tag}.")):
+        admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
+    versions = [row[0] for row in admin.execute(
+        "SELECT version FROM pg_available_extension_versions WHERE name = 'bottledwater'")]
+    oldest = min(versions, key=lambda v: tuple(map(int, v.split("."))))
+    conn = pg_connect(name)
+    conn.execute(sql.SQL("CREATE EXTENSION bottledwater VERSION {}").format(sql.Literal(oldest)))
+    conn.execute("CREATE TABLE t (id int primary key, v int)")
+    conn.execute("SELECT bw_start(%s)", (name,))
+    yield {"name": name, "prefix": f"bwupgrade_{tag}.", "oldest": oldest,
+           "connect": lambda: pg_connect(name)}
+    cleanup = reconnect(lambda: pg_connect(name))
+    cleanup.execute("SELECT bw_stop(%s)", (name,))
+    cleanup.close()
+    reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")
+    reconnect(pg_connect).execute("SELECT pg_drop_replication_slot(slot_name) "
+                                  "FROM pg_replication_slots WHERE slot_name = %s", (f"bw_{tag}",))
+
+
+def reinstall_library(pkglibdir):
+    """What `make install` does to the library: a new file in its place (install(1) unlinks the
+    old one), while the running server keeps the old one mapped."""
+    installed = Path(pkglibdir) / "bottledwater.so"
+    with tempfile.TemporaryDirectory() as scratch:
+        build = Path(scratch) / "bottledwater.so"
+        shutil.copy2(installed, build)
+        subprocess.run(["install", "-m", "755", build, installed], check=True)
+    return installed
+
+
+def test_a_streaming_worker_survives_a_library_upgrade(old_version_db, dev_env, consumer_factory):
+    connect, name = old_version_db["connect"], old_version_db["name"]
+    pkglibdir = subprocess.run([Path(dev_env["BW_PG_BIN"]) / "pg_config", "--pkglibdir"],
+                               check=True, capture_output=True, text=True).stdout.strip()
+    # Small transactions before, during and (if the machine is quick) after the restart.
+    writer = Writer(connect, 6000)
+    writer.start()
+    while writer.done < 1000:
+        time.sleep(0.05)
+    old_pid = worker_row(connect(), name)[1]
+
+    installed = reinstall_library(pkglibdir)
+    assert mapped_library(old_pid) == f"{installed} (deleted)"
+    # The SQL surface is updated while the old library streams.
+    conn = connect()
+    conn.execute("ALTER EXTENSION bottledwater UPDATE")
+    version, default = conn.execute(
+        "SELECT e.extversion, a.default_version FROM pg_extension e "
+        "JOIN pg_available_extensions a ON a.name = e.extname "
+        "WHERE e.extname = 'bottledwater'").fetchone()
+    assert version == default != old_version_db["oldest"]
+    conn.close()
+    assert worker_row(connect(), name)[1] == old_pid
+
+    # The restart loads the new library; the worker comes back by itself and resumes from its slot.
+    subprocess.run([DEV_ENV, "restart-pg"], check=True)
+    new_pid = wait_streaming(connect, name, not_pid=old_pid)
+    assert mapped_library(new_pid) == str(installed)
+    writer.join(timeout=300)
+    assert not writer.is_alive()
+    # The new library streams what comes after the restart, too.
+    reconnect(connect).execute("UPDATE t SET v = v + 10 WHERE id <= 100")
+    final_state_in_kafka(consumer_factory, old_version_db["prefix"] + "t", table_state(connect))

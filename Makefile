@@ -3,7 +3,9 @@
 # on a throwaway instance (see REGRESS_OPTS), so no running server is needed.
 
 EXTENSION = bottledwater
-EXTVERSION = 0.2.0
+# The control file's default_version is the one home of the version (META.json must agree, see
+# test/test_packaging.py).
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(CURDIR)/bottledwater.control)
 MODULE_big = bottledwater
 # Every released version's install script and the upgrade scripts between them.
 DATA = $(wildcard sql/bottledwater--*.sql)
@@ -32,7 +34,7 @@ HAS_OUTPUT_PLUGIN_LIBRARIES = $(shell $(bindir)/postgres --describe-config 2>/de
 override with_llvm = no
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS = -I$(CURDIR)/src
+PG_CPPFLAGS = -I$(CURDIR)/src -DBW_VERSION='"$(EXTVERSION)"'
 # The extension's own C++ flags, kept apart from the CXXFLAGS it inherits from the server's build
 # (see below) and appended after them, so that ours win.
 BW_CXXFLAGS = -std=c++17 -Wextra -Werror -Wno-register -Wno-missing-field-initializers \
@@ -55,8 +57,9 @@ override CXXFLAGS := $(filter-out $(call refused_flags,$(CXX),c++,$(CXXFLAGS)),$
 override CFLAGS := $(filter-out $(call refused_flags,$(CC),c,$(CFLAGS)),$(CFLAGS))
 
 # Objects built against one server's headers must never be linked for another: they all depend
-# on a stamp naming the server, rewritten whenever PG_CONFIG points at a different one.
-BUILT_FOR := $(VERSION) $(includedir_server)
+# on a stamp naming the server (and the release, which bw_version() reports), rewritten whenever
+# PG_CONFIG points at a different one.
+BUILT_FOR := $(VERSION) $(includedir_server) $(EXTVERSION)
 $(shell [ "$$(cat .built-for 2>/dev/null)" = '$(BUILT_FOR)' ] || echo '$(BUILT_FOR)' > .built-for)
 $(OBJS): .built-for
 
@@ -65,6 +68,14 @@ $(PURE_SRCS:.cpp=.o): CPPFLAGS = -I$(CURDIR)/src
 # Header dependencies: a changed class layout must rebuild every object that uses it.
 EXTRA_CLEAN = $(OBJS:.o=.d) .built-for
 -include $(OBJS:.o=.d)
+
+# The PGXN distribution: the committed tree under one top directory named for the release, as
+# `pgxn install` and the PGXN upload expect.
+DIST = $(EXTENSION)-$(EXTVERSION).zip
+.PHONY: dist
+dist:
+	git -C $(CURDIR) archive --format=zip --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(CURDIR)/$(DIST) HEAD
+EXTRA_CLEAN += $(DIST)
 
 UNIT_MAKE = $(CURDIR)/test/unit/Makefile.unit
 .PHONY: unittest

@@ -3,31 +3,13 @@ on demand), and everything that needs the worker refuses with a hint naming the 
 A throwaway PostgreSQL cluster of its own, since the dev cluster preloads bottledwater."""
 
 import shutil
-import socket
-import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
 
-
-def as_postgres(*command):
-    subprocess.run(["runuser", "-u", "postgres", "--", *map(str, command)], check=True,
-                   capture_output=True)
-
-
-def has_setting(pg_bin, name):
-    """Whether this build of PostgreSQL has the setting (output_plugin_libraries is in only some)."""
-    described = subprocess.run([pg_bin / "postgres", "--describe-config"], check=True,
-                               capture_output=True, text=True).stdout
-    return name in (line.split("\t", 1)[0] for line in described.splitlines())
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from conftest import as_postgres, free_port, has_setting
 
 
 @pytest.fixture(scope="module")

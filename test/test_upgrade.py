@@ -8,15 +8,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from psycopg import sql
 
-from conftest import DEV_ENV
-from test_worker_faults import (Writer, final_state_in_kafka, reconnect, table_state,
-                                wait_streaming, worker_row)
+from conftest import DEV_ENV, REPO
+from test_worker_faults import (Writer, fault_db, final_state_in_kafka, reconnect,  # noqa: F401
+                                table_state, wait_streaming, worker_row)
 
 
 def mapped_library(pid):
@@ -29,31 +27,11 @@ def mapped_library(pid):
     return paths.pop()
 
 
-@pytest.fixture
-def old_version_db(pg_connect):
-    """A database whose extension is at its oldest version, streamed by a worker."""
-    tag = uuid.uuid4().hex[:10]
-    name = f"bw_upgrade_{tag}"
-    admin = pg_connect()
-    admin.execute(f"CREATE DATABASE {name}")
-    for setting, value in (("output_format", "json"), ("slot_name", f"bw_{tag}"),
-                           ("topic_prefix", f"bwupgrade_{tag}.")):
-        admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
-    versions = [row[0] for row in admin.execute(
-        "SELECT version FROM pg_available_extension_versions WHERE name = 'bottledwater'")]
-    oldest = min(versions, key=lambda v: tuple(map(int, v.split("."))))
-    conn = pg_connect(name)
-    conn.execute(sql.SQL("CREATE EXTENSION bottledwater VERSION {}").format(sql.Literal(oldest)))
-    conn.execute("CREATE TABLE t (id int primary key, v int)")
-    conn.execute("SELECT bw_start(%s)", (name,))
-    yield {"name": name, "prefix": f"bwupgrade_{tag}.", "oldest": oldest,
-           "connect": lambda: pg_connect(name)}
-    cleanup = reconnect(lambda: pg_connect(name))
-    cleanup.execute("SELECT bw_stop(%s)", (name,))
-    cleanup.close()
-    reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")
-    reconnect(pg_connect).execute("SELECT pg_drop_replication_slot(slot_name) "
-                                  "FROM pg_replication_slots WHERE slot_name = %s", (f"bw_{tag}",))
+def oldest_version():
+    """The oldest version this tree has an install script for (sql/bottledwater--X.sql)."""
+    scripts = (REPO / "sql").glob("bottledwater--*.sql")
+    versions = [p.stem.split("--")[1] for p in scripts if p.stem.count("--") == 1]
+    return min(versions, key=lambda v: tuple(map(int, v.split("."))))
 
 
 def reinstall_library(pkglibdir):
@@ -67,8 +45,9 @@ def reinstall_library(pkglibdir):
     return installed
 
 
-def test_a_streaming_worker_survives_a_library_upgrade(old_version_db, dev_env, consumer_factory):
-    connect, name = old_version_db["connect"], old_version_db["name"]
+@pytest.mark.parametrize("fault_db", [oldest_version()], indirect=True)
+def test_a_streaming_worker_survives_a_library_upgrade(fault_db, dev_env, consumer_factory):
+    connect, name = fault_db["connect"], fault_db["name"]
     pkglibdir = subprocess.run([Path(dev_env["BW_PG_BIN"]) / "pg_config", "--pkglibdir"],
                                check=True, capture_output=True, text=True).stdout.strip()
     # Small transactions before, during and (if the machine is quick) after the restart.
@@ -87,7 +66,7 @@ def test_a_streaming_worker_survives_a_library_upgrade(old_version_db, dev_env, 
         "SELECT e.extversion, a.default_version FROM pg_extension e "
         "JOIN pg_available_extensions a ON a.name = e.extname "
         "WHERE e.extname = 'bottledwater'").fetchone()
-    assert version == default != old_version_db["oldest"]
+    assert version == default != oldest_version()
     conn.close()
     assert worker_row(connect(), name)[1] == old_pid
 
@@ -99,4 +78,4 @@ def test_a_streaming_worker_survives_a_library_upgrade(old_version_db, dev_env, 
     assert not writer.is_alive()
     # The new library streams what comes after the restart, too.
     reconnect(connect).execute("UPDATE t SET v = v + 10 WHERE id <= 100")
-    final_state_in_kafka(consumer_factory, old_version_db["prefix"] + "t", table_state(connect))
+    final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))

@@ -1,4 +1,4 @@
--- Every mapped type with edge values, and NULL in every column.
+-- Every mapped type with edge values, and NULL in every column (xml has a test of its own).
 SELECT 'init' FROM pg_create_logical_replication_slot('types', 'bottledwater');
 
 CREATE TYPE mood AS ENUM ('sad', 'happy');
@@ -17,13 +17,13 @@ INSERT INTO numbers VALUES
     (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 
 CREATE TABLE texts (k int PRIMARY KEY, t text, vc varchar(3), c char(3), nm name,
-                    by bytea, u uuid, j json, jb jsonb, x xml, e mood);
+                    by bytea, u uuid, j json, jb jsonb, e mood);
 INSERT INTO texts VALUES
     (1, E'quote " backslash \\ newline \n tab \t', 'abc', 'a', 'name',
         '\x00ff0041', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{"a": [1, 2]}', '{"b": null}',
-        '<a>x</a>', 'happy'),
-    (2, 'ünïcödé ✓ 😀', '', '', '', '', NULL, 'null', '[]', '<b/>', 'sad'),
-    (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        'happy'),
+    (2, 'ünïcödé ✓ 😀', '', '', '', '', NULL, 'null', '[]', 'sad'),
+    (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 
 CREATE TABLE times (k int PRIMARY KEY, d date, t time, ttz timetz, ts timestamp,
                     tstz timestamptz, iv interval);

@@ -6,6 +6,7 @@ otherwise it is torn down at the end, unless BW_DEV_ENV_KEEP=1 asks to keep it f
 """
 
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +23,25 @@ STATE = Path(os.environ.get("BW_DEV_DIR", REPO / ".dev-env"))
 # Errors a consumer reports while it waits for a topic that bottledwater has not created yet,
 # or when it reaches the end of a partition: neither means the test failed.
 TRANSIENT_CONSUMER_ERRORS = {KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
+def as_postgres(*command):
+    """Runs a PostgreSQL program as the postgres user (initdb and the server refuse root)."""
+    subprocess.run(["runuser", "-u", "postgres", "--", *map(str, command)], check=True,
+                   capture_output=True)
+
+
+def has_setting(pg_bin, name):
+    """Whether this build of PostgreSQL has the setting (output_plugin_libraries is in only some)."""
+    described = subprocess.run([Path(pg_bin) / "postgres", "--describe-config"], check=True,
+                               capture_output=True, text=True).stdout
+    return name in (line.split("\t", 1)[0] for line in described.splitlines())
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def read_env_sh(path):

@@ -182,21 +182,21 @@ def test_a_copied_data_directory_without_the_slot_does_not_publish_until_bw_star
 
 
 @pytest.fixture
-def log_hook_probe():
+def log_hook_probe(dev_env):
     """test/modules/log_hook_probe built where the server's OS user can load it from."""
     build = Path(tempfile.mkdtemp(prefix="bw-probe-"))
     os.chmod(build, 0o755)
     shutil.copytree(REPO / "test" / "modules" / "log_hook_probe", build, dirs_exist_ok=True)
-    subprocess.run(["make", "-C", build], check=True, capture_output=True)
+    subprocess.run(["make", "-C", build, f"PG_CONFIG={dev_env['BW_PG_BIN']}/pg_config"], check=True,
+                   capture_output=True)
     yield build / "log_hook_probe.so"
     shutil.rmtree(build)
 
 
-def test_the_worker_passes_log_messages_on_to_an_earlier_emit_log_hook(log_hook_probe):
+def test_the_worker_passes_log_messages_on_to_an_earlier_emit_log_hook(dev_env, log_hook_probe):
     """Another preloaded library's emit_log_hook still sees the worker's messages: the worker
     chains to it rather than replacing it. A cluster of its own, with the probe loaded first."""
-    with throwaway_cluster("bw-loghook-", "wal_level = logical\n"
-                           "output_plugin_libraries = 'pgoutput, test_decoding, bottledwater'\n"
+    with throwaway_cluster(dev_env["BW_PG_BIN"], "bw-loghook-", "wal_level = logical\n"
                            f"shared_preload_libraries = '{log_hook_probe}, bottledwater'"
                            ) as cluster:
         with cluster.connect() as conn:

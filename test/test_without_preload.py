@@ -9,10 +9,9 @@ from throwaway_cluster import throwaway_cluster
 
 
 @pytest.fixture(scope="module")
-def unpreloaded():
-    with throwaway_cluster("bw-nopreload-", "wal_level = logical\n"
-                           "output_plugin_libraries = 'pgoutput, test_decoding, bottledwater'"
-                           ) as cluster:
+def unpreloaded(dev_env):
+    """A cluster of the dev environment's PostgreSQL, without bottledwater preloaded."""
+    with throwaway_cluster(dev_env["BW_PG_BIN"], "bw-nopreload-", "wal_level = logical") as cluster:
         conn = cluster.connect()
         conn.execute("CREATE EXTENSION bottledwater")
         yield conn

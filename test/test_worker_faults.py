@@ -14,12 +14,16 @@ import uuid
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from conftest import DEV_ENV, TRANSIENT_CONSUMER_ERRORS
 
 
 @pytest.fixture
-def fault_db(pg_connect):
+def fault_db(request, pg_connect):
+    """A database streamed by a worker from the start, its extension at the default version or
+    at the one a test passes as an indirect parameter."""
+    version = getattr(request, "param", None)
     tag = uuid.uuid4().hex[:10]
     name = f"bw_fault_{tag}"
     admin = pg_connect()
@@ -28,7 +32,8 @@ def fault_db(pg_connect):
                            ("topic_prefix", f"bwfault_{tag}.")):
         admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
     conn = pg_connect(name)
-    conn.execute("CREATE EXTENSION bottledwater")
+    conn.execute(sql.SQL("CREATE EXTENSION bottledwater {}").format(
+        sql.SQL("VERSION {}").format(sql.Literal(version)) if version else sql.SQL("")))
     conn.execute("CREATE TABLE t (id int primary key, v int)")
     conn.execute("SELECT bw_start(%s)", (name,))
     yield {"name": name, "prefix": f"bwfault_{tag}.", "connect": lambda: pg_connect(name)}

@@ -4,25 +4,12 @@ on a free loopback port, and is removed after."""
 
 import contextlib
 import shutil
-import socket
-import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def as_postgres(*command):
-    subprocess.run(["runuser", "-u", "postgres", "--", *map(str, command)], check=True,
-                   capture_output=True)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from conftest import as_postgres, free_port, has_setting
 
 
 class Cluster:
@@ -35,18 +22,23 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def throwaway_cluster(prefix, settings):
-    """A started cluster whose postgresql.conf ends with `settings` (lines of text)."""
+def throwaway_cluster(pg_bin, prefix, settings):
+    """A started cluster of the server in `pg_bin` whose postgresql.conf ends with `settings`
+    (lines of text), with bottledwater in output_plugin_libraries where the server has that."""
+    pg_bin = Path(pg_bin)
     root = Path(tempfile.mkdtemp(prefix=prefix))
     shutil.chown(root, "postgres")
     cluster = Cluster(root, free_port())
-    as_postgres(PG_BIN / "initdb", "-D", cluster.data, "-A", "trust", "-U", "postgres")
+    as_postgres(pg_bin / "initdb", "-D", cluster.data, "-A", "trust", "-U", "postgres")
     with open(cluster.data / "postgresql.conf", "a") as conf:
         conf.write(f"port = {cluster.port}\nlisten_addresses = '127.0.0.1'\n"
-                   f"unix_socket_directories = '{root}'\n{settings}\n")
-    as_postgres(PG_BIN / "pg_ctl", "-D", cluster.data, "-l", root / "log", "-w", "start")
+                   f"unix_socket_directories = '{root}'\n")
+        if has_setting(pg_bin, "output_plugin_libraries"):
+            conf.write("output_plugin_libraries = 'pgoutput, test_decoding, bottledwater'\n")
+        conf.write(f"{settings}\n")
+    as_postgres(pg_bin / "pg_ctl", "-D", cluster.data, "-l", root / "log", "-w", "start")
     try:
         yield cluster
     finally:
-        as_postgres(PG_BIN / "pg_ctl", "-D", cluster.data, "-m", "immediate", "stop")
+        as_postgres(pg_bin / "pg_ctl", "-D", cluster.data, "-m", "immediate", "stop")
         shutil.rmtree(root)

@@ -45,7 +45,12 @@ static Oid key_index(Relation relation) {
     switch (relation->rd_rel->relreplident) {
         case REPLICA_IDENTITY_INDEX: return RelationGetReplicaIndex(relation);
         case REPLICA_IDENTITY_NOTHING: return InvalidOid;
+#if PG_VERSION_NUM >= 180000
+        // A deferrable primary key is not a key here, as before 18 (and as for replica identity).
+        default: return RelationGetPrimaryKeyIndex(relation, false);
+#else
         default: return RelationGetPrimaryKeyIndex(relation);
+#endif
     }
 }
 

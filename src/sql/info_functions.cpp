@@ -8,10 +8,9 @@ extern "C" {
 
 #include "encode/sql_envelope.h"
 
-#define BW_VERSION "0.2.0"
-
 extern "C" {
 
+// BW_VERSION is the control file's default_version, passed in by the Makefile.
 PG_FUNCTION_INFO_V1(bw_version);
 Datum bw_version(PG_FUNCTION_ARGS) {
     PG_RETURN_TEXT_P(cstring_to_text(BW_VERSION));

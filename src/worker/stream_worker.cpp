@@ -219,7 +219,12 @@ void create_slot(const char* slot_name) {
     // SnapBuildInitialSnapshot needs a read-only REPEATABLE READ transaction with no snapshot.
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
+#if PG_VERSION_NUM >= 170000
+    // Not a failover slot, and not one synced from a primary.
+    ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false, false, false);
+#else
     ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
+#endif
     worker_change_sink = sink;
     LogicalDecodingContext* ctx = CreateInitDecodingContext(
         "bottledwater", plugin_options(), !setting_skip_snapshot, InvalidXLogRecPtr,
@@ -369,7 +374,12 @@ void send_and_wait_for_wal() {
 }
 
 [[noreturn]] void stream(const char* slot_name) {
+#if PG_VERSION_NUM >= 180000
+    // An invalidated slot is an error here, as it is later in CreateDecodingContext before 18.
+    ReplicationSlotAcquire(slot_name, true, true);
+#else
     ReplicationSlotAcquire(slot_name, true);
+#endif
     worker_change_sink = sink;
     LogicalDecodingContext* ctx =
         CreateDecodingContext(InvalidXLogRecPtr, plugin_options(), false, &local_wal_routine,

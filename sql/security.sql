@@ -15,8 +15,11 @@ SET bottledwater.kafka_secret_config = 'sasl.password=s3cret';
 SET bottledwater.schema_registry_user_info = 'bw:secret';
 CREATE ROLE bw_reader;
 SET ROLE bw_reader;
+-- Refused (the message's wording changed in PostgreSQL 16; its SQLSTATE did not).
+\set VERBOSITY sqlstate
 SHOW bottledwater.kafka_secret_config;
 SHOW bottledwater.schema_registry_user_info;
+\set VERBOSITY default
 SELECT count(*) FROM pg_settings
 WHERE name IN ('bottledwater.kafka_secret_config', 'bottledwater.schema_registry_user_info');
 RESET ROLE;
@@ -67,7 +70,7 @@ ALTER ROLE :"USER" IN DATABASE :"DBNAME" SET bottledwater.slot_name = 'bw_sec_ro
 SELECT * FROM bw_drop_slot(current_database());
 ALTER ROLE :"USER" IN DATABASE :"DBNAME" RESET bottledwater.slot_name;
 -- A slot of that name with another plugin is not the worker's.
-SELECT 'made' FROM pg_create_logical_replication_slot('bw_sec_worker', 'test_decoding');
+SELECT 'made' FROM pg_create_logical_replication_slot('bw_sec_worker', 'pgoutput');
 SELECT * FROM bw_drop_slot(current_database());
 SELECT slot_name FROM pg_replication_slots ORDER BY slot_name;
 SELECT pg_drop_replication_slot('bw_sec_worker');

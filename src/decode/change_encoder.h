@@ -27,17 +27,18 @@ public:
     void encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
                 HeapTuple new_tuple, ChangeSink& sink);
 
-private:
-    void encode_change(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
-                       HeapTuple new_tuple, ChangeSink& sink);
     // A deformed tuple, palloc'd in the per-change memory context.
     struct Row {
         Datum* values = nullptr;
         bool* nulls = nullptr;
     };
+
+private:
+    void encode_change(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
+                       HeapTuple new_tuple, ChangeSink& sink);
     static Row deform(Relation relation, HeapTuple tuple);
     void write_key(const TableSchema& table, const Row& row, RowWriter& writer);
-    void write_value(TableSchema& table, const Row& row, const Row* old_row);
+    void write_value(TableSchema& table, const Row& row);
     void emit(ChangeOp op, const TableSchema& table, RowWriter* key, RowWriter* value,
               ChangeSink& sink);
 

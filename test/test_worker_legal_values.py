@@ -122,3 +122,24 @@ def test_a_table_without_key_under_replica_identity_full_is_keyed_by_its_row(str
 
     one, two, uno = ({"a": 1, "t": "one"}, {"a": 2, "t": "two"}, {"a": 1, "t": "uno"})
     assert stream.read("uf", 5) == [(one, one), (two, two), (one, None), (uno, uno), (two, None)]
+
+
+def test_a_composite_type_altered_while_streaming(stream):
+    """ALTER TYPE ... ADD ATTRIBUTE after a row of the old shape was decoded in the session: the
+    next row has the new shape, and a value stored before reads as the new shape with a null."""
+    db = stream.db
+    db.execute("CREATE TYPE point2 AS (x int)")
+    db.execute("CREATE TABLE shapes (id int PRIMARY KEY, p point2, ps point2[])")
+    stream.start()
+    db.execute("INSERT INTO shapes VALUES (1, ROW(1), ARRAY[ROW(1)]::point2[])")
+    db.execute("ALTER TYPE point2 ADD ATTRIBUTE y int")
+    db.execute("INSERT INTO shapes VALUES (2, ROW(2, 3), ARRAY[ROW(2, 3)]::point2[])")
+    db.execute("UPDATE shapes SET id = 10 WHERE id = 1")
+
+    values = [v for _, v in stream.read("shapes", 4)]
+    assert values == [
+        {"id": 1, "p": {"x": 1}, "ps": [{"x": 1}]},
+        {"id": 2, "p": {"x": 2, "y": 3}, "ps": [{"x": 2, "y": 3}]},
+        None,
+        {"id": 10, "p": {"x": 1, "y": None}, "ps": [{"x": 1, "y": None}]},
+    ]

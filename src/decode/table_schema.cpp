@@ -13,6 +13,8 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include <algorithm>
+
 #include "schema/avro_names.h"
 #include "schema/schema_check.h"
 
@@ -31,8 +33,13 @@ TableSchema& SchemaCache::lookup(Relation relation) {
 }
 
 void SchemaCache::invalidate(Oid relid) {
-    auto found = tables_.find(relid);
-    if (found != tables_.end()) found->second->valid = false;
+    for (auto& entry : tables_) {
+        TableSchema& table = *entry.second;
+        if (table.relid == relid || std::find(table.type_relations.begin(),
+                                              table.type_relations.end(),
+                                              relid) != table.type_relations.end())
+            table.valid = false;
+    }
 }
 
 void SchemaCache::invalidate_all() {
@@ -80,6 +87,7 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
     schema.replica_identity_full = relation->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
     schema.columns.clear();
     schema.key_columns.clear();
+    schema.type_relations.clear();
 
     std::vector<AttrNumber> identity = key_attributes(relation);
     schema.keyed = !identity.empty();
@@ -94,6 +102,7 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
                                             attribute->attndims, schema.context);
         column.may_be_unchanged_toast = !schema.replica_identity_full && column.codec->is_varlena();
         if (whole_row_identity) identity.push_back(attribute->attnum);
+        column.codec->add_composite_relations(schema.type_relations);
         schema.columns.push_back(std::move(column));
         column_names.emplace_back(NameStr(attribute->attname));
     }

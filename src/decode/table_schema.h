@@ -43,6 +43,7 @@ struct TableSchema {
     AvroTypePtr key_record;  // null for a table with no identity
     AvroTypePtr value_record;
     MemoryContext context = nullptr;  // catalog data and output functions of this version
+    std::vector<Oid> type_relations;  // of the composite types its columns use, nested too
 
     bool valid = false;
     bool announced = false;  // table_schema() sent for this version
@@ -58,6 +59,7 @@ public:
     // The schema of `relation` at the change being decoded; rebuilt if invalidated.
     TableSchema& lookup(Relation relation);
 
+    // The table `relid`, or every table using the composite type whose relation is `relid`.
     void invalidate(Oid relid);
     void invalidate_all();
 

@@ -117,6 +117,7 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
         MemoryContextSwitchTo(old);
         ReleaseTupleDesc(cached);
 
+        type_relid_ = get_typ_typrelid(base);
         auto record = std::make_shared<AvroType>();
         record->kind = AvroKind::Record;
         HeapTuple type_tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(base));
@@ -182,6 +183,12 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
             break;
         default: set(Kind::TextForm, primitive(AvroKind::String)); break;
     }
+}
+
+void ValueCodec::add_composite_relations(std::vector<Oid>& relids) const {
+    if (element_) element_->add_composite_relations(relids);
+    if (OidIsValid(type_relid_)) relids.push_back(type_relid_);
+    for (const auto& field : fields_) field->add_composite_relations(relids);
 }
 
 AvroTypePtr ValueCodec::build_nullable_type(bool unchanged_toast) const {

@@ -48,6 +48,11 @@ public:
 
     bool is_varlena() const { return type_length_ == -1; }
 
+    // The relations (pg_class entries) of the composite types this codec reads, nested ones
+    // included: an ALTER TYPE on one of them invalidates that relation alone, not the tables
+    // that use the type, so their schemas must listen for it.
+    void add_composite_relations(std::vector<Oid>& relids) const;
+
     enum class Kind {
         Boolean,
         Int2,
@@ -104,6 +109,7 @@ private:
     char element_align_ = 'i';
 
     // Composites
+    Oid type_relid_ = InvalidOid;
     TupleDesc row_descriptor_ = nullptr;
     std::vector<int> field_attnums_;  // 0-based, dropped attributes skipped
     std::vector<std::unique_ptr<ValueCodec>> fields_;

@@ -34,7 +34,12 @@ INSERT INTO times VALUES
     (3, 'infinity', '12:00', '12:00-11', 'infinity', 'infinity', '-1 mon -1 day -00:00:01'),
     (4, '-infinity', NULL, NULL, '-infinity', '-infinity', NULL),
     (5, '4713-01-01 BC', NULL, NULL, '294276-12-31 23:59:59.999999', NULL, NULL),
-    (6, NULL, NULL, NULL, NULL, NULL, NULL);
+    (6, NULL, NULL, NULL, NULL, NULL, NULL),
+    -- Legal values common Avro readers refuse as dates and times: their text instead.
+    (7, '10000-01-01', '24:00:00', '24:00:00+02', '0001-01-01 00:00', '0001-01-01 00:00+00',
+        '-178000000 years'),
+    (8, '0001-01-01', '23:59:59.999999', '23:59:59.999999-14', '9999-12-31 23:59:59.999999',
+        '0001-01-01 00:00+01', '178000000 years');
 
 CREATE TABLE structured (k int PRIMARY KEY, a int[], a2 text[][], p pair, ap pair[],
                          r int4range, ip inet, l pg_lsn, ts tsvector, bits bit varying);

@@ -143,3 +143,37 @@ def test_a_composite_type_altered_while_streaming(stream):
         None,
         {"id": 10, "p": {"x": 1, "y": None}, "ps": [{"x": 1, "y": None}]},
     ]
+
+
+UTC = dt.timezone.utc
+
+
+def test_dates_and_times_readers_refuse_arrive_as_text(stream):
+    """The edges of each date and time type: within the years 1 to 9999 the logical types, which
+    fastavro reads back; beyond them, and a time of 24:00:00, PostgreSQL's text."""
+    db = stream.db
+    db.execute("CREATE TABLE edges (id int PRIMARY KEY, d date, t time, ttz timetz, "
+               "ts timestamp, tstz timestamptz, iv interval)")
+    stream.start()
+    db.execute("INSERT INTO edges VALUES "
+               "(1, '10000-01-01', '24:00:00', '24:00:00+02', '10000-01-01', "
+               "'0001-01-01 00:00+01', '-178000000 years -2147483648 days -2562047788:00:54.775807'),"
+               "(2, '0001-01-01', '23:59:59.999999', '23:59:59.999999-14', "
+               "'9999-12-31 23:59:59.999999', '0001-01-01 00:00+00', "
+               "'178000000 years 2147483647 days 2562047788:00:54.775807'),"
+               "(3, '4713-01-01 BC', '00:00', '00:00+00', '294276-12-31 23:59:59.999999', "
+               "'4713-01-01 00:00+00 BC', '0')")
+    text = {row[0]: row[1:] for row in db.execute(
+        "SELECT id, d::text, ts::text, tstz::text FROM edges")}
+
+    one, two, three = [v for _, v in stream.read("edges", 3)]
+    assert (one["d"], one["t"], one["ttz"], one["ts"], one["tstz"]) == \
+        (text[1][0], "24:00:00", "24:00:00+02", text[1][1], text[1][2])
+    assert one["iv"] == {"months": -178000000 * 12, "days": -2**31, "micros": -2**63 + 1}
+    assert two == {"id": 2, "d": dt.date(1, 1, 1), "t": dt.time(23, 59, 59, 999999),
+                   "ttz": dt.datetime(1970, 1, 1, 13, 59, 59, 999999, tzinfo=UTC),
+                   "ts": dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+                   "tstz": dt.datetime(1, 1, 1, tzinfo=UTC),
+                   "iv": {"months": 178000000 * 12, "days": 2**31 - 1, "micros": 2**63 - 1}}
+    assert (three["d"], three["ts"], three["tstz"]) == text[3]
+    assert (three["t"], three["ttz"]) == (dt.time(0, 0), dt.datetime(1970, 1, 1, tzinfo=UTC))

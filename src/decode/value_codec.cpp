@@ -1,11 +1,11 @@
 // Type mapping, decode side (see value_codec.h). Datums are read with PostgreSQL's own macros and
 // handed to the RowWriter as plain values; values Avro cannot hold (infinite dates, NaN in a
-// decimal, timestamps past Avro's long range) go to the "string" branch as PostgreSQL's text.
+// decimal) or that common Avro readers refuse to read back (a time of 24:00:00, dates and
+// timestamps outside the years 1 to 9999) go to the "string" branch as PostgreSQL's text.
 #include "decode/value_codec.h"
 
 extern "C" {
 #include "catalog/pg_type.h"
-#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -29,6 +29,11 @@ namespace bw {
 
 static constexpr int64 kUnixEpochOffsetDays = POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;
 static constexpr int64 kUnixEpochOffsetMicros = kUnixEpochOffsetDays * USECS_PER_DAY;
+// The years 1 to 9999 are what common Avro readers' date and time types hold (Python's
+// datetime, .NET's DateTime): days since 2000-01-01, PostgreSQL's date epoch.
+static constexpr int32 kFirstReadableDate = -730119;  // 0001-01-01
+static constexpr int32 kLastReadableDate = 2921939;   // 9999-12-31
+static_assert(kLastReadableDate - kFirstReadableDate == 3652058, "days of the years 1 to 9999");
 // money is an int64 count of the currency's smallest unit; 19 digits hold any int64.
 static constexpr int kMoneyPrecision = 19;
 
@@ -169,9 +174,11 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
         case BYTEAOID: set(Kind::Bytea, primitive(AvroKind::Bytes)); break;
         case UUIDOID: set(Kind::Uuid, AvroType::logical(AvroKind::String, "uuid")); break;
         case DATEOID: set(Kind::Date, AvroType::logical(AvroKind::Int, "date"), true); break;
-        case TIMEOID: set(Kind::Time, AvroType::logical(AvroKind::Long, "time-micros")); break;
+        case TIMEOID:
+            set(Kind::Time, AvroType::logical(AvroKind::Long, "time-micros"), true);
+            break;
         case TIMETZOID:
-            set(Kind::TimeTz, AvroType::logical(AvroKind::Long, "timestamp-micros"));
+            set(Kind::TimeTz, AvroType::logical(AvroKind::Long, "timestamp-micros"), true);
             break;
         case TIMESTAMPOID:
         case TIMESTAMPTZOID:
@@ -204,17 +211,28 @@ static const char* special_text(ValueCodec::Kind kind, Datum value, FmgrInfo* ou
         case ValueCodec::Kind::Date: {
             DateADT date = DatumGetDateADT(value);
             if (DATE_NOT_FINITE(date)) return DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity";
-            return nullptr;
-        }
-        case ValueCodec::Kind::Timestamp: {
-            Timestamp timestamp = DatumGetTimestamp(value);
-            int64 unix_micros;
-            if (TIMESTAMP_IS_NOBEGIN(timestamp)) return "-infinity";
-            if (TIMESTAMP_IS_NOEND(timestamp)) return "infinity";
-            if (pg_add_s64_overflow(timestamp, kUnixEpochOffsetMicros, &unix_micros))
+            if (date < kFirstReadableDate || date > kLastReadableDate)
                 return OutputFunctionCall(output_function, value);
             return nullptr;
         }
+        case ValueCodec::Kind::Timestamp: {
+            // Infinities print as "-infinity" and "infinity"; timestamptz compares in UTC.
+            Timestamp timestamp = DatumGetTimestamp(value);
+            if (timestamp < kFirstReadableDate * USECS_PER_DAY ||
+                timestamp >= (kLastReadableDate + int64{1}) * USECS_PER_DAY)
+                return OutputFunctionCall(output_function, value);
+            return nullptr;
+        }
+        // 24:00:00 is a legal time of day in PostgreSQL, and 86400000000 a time-micros that
+        // readers refuse; for timetz it would also fold onto 00:00:00 of the same zone.
+        case ValueCodec::Kind::Time:
+            if (DatumGetTimeADT(value) == USECS_PER_DAY)
+                return OutputFunctionCall(output_function, value);
+            return nullptr;
+        case ValueCodec::Kind::TimeTz:
+            if (DatumGetTimeTzADTP(value)->time == USECS_PER_DAY)
+                return OutputFunctionCall(output_function, value);
+            return nullptr;
         case ValueCodec::Kind::NumericDecimal: {
             Numeric number = DatumGetNumeric(value);
             if (numeric_is_nan(number) || numeric_is_inf(number))

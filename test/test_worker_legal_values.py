@@ -177,3 +177,27 @@ def test_dates_and_times_readers_refuse_arrive_as_text(stream):
                    "iv": {"months": 178000000 * 12, "days": 2**31 - 1, "micros": 2**63 - 1}}
     assert (three["d"], three["ts"], three["tstz"]) == text[3]
     assert (three["t"], three["ttz"]) == (dt.time(0, 0), dt.datetime(1970, 1, 1, tzinfo=UTC))
+
+
+def test_arrays_of_any_dimensions_and_lower_bounds(stream):
+    """PostgreSQL holds no array to its declared dimensions: a 1-D array from 1 is a plain array,
+    any other shape the md_array record, whose dimensions and row-major elements give it back."""
+    db = stream.db
+    db.execute("CREATE DOMAIN int_list AS int[]")
+    db.execute("CREATE TABLE shaped (id int PRIMARY KEY, a int[], t text[][], d int_list)")
+    stream.start()
+    db.execute("INSERT INTO shaped VALUES "
+               "(1, '{1,NULL,3}', '{{a,b},{c,NULL}}', '[0:1]={4,5}'),"
+               "(2, '{{{1}}}', '[-2:-1][5:5]={{x},{y}}', '{}'),"
+               "(3, '{}', '{only}', NULL)")
+
+    def md(dims, elements):
+        return {"dims": [{"lower": lower, "length": length} for lower, length in dims],
+                "elements": elements}
+
+    assert [v for _, v in stream.read("shaped", 3)] == [
+        {"id": 1, "a": [1, None, 3], "t": md([(1, 2), (1, 2)], ["a", "b", "c", None]),
+         "d": md([(0, 2)], [4, 5])},
+        {"id": 2, "a": md([(1, 1)] * 3, [1]), "t": md([(-2, 2), (5, 1)], ["x", "y"]), "d": []},
+        {"id": 3, "a": [], "t": ["only"], "d": None},
+    ]

@@ -98,8 +98,8 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
         if (attribute->attisdropped) continue;
         ColumnEncoding column;
         column.attribute_index = i;
-        column.codec = ValueCodec::for_type(attribute->atttypid, attribute->atttypmod,
-                                            attribute->attndims, schema.context);
+        column.codec =
+            ValueCodec::for_type(attribute->atttypid, attribute->atttypmod, schema.context);
         column.may_be_unchanged_toast = !schema.replica_identity_full && column.codec->is_varlena();
         if (whole_row_identity) identity.push_back(attribute->attnum);
         column.codec->add_composite_relations(schema.type_relations);

@@ -74,10 +74,10 @@ static bool numeric_declared_scale(int32 typmod, int& precision, int& scale) {
     return scale >= 0 && scale <= precision;
 }
 
-std::unique_ptr<ValueCodec> ValueCodec::for_type(Oid type_oid, int32 typmod, int ndims,
+std::unique_ptr<ValueCodec> ValueCodec::for_type(Oid type_oid, int32 typmod,
                                                  MemoryContext context) {
     std::unique_ptr<ValueCodec> codec(new ValueCodec());
-    codec->resolve(type_oid, typmod, ndims, context);
+    codec->resolve(type_oid, typmod, context);
     codec->union_plain_ = codec->build_nullable_type(false);
     codec->union_with_toast_ = codec->build_nullable_type(true);
     return codec;
@@ -85,7 +85,7 @@ std::unique_ptr<ValueCodec> ValueCodec::for_type(Oid type_oid, int32 typmod, int
 
 // XXX: a catalog lookup that fails here longjmps past the codecs under construction and leaks
 // them; such a failure ends the decoding session anyway.
-void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext context) {
+void ValueCodec::resolve(Oid type_oid, int32 typmod, MemoryContext context) {
     Oid base = getBaseTypeAndTypmod(type_oid, &typmod);
     type_oid_ = base;
     type_length_ = get_typlen(base);
@@ -96,23 +96,23 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
     getTypeOutputInfo(base, &output_oid, &output_is_varlena);
     fmgr_info_cxt(output_oid, &output_function_, context);
 
-    auto set = [this](Kind kind, AvroTypePtr type, bool special = false) {
+    auto set = [this](Kind kind, AvroTypePtr type, bool string_branch = false) {
         kind_ = kind;
         value_type_ = std::move(type);
-        has_special_branch_ = special;
+        if (string_branch) special_type_ = AvroType::primitive(AvroKind::String);
     };
     auto primitive = AvroType::primitive;
     int precision, scale;
     Oid element_oid = get_element_type(base);
 
     if (OidIsValid(element_oid)) {
-        ndims_ = ndims > 0 ? ndims : 1;
-        element_ = for_type(element_oid, typmod, 0, context);
+        // PostgreSQL does not hold a value to its column's declared dimensions, so the schema
+        // does not follow them: any dimension count and lower bounds fit the special branch.
+        element_ = for_type(element_oid, typmod, context);
         get_typlenbyvalalign(element_oid, &element_length_, &element_by_value_, &element_align_);
         element_type_oid_ = element_oid;
-        AvroTypePtr type = element_->nullable_type(false);
-        for (int level = 0; level < ndims_; level++) type = AvroType::array_of(type);
-        set(Kind::Array, type);
+        set(Kind::Array, AvroType::array_of(element_->nullable_type(false)));
+        special_type_ = AvroType::multi_dimensional_array(element_->nullable_type(false));
         return;
     }
     if (get_typtype(base) == TYPTYPE_COMPOSITE) {
@@ -139,8 +139,7 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
             Form_pg_attribute attribute = TupleDescAttr(row_descriptor_, i);
             if (attribute->attisdropped) continue;
             field_attnums_.push_back(i);
-            fields_.push_back(
-                for_type(attribute->atttypid, attribute->atttypmod, attribute->attndims, context));
+            fields_.push_back(for_type(attribute->atttypid, attribute->atttypmod, context));
             attribute_names.emplace_back(NameStr(attribute->attname));
         }
         std::vector<std::string> field_names = avro_field_names(attribute_names);
@@ -200,7 +199,7 @@ void ValueCodec::add_composite_relations(std::vector<Oid>& relids) const {
 
 AvroTypePtr ValueCodec::build_nullable_type(bool unchanged_toast) const {
     std::vector<AvroTypePtr> branches = {AvroType::primitive(AvroKind::Null), value_type_};
-    if (has_special_branch_) branches.push_back(AvroType::primitive(AvroKind::String));
+    if (special_type_) branches.push_back(special_type_);
     if (unchanged_toast) branches.push_back(unchanged_toast_marker());
     return AvroType::union_of(std::move(branches));
 }
@@ -249,19 +248,34 @@ static const char* special_text(ValueCodec::Kind kind, Datum value, FmgrInfo* ou
     }
 }
 
+// The natural array: one dimension from 1, or empty (which has no dimensions).
+static bool is_plain_array(const ArrayType* array) {
+    return ARR_NDIM(array) == 0 || (ARR_NDIM(array) == 1 && ARR_LBOUND(array)[0] == 1);
+}
+
 void ValueCodec::write(RowWriter& writer, Datum value, bool is_null, bool unchanged_toast) const {
     const AvroType& type = unchanged_toast ? *union_with_toast_ : *union_plain_;
-    int branch = 1;
-    const char* special = nullptr;
-    if (is_null)
-        branch = 0;
-    else if (has_special_branch_ &&
-             (special = special_text(kind_, value, const_cast<FmgrInfo*>(&output_function_))))
-        branch = 2;
-    writer.begin_union(type, branch);
-    if (branch == 0)
+    constexpr int kNull = 0, kValue = 1, kSpecial = 2;
+    if (is_null) {
+        writer.begin_union(type, kNull);
         writer.write_null();
-    else if (branch == 2)
+        writer.end_union(type, kNull);
+        return;
+    }
+    if (kind_ == Kind::Array) {
+        ArrayType* array = DatumGetArrayTypeP(value);
+        bool plain = is_plain_array(array);
+        writer.begin_union(type, plain ? kValue : kSpecial);
+        write_array(writer, array, plain);
+        writer.end_union(type, plain ? kValue : kSpecial);
+        return;
+    }
+    const char* special =
+        special_type_ ? special_text(kind_, value, const_cast<FmgrInfo*>(&output_function_))
+                      : nullptr;
+    int branch = special ? kSpecial : kValue;
+    writer.begin_union(type, branch);
+    if (special)
         writer.write_string(special);
     else
         write_value(writer, value);
@@ -362,50 +376,49 @@ void ValueCodec::write_value(RowWriter& writer, Datum value) const {
             writer.end_record();
             return;
         }
-        case Kind::Array: write_array(writer, value); return;
+        case Kind::Array: break;  // write() picks the array's branch and writes it
         case Kind::Composite: write_composite(writer, value); return;
         case Kind::TextForm: write_text_form(writer, value); return;
     }
 }
 
-void ValueCodec::write_array(RowWriter& writer, Datum value) const {
-    ArrayType* array = DatumGetArrayTypeP(value);
-    int ndims = ARR_NDIM(array);
-    if (ndims == 0) {
-        writer.begin_array(0);
-        writer.end_array();
-        return;
-    }
-    if (ndims != ndims_)
-        throw UnencodableValue("bottledwater: an array value has " + std::to_string(ndims) +
-                                   " dimensions but its column declares " +
-                                   std::to_string(ndims_),
-                               "The Avro schema of an array column is fixed by its declared "
-                               "dimensions.",
-                               "Declare the column with as many [] as its values have "
-                               "dimensions.");
+void ValueCodec::write_array(RowWriter& writer, ArrayType* array, bool plain) const {
     Datum* items;
     bool* nulls;
     int count;
     deconstruct_array(array, element_type_oid_, element_length_, element_by_value_, element_align_,
                       &items, &nulls, &count);
-    int next = 0;
-    write_array_level(writer, 0, ARR_DIMS(array), items, nulls, next);
-}
-
-void ValueCodec::write_array_level(RowWriter& writer, int level, const int* dims,
-                                   const Datum* items, const bool* nulls, int& next) const {
-    writer.begin_array(dims[level]);
-    for (int i = 0; i < dims[level]; i++) {
-        writer.item();
-        if (level + 1 < ndims_) {
-            write_array_level(writer, level + 1, dims, items, nulls, next);
-        } else {
-            element_->write(writer, items[next], nulls[next], false);
-            next++;
+    auto write_elements = [&] {
+        writer.begin_array(count);
+        for (int i = 0; i < count; i++) {
+            writer.item();
+            element_->write(writer, items[i], nulls[i], false);
         }
+        writer.end_array();
+    };
+    if (plain) {
+        write_elements();
+        return;
+    }
+    const AvroType& record = *special_type_;
+    const AvroType& dimension = *record.fields[0].type->items;
+    int ndims = ARR_NDIM(array);
+    writer.begin_record(record);
+    writer.field(record.fields[0]);
+    writer.begin_array(ndims);
+    for (int d = 0; d < ndims; d++) {
+        writer.item();
+        writer.begin_record(dimension);
+        writer.field(dimension.fields[0]);
+        writer.write_int(ARR_LBOUND(array)[d]);
+        writer.field(dimension.fields[1]);
+        writer.write_int(ARR_DIMS(array)[d]);
+        writer.end_record();
     }
     writer.end_array();
+    writer.field(record.fields[1]);
+    write_elements();
+    writer.end_record();
 }
 
 void ValueCodec::write_composite(RowWriter& writer, Datum value) const {

@@ -7,6 +7,7 @@ extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
 #include "access/tupdesc.h"
+#include "utils/array.h"
 }
 
 #include <memory>
@@ -17,8 +18,8 @@ extern "C" {
 
 namespace bw {
 
-// A value the table's schema cannot carry (e.g. an array with more dimensions than its column
-// declares): a C++ exception, so that the worker may skip the change under on_error = log.
+// A value the table's schema cannot carry: a C++ exception, so that the worker may skip the
+// change under on_error = log.
 class UnencodableValue : public ReportableError {
 public:
     UnencodableValue(const std::string& message, std::string detail, std::string hint)
@@ -28,15 +29,14 @@ public:
 
 class ValueCodec {
 public:
-    // Looks the type up in the catalogs (domains resolve to their base type). `ndims` is the
-    // declared number of array dimensions (attndims); 0 means "not declared", taken as 1.
-    // Catalog memory and function lookups go into `context`, which must outlive the codec.
-    static std::unique_ptr<ValueCodec> for_type(Oid type_oid, int32 typmod, int ndims,
-                                                MemoryContext context);
+    // Looks the type up in the catalogs (domains resolve to their base type). Catalog memory and
+    // function lookups go into `context`, which must outlive the codec.
+    static std::unique_ptr<ValueCodec> for_type(Oid type_oid, int32 typmod, MemoryContext context);
 
-    // The nullable union a column or element of this type is written as:
-    // ["null", T] plus a "string" branch where T cannot hold every value (infinite dates,
-    // NaN in a decimal), plus, with `unchanged_toast`, the marker for a TOAST value the WAL omits.
+    // The nullable union a column or element of this type is written as: ["null", T] plus a
+    // special branch where T cannot hold every value ("string" for infinite dates or NaN in a
+    // decimal; for arrays T is the plain 1-D array and the special branch the record of any
+    // other shape), plus, with `unchanged_toast`, the marker for a TOAST value the WAL omits.
     AvroTypePtr nullable_type(bool unchanged_toast) const {
         return unchanged_toast ? union_with_toast_ : union_plain_;
     }
@@ -79,29 +79,26 @@ public:
 
 private:
     ValueCodec() = default;
-    void resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext context);
+    void resolve(Oid type_oid, int32 typmod, MemoryContext context);
     AvroTypePtr build_nullable_type(bool unchanged_toast) const;
     void write_value(RowWriter& writer, Datum value) const;
     void write_special(RowWriter& writer, const char* text) const;
     void write_text(RowWriter& writer, const char* text, size_t length) const;
     void write_text_form(RowWriter& writer, Datum value) const;
-    void write_array(RowWriter& writer, Datum value) const;
-    void write_array_level(RowWriter& writer, int level, const int* dims, const Datum* items,
-                           const bool* nulls, int& next) const;
+    void write_array(RowWriter& writer, ArrayType* array, bool plain) const;
     void write_composite(RowWriter& writer, Datum value) const;
 
     Kind kind_ = Kind::TextForm;
     Oid type_oid_ = InvalidOid;
     int16 type_length_ = 0;
-    AvroTypePtr value_type_;  // T
-    bool has_special_branch_ = false;
+    AvroTypePtr value_type_;    // T
+    AvroTypePtr special_type_;  // the branch after T, or null
     AvroTypePtr union_plain_;
     AvroTypePtr union_with_toast_;
     FmgrInfo output_function_;  // text form: fallback, unconstrained numeric, specials
     bool convert_to_utf8_ = false;
 
     // Arrays
-    int ndims_ = 1;
     std::unique_ptr<ValueCodec> element_;
     Oid element_type_oid_ = InvalidOid;
     int16 element_length_ = 0;

@@ -113,15 +113,6 @@ void ChangeEncoder::emit(ChangeOp op, const TableSchema& table, RowWriter* key, 
 
 void ChangeEncoder::encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
                            HeapTuple new_tuple, ChangeSink& sink) {
-    try {
-        encode_change(op, relation, table, old_tuple, new_tuple, sink);
-    } catch (const UnencodableValue& e) {
-        if (!sink.skips_unencodable(table.description, e.what())) throw;
-    }
-}
-
-void ChangeEncoder::encode_change(ChangeOp op, Relation relation, TableSchema& table,
-                                  HeapTuple old_tuple, HeapTuple new_tuple, ChangeSink& sink) {
     Row new_row, old_row;
     if (new_tuple) new_row = deform(relation, new_tuple);
     if (old_tuple) old_row = deform(relation, old_tuple);

@@ -14,18 +14,8 @@ extern "C" {
 #include <vector>
 
 #include "encode/row_writer.h"
-#include "pg_boundary.h"
 
 namespace bw {
-
-// A value the table's schema cannot carry: a C++ exception, so that the worker may skip the
-// change under on_error = log.
-class UnencodableValue : public ReportableError {
-public:
-    UnencodableValue(const std::string& message, std::string detail, std::string hint)
-        : ReportableError(ERRCODE_DATATYPE_MISMATCH, message, std::move(detail),
-                          std::move(hint)) {}
-};
 
 class ValueCodec {
 public:

@@ -22,6 +22,12 @@ DELETE FROM full_identity;
 
 CREATE TABLE no_key (v text);
 INSERT INTO no_key VALUES ('lost');
+-- Without a key index, REPLICA IDENTITY FULL identifies a row by all its columns: so does the key.
+CREATE TABLE whole_row (a int, t text);
+ALTER TABLE whole_row REPLICA IDENTITY FULL;
+INSERT INTO whole_row VALUES (1, 'one'), (1, 'one');
+UPDATE whole_row SET t = 'uno' WHERE ctid = '(0,1)';
+DELETE FROM whole_row WHERE t = 'one';
 CREATE TABLE nothing_identity (id int PRIMARY KEY, v text);
 ALTER TABLE nothing_identity REPLICA IDENTITY NOTHING;
 INSERT INTO nothing_identity VALUES (1, 'v');
@@ -31,7 +37,7 @@ SELECT data FROM pg_logical_slot_peek_changes('keys', NULL, NULL,
     'format', 'json', 'include_transaction_details', 'false');
 SELECT data FROM pg_logical_slot_get_changes('keys', NULL, NULL,
     'format', 'json', 'include_transaction_details', 'false', 'allow_unkeyed', 'true')
- WHERE data LIKE '%no_key%' OR data LIKE '%nothing_identity%';
+ WHERE data LIKE '%no_key%' OR data LIKE '%nothing_identity%' OR data LIKE '%whole_row%';
 
 SELECT pg_drop_replication_slot('keys');
-DROP TABLE composite_key, by_index, full_identity, no_key, nothing_identity;
+DROP TABLE composite_key, by_index, full_identity, no_key, whole_row, nothing_identity;

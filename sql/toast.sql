@@ -28,5 +28,29 @@ SELECT data::jsonb -> 'value' -> 'big' ->> 'string' = repeat('0123456789', 10000
   FROM pg_logical_slot_get_changes('toast', NULL, NULL, 'format', 'json')
  WHERE data::jsonb ->> 'op' = 'insert';
 
+-- A key column stored out of line, left unchanged by an UPDATE: the old key in the WAL has it,
+-- in the key and in the value, even once VACUUM has removed the out-of-line copy. 2600 hex
+-- digits do not compress, so they go out of line yet fit in the index.
+CREATE TABLE toasted_key (k text PRIMARY KEY, v int);
+INSERT INTO toasted_key
+  SELECT left(string_agg(md5(g::text), ''), 2600), 1 FROM generate_series(1, 100) g;
+-- A column set to PLAIN keeps the values already stored out of line.
+CREATE TABLE toasted_plain (id int PRIMARY KEY, n int, big text);
+ALTER TABLE toasted_plain ALTER COLUMN big SET STORAGE EXTERNAL;
+INSERT INTO toasted_plain VALUES (1, 1, repeat('p', 10000));
+ALTER TABLE toasted_plain ALTER COLUMN big SET STORAGE PLAIN;
+UPDATE toasted_key SET v = 2;
+UPDATE toasted_plain SET n = 2;
+DELETE FROM toasted_key;
+VACUUM toasted_key;
+SELECT data::jsonb ->> 'op' AS op, data::jsonb ->> 'table' AS table_name,
+       length(data::jsonb -> 'key' -> 'k' ->> 'string') AS key_length,
+       coalesce(length(data::jsonb -> 'value' -> 'k' ->> 'string')::text,
+                (data::jsonb -> 'value' -> 'k')::text,
+                (data::jsonb -> 'value' -> 'big')::text) AS value_k_or_big
+  FROM pg_logical_slot_get_changes('toast', NULL, NULL,
+       'format', 'json', 'include_transaction_details', 'false')
+ WHERE data::jsonb ->> 'op' IN ('update', 'delete');
+
 SELECT pg_drop_replication_slot('toast');
-DROP TABLE toasted, toasted_full;
+DROP TABLE toasted, toasted_full, toasted_key, toasted_plain;

@@ -34,7 +34,12 @@ INSERT INTO times VALUES
     (3, 'infinity', '12:00', '12:00-11', 'infinity', 'infinity', '-1 mon -1 day -00:00:01'),
     (4, '-infinity', NULL, NULL, '-infinity', '-infinity', NULL),
     (5, '4713-01-01 BC', NULL, NULL, '294276-12-31 23:59:59.999999', NULL, NULL),
-    (6, NULL, NULL, NULL, NULL, NULL, NULL);
+    (6, NULL, NULL, NULL, NULL, NULL, NULL),
+    -- Legal values common Avro readers refuse as dates and times: their text instead.
+    (7, '10000-01-01', '24:00:00', '24:00:00+02', '0001-01-01 00:00', '0001-01-01 00:00+00',
+        '-178000000 years'),
+    (8, '0001-01-01', '23:59:59.999999', '23:59:59.999999-14', '9999-12-31 23:59:59.999999',
+        '0001-01-01 00:00+01', '178000000 years');
 
 CREATE TABLE structured (k int PRIMARY KEY, a int[], a2 text[][], p pair, ap pair[],
                          r int4range, ip inet, l pg_lsn, ts tsvector, bits bit varying);
@@ -47,13 +52,17 @@ INSERT INTO structured VALUES
 SELECT data FROM pg_logical_slot_get_changes('types', NULL, NULL,
     'format', 'json', 'include_transaction_details', 'false');
 
--- An array value with more dimensions than its column declares cannot fit the schema.
-\set SHOW_CONTEXT never
-INSERT INTO structured (k, a) VALUES (4, '{{1,2},{3,4}}');
-SELECT data FROM pg_logical_slot_get_changes('types', NULL, NULL, 'format', 'json');
--- Nothing was consumed: the slot still holds the change.
-SELECT count(*) FROM pg_logical_slot_peek_changes('types', NULL, NULL, 'format', 'json');
+-- Arrays whatever their column declares: a plain array is one dimension from 1 (or empty),
+-- anything else the md_array record with each dimension's lower bound and length.
+CREATE TABLE shaped AS SELECT 1 AS k, '{{1,2},{3,4}}'::int[] AS a WITH NO DATA;
+ALTER TABLE shaped ADD PRIMARY KEY (k);
+INSERT INTO shaped VALUES (1, '{{1,2},{3,4}}'), (2, '[0:2]={7,NULL,9}'), (3, '{{{1}}}'), (4, '[-2:-1][5:5]={{1},{2}}'),
+    (5, '{5,6}'), (6, '{}');
+INSERT INTO structured (k, a, a2) VALUES (4, '{{1,2},{3,4}}', '{x,y}');
+SELECT data FROM pg_logical_slot_get_changes('types', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false')
+ WHERE data LIKE '%"insert"%';
 SELECT pg_drop_replication_slot('types');
-DROP TABLE numbers, texts, times, structured;
+DROP TABLE numbers, texts, times, structured, shaped;
 DROP TYPE mood, pair;
 DROP DOMAIN positive;

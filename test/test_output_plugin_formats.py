@@ -492,7 +492,9 @@ def test_values_match_what_postgresql_holds(decoded):
     # arrays: NULL elements, empty arrays, two dimensions.
     assert one["ia"] == [1, None, -3]
     assert two["ia"] == []
-    assert one["ta"] == [["a", None], ['c"d', ""]]
+    # A 2-D array: the md_array branch, its dimensions and its elements in row-major order.
+    assert one["ta"] == {"dims": [{"lower": 1, "length": 2}, {"lower": 1, "length": 2}],
+                         "elements": ["a", None, 'c"d', ""]}
     assert two["ta"] == []
 
     # composite, domain, enum and the types sent as their text.
@@ -591,8 +593,11 @@ def _check_record(record, named, path, problems):
     field_names = [f["name"] for f in record["fields"]]
     if len(set(field_names)) != len(field_names):
         problems.append(f"{path}: duplicate field names {field_names}")
-    # interval's parts are never NULL on their own; every other field is an optional column.
-    nullable = record["name"] != "bottledwater.interval"
+    # The parts of an interval and of an array's shape are never NULL on their own; every other
+    # field is an optional column.
+    name = record["name"]
+    nullable = name not in ("bottledwater.interval", "bottledwater.array_dimension") \
+        and not name.startswith("bottledwater.md_array_")
     for field in record["fields"]:
         fpath = f"{path}.{field['name']}"
         if not AVRO_NAME.match(field["name"]):

@@ -314,38 +314,6 @@ def test_unkeyed_tables_are_skipped_unless_allowed(bw_db, pg, consumer_factory, 
     assert got == [(None, '{"v": {"string": "streamed"}}')]
 
 
-@pytest.mark.parametrize("on_error", ["exit", "log"])
-def test_a_row_that_cannot_be_encoded_follows_on_error(bw_db, pg, on_error, consumer_factory,
-                                                       consume):
-    """An int[] column holding a two-dimensional array: its schema cannot carry the value.
-    Under log that change is skipped and counted, and streaming goes on in the same worker;
-    under exit the worker stops on it, with the reason, and nothing after it is sent."""
-    name = bw_db["name"]
-    pg.execute(f"ALTER DATABASE {name} SET bottledwater.on_error = '{on_error}'")
-    db = bw_db["conn"]
-    db.execute("CREATE TABLE arrays (id int primary key, a int[])")
-    db.execute("SELECT bw_start(%s)", (name,))
-    pid = status(db, name)["pid"]
-    db.execute("INSERT INTO arrays VALUES (1, '{1,2}')")
-    # Acknowledged first: under exit, what shares the failing change's pass is held back with it.
-    wait_for(lambda: status(db, name)["acknowledged"] >= 1, what="row 1 acknowledged")
-    db.execute("INSERT INTO arrays VALUES (2, '{{1,2},{3,4}}')")
-    db.execute("INSERT INTO arrays VALUES (3, '{3}')")
-    consumer = consumer_factory([bw_db["prefix"] + "arrays"])
-    reason = "an array value has 2 dimensions but its column declares 1"
-    if on_error == "log":
-        got = key_values(consume(consumer, 2) + real_messages(consumer, 2.0))
-        assert [k for k, _ in got] == ['{"id": {"int": 1}}', '{"id": {"int": 3}}']
-        st = status(db, name)
-        assert st["pid"] == pid and st["skipped"] == 1 and reason in st["last_error"], st
-    else:
-        wait_for(lambda: reason in (status(db, name)["last_error"] or ""), timeout=30,
-                 what="the encoding error in bw_status")
-        got = key_values(consume(consumer, 1) + real_messages(consumer, 3.0))
-        assert [k for k, _ in got] == ['{"id": {"int": 1}}']
-        assert status(db, name)["skipped"] == 0
-
-
 def test_unreachable_broker_starts_and_shows_backoff(bw_db, pg):
     pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.kafka_brokers = '127.0.0.1:9'")
     db = bw_db["conn"]

@@ -31,7 +31,18 @@ ChangeEncoder::Row ChangeEncoder::deform(Relation relation, HeapTuple tuple) {
     return row;
 }
 
+static bool is_unchanged_toast(const ColumnEncoding& column, const Datum* values,
+                               const bool* nulls) {
+    int i = column.attribute_index;
+    return !nulls[i] && column.codec->is_varlena() &&
+           VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(values[i]));
+}
+
 void ChangeEncoder::write_key(const TableSchema& table, const Row& row, RowWriter& writer) {
+    for (size_t k : table.key_columns)
+        if (is_unchanged_toast(table.columns[k], row.values, row.nulls))
+            elog(ERROR, "bottledwater: the WAL holds no value for key column %d of table \"%s\"",
+                 table.columns[k].attribute_index + 1, table.description.qualified_name.c_str());
     writer.reset();
     writer.begin_record(*table.key_record);
     for (size_t k = 0; k < table.key_columns.size(); k++) {
@@ -43,14 +54,23 @@ void ChangeEncoder::write_key(const TableSchema& table, const Row& row, RowWrite
     writer.end_record();
 }
 
-static bool is_unchanged_toast(const ColumnEncoding& column, const Datum* values,
-                               const bool* nulls) {
-    int i = column.attribute_index;
-    return !nulls[i] && column.codec->is_varlena() &&
-           VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(values[i]));
+// An UPDATE leaves TOAST values it did not change out of the new row, as pointers to out-of-line
+// storage that decoding may no longer read (VACUUM may have removed it since). The old row holds
+// them inline where it holds them at all: every column under REPLICA IDENTITY FULL, and the key
+// columns otherwise, since PostgreSQL logs the old key of an UPDATE whenever it is out of line.
+static void fill_from_old_row(const TableSchema& table, ChangeEncoder::Row& row,
+                              const ChangeEncoder::Row& old_row) {
+    for (const ColumnEncoding& column : table.columns) {
+        int i = column.attribute_index;
+        if (!(table.replica_identity_full || column.in_identity)) continue;
+        if (!is_unchanged_toast(column, row.values, row.nulls)) continue;
+        if (is_unchanged_toast(column, old_row.values, old_row.nulls)) continue;
+        row.values[i] = old_row.values[i];
+        row.nulls[i] = old_row.nulls[i];
+    }
 }
 
-void ChangeEncoder::write_value(TableSchema& table, const Row& row, const Row* old_row) {
+void ChangeEncoder::write_value(TableSchema& table, const Row& row) {
     RowWriter& writer = *value_writer_;
     writer.reset();
     writer.begin_record(*table.value_record);
@@ -60,11 +80,7 @@ void ChangeEncoder::write_value(TableSchema& table, const Row& row, const Row* o
         writer.field(table.value_record->fields[c]);
         if (!is_unchanged_toast(column, row.values, row.nulls)) {
             column.codec->write(writer, row.values[i], row.nulls[i], column.may_be_unchanged_toast);
-        } else if (old_row && !is_unchanged_toast(column, old_row->values, old_row->nulls)) {
-            // REPLICA IDENTITY FULL logs the old row with its TOAST values inline.
-            column.codec->write(writer, old_row->values[i], old_row->nulls[i],
-                                column.may_be_unchanged_toast);
-        } else if (column.may_be_unchanged_toast) {
+        } else if (column.may_be_unchanged_toast && !column.in_identity) {
             column.codec->write_unchanged_toast(writer);
             if (!table.unchanged_toast_logged) {
                 ereport(LOG,
@@ -76,10 +92,8 @@ void ChangeEncoder::write_value(TableSchema& table, const Row& row, const Row* o
                 table.unchanged_toast_logged = true;
             }
         } else {
-            elog(ERROR,
-                 "bottledwater: table \"%s\" has REPLICA IDENTITY FULL but the WAL "
-                 "holds no value for column %d",
-                 table.description.qualified_name.c_str(), i + 1);
+            elog(ERROR, "bottledwater: the WAL holds no value for column %d of table \"%s\"",
+                 i + 1, table.description.qualified_name.c_str());
         }
     }
     writer.end_record();
@@ -99,20 +113,12 @@ void ChangeEncoder::emit(ChangeOp op, const TableSchema& table, RowWriter* key, 
 
 void ChangeEncoder::encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
                            HeapTuple new_tuple, ChangeSink& sink) {
-    try {
-        encode_change(op, relation, table, old_tuple, new_tuple, sink);
-    } catch (const UnencodableValue& e) {
-        if (!sink.skips_unencodable(table.description, e.what())) throw;
-    }
-}
-
-void ChangeEncoder::encode_change(ChangeOp op, Relation relation, TableSchema& table,
-                                  HeapTuple old_tuple, HeapTuple new_tuple, ChangeSink& sink) {
     Row new_row, old_row;
     if (new_tuple) new_row = deform(relation, new_tuple);
     if (old_tuple) old_row = deform(relation, old_tuple);
-    if (op == ChangeOp::Delete && !table.keyed) {
-        // Without a key there is nothing to say which row went: consumers get the bare event.
+    if (new_tuple && old_tuple) fill_from_old_row(table, new_row, old_row);
+    if (op == ChangeOp::Delete && !table.key_record) {
+        // Without an identity nothing says which row went: consumers get the bare event.
         emit(op, table, nullptr, nullptr, sink);
         return;
     }
@@ -123,7 +129,7 @@ void ChangeEncoder::encode_change(ChangeOp op, Relation relation, TableSchema& t
         return;
     }
     RowWriter* key = nullptr;
-    if (table.keyed) {
+    if (table.key_record) {
         write_key(table, key_row, *key_writer_);
         key = key_writer_.get();
     }
@@ -131,9 +137,8 @@ void ChangeEncoder::encode_change(ChangeOp op, Relation relation, TableSchema& t
         emit(op, table, key, nullptr, sink);
         return;
     }
-    // Only REPLICA IDENTITY FULL logs whole old rows; otherwise the old tuple holds the key alone.
-    write_value(table, new_row, old_tuple && table.replica_identity_full ? &old_row : nullptr);
-    if (op == ChangeOp::Update && table.keyed && old_tuple) {
+    write_value(table, new_row);
+    if (op == ChangeOp::Update && table.key_record && old_tuple) {
         write_key(table, old_row, *old_key_writer_);
         if (old_key_writer_->bytes() != key_writer_->bytes()) {
             // The key moved: consumers keyed on it see the old key deleted, the new one created.

@@ -22,22 +22,21 @@ class ChangeEncoder {
 public:
     explicit ChangeEncoder(OutputFormat format);
 
-    // Tuples may be null where the WAL has none (the old row of most updates). A value that
-    // cannot be encoded is the sink's to skip (skips_unencodable) or else an UnencodableValue.
+    // Tuples may be null where the WAL has none (the old row of most updates). Every value a
+    // table holds has a branch in its schema, so every change can be encoded.
     void encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
                 HeapTuple new_tuple, ChangeSink& sink);
 
-private:
-    void encode_change(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
-                       HeapTuple new_tuple, ChangeSink& sink);
     // A deformed tuple, palloc'd in the per-change memory context.
     struct Row {
         Datum* values = nullptr;
         bool* nulls = nullptr;
     };
+
+private:
     static Row deform(Relation relation, HeapTuple tuple);
     void write_key(const TableSchema& table, const Row& row, RowWriter& writer);
-    void write_value(TableSchema& table, const Row& row, const Row* old_row);
+    void write_value(TableSchema& table, const Row& row);
     void emit(ChangeOp op, const TableSchema& table, RowWriter* key, RowWriter* value,
               ChangeSink& sink);
 

@@ -112,8 +112,10 @@ bool should_stream(DecodingSession* session, TableSchema& table) {
         ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica identity "
                              "index; %s",
                              table.description.qualified_name.c_str(),
-                             session->options.allow_unkeyed ? "its changes are sent with a null key"
-                                                            : "its changes are skipped"),
+                             !session->options.allow_unkeyed ? "its changes are skipped"
+                             : table.key_record ? "its changes are keyed by the whole row "
+                                                  "(REPLICA IDENTITY FULL)"
+                                                : "its changes are sent with a null key"),
                       errhint("Add a primary key, or set allow_unkeyed to stream it with null "
                               "keys.")));
         table.unkeyed_logged = true;

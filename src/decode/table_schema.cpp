@@ -13,6 +13,8 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include <algorithm>
+
 #include "schema/avro_names.h"
 #include "schema/schema_check.h"
 
@@ -31,8 +33,13 @@ TableSchema& SchemaCache::lookup(Relation relation) {
 }
 
 void SchemaCache::invalidate(Oid relid) {
-    auto found = tables_.find(relid);
-    if (found != tables_.end()) found->second->valid = false;
+    for (auto& entry : tables_) {
+        TableSchema& table = *entry.second;
+        if (table.relid == relid || std::find(table.type_relations.begin(),
+                                              table.type_relations.end(),
+                                              relid) != table.type_relations.end())
+            table.valid = false;
+    }
 }
 
 void SchemaCache::invalidate_all() {
@@ -85,18 +92,22 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
     schema.replica_identity_full = relation->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
     schema.columns.clear();
     schema.key_columns.clear();
+    schema.type_relations.clear();
 
+    std::vector<AttrNumber> identity = key_attributes(relation);
+    schema.keyed = !identity.empty();
+    const bool whole_row_identity = !schema.keyed && schema.replica_identity_full;
     std::vector<std::string> column_names;
     for (int i = 0; i < descriptor->natts; i++) {
         Form_pg_attribute attribute = TupleDescAttr(descriptor, i);
         if (attribute->attisdropped) continue;
         ColumnEncoding column;
         column.attribute_index = i;
-        column.codec = ValueCodec::for_type(attribute->atttypid, attribute->atttypmod,
-                                            attribute->attndims, schema.context);
-        column.may_be_unchanged_toast = !schema.replica_identity_full &&
-                                        column.codec->is_varlena() &&
-                                        attribute->attstorage != TYPSTORAGE_PLAIN;
+        column.codec =
+            ValueCodec::for_type(attribute->atttypid, attribute->atttypmod, schema.context);
+        column.may_be_unchanged_toast = !schema.replica_identity_full && column.codec->is_varlena();
+        if (whole_row_identity) identity.push_back(attribute->attnum);
+        column.codec->add_composite_relations(schema.type_relations);
         schema.columns.push_back(std::move(column));
         column_names.emplace_back(NameStr(attribute->attname));
     }
@@ -113,18 +124,18 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
     }
 
     std::shared_ptr<AvroType> key_record;
-    for (AttrNumber attnum : key_attributes(relation)) {
+    for (AttrNumber attnum : identity) {
         if (!key_record)
             key_record = make_record(record_namespace + ".key." + avro_name(table_name),
                                      "key of table " + qualified);
         for (size_t i = 0; i < schema.columns.size(); i++) {
             if (schema.columns[i].attribute_index != attnum - 1) continue;
             schema.key_columns.push_back(i);
+            schema.columns[i].in_identity = true;
             key_record->fields.push_back(
                 {field_names[i], schema.columns[i].codec->nullable_type(false), true});
         }
     }
-    schema.keyed = key_record != nullptr;
     schema.key_record = key_record;
     schema.value_record = value_record;
 

@@ -21,21 +21,29 @@ namespace bw {
 struct ColumnEncoding {
     int attribute_index;  // 0-based position in the tuple descriptor
     std::unique_ptr<ValueCodec> codec;
-    // A toastable column of a table without REPLICA IDENTITY FULL: an UPDATE may leave its value
-    // out of the WAL, so its union carries the unchanged-TOAST marker.
+    // A varlena column of a table without REPLICA IDENTITY FULL: an UPDATE may leave its value
+    // out of the WAL, so its union carries the unchanged-TOAST marker. Any storage mode counts:
+    // a column set to PLAIN may still hold values stored out of line before.
     bool may_be_unchanged_toast = false;
+    // Part of the replica identity, so the old row of an UPDATE that leaves it out of line
+    // carries its value (PostgreSQL logs the old key then).
+    bool in_identity = false;
 };
 
 struct TableSchema {
     Oid relid = InvalidOid;
     TableDescription description;
+    // Has a primary key or replica identity index; other tables stream only with allow_unkeyed.
     bool keyed = false;
     bool replica_identity_full = false;
     std::vector<ColumnEncoding> columns;  // value record fields, in column order
-    std::vector<size_t> key_columns;      // indexes into `columns`, in key order
-    AvroTypePtr key_record;               // null for an unkeyed table
+    // Indexes into `columns`, in key order. A table without a key index under REPLICA IDENTITY
+    // FULL is identified by its whole row, as PostgreSQL identifies it: every column, in order.
+    std::vector<size_t> key_columns;
+    AvroTypePtr key_record;  // null for a table with no identity
     AvroTypePtr value_record;
     MemoryContext context = nullptr;  // catalog data and output functions of this version
+    std::vector<Oid> type_relations;  // of the composite types its columns use, nested too
 
     bool valid = false;
     bool announced = false;  // table_schema() sent for this version
@@ -51,6 +59,7 @@ public:
     // The schema of `relation` at the change being decoded; rebuilt if invalidated.
     TableSchema& lookup(Relation relation);
 
+    // The table `relid`, or every table using the composite type whose relation is `relid`.
     void invalidate(Oid relid);
     void invalidate_all();
 

@@ -1,11 +1,11 @@
 // Type mapping, decode side (see value_codec.h). Datums are read with PostgreSQL's own macros and
 // handed to the RowWriter as plain values; values Avro cannot hold (infinite dates, NaN in a
-// decimal, timestamps past Avro's long range) go to the "string" branch as PostgreSQL's text.
+// decimal) or that common Avro readers refuse to read back (a time of 24:00:00, dates and
+// timestamps outside the years 1 to 9999) go to the "string" branch as PostgreSQL's text.
 #include "decode/value_codec.h"
 
 extern "C" {
 #include "catalog/pg_type.h"
-#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -29,6 +29,11 @@ namespace bw {
 
 static constexpr int64 kUnixEpochOffsetDays = POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;
 static constexpr int64 kUnixEpochOffsetMicros = kUnixEpochOffsetDays * USECS_PER_DAY;
+// The years 1 to 9999 are what common Avro readers' date and time types hold (Python's
+// datetime, .NET's DateTime): days since 2000-01-01, PostgreSQL's date epoch.
+static constexpr int32 kFirstReadableDate = -730119;  // 0001-01-01
+static constexpr int32 kLastReadableDate = 2921939;   // 9999-12-31
+static_assert(kLastReadableDate - kFirstReadableDate == 3652058, "days of the years 1 to 9999");
 // money is an int64 count of the currency's smallest unit; 19 digits hold any int64.
 static constexpr int kMoneyPrecision = 19;
 
@@ -69,10 +74,10 @@ static bool numeric_declared_scale(int32 typmod, int& precision, int& scale) {
     return scale >= 0 && scale <= precision;
 }
 
-std::unique_ptr<ValueCodec> ValueCodec::for_type(Oid type_oid, int32 typmod, int ndims,
+std::unique_ptr<ValueCodec> ValueCodec::for_type(Oid type_oid, int32 typmod,
                                                  MemoryContext context) {
     std::unique_ptr<ValueCodec> codec(new ValueCodec());
-    codec->resolve(type_oid, typmod, ndims, context);
+    codec->resolve(type_oid, typmod, context);
     codec->union_plain_ = codec->build_nullable_type(false);
     codec->union_with_toast_ = codec->build_nullable_type(true);
     return codec;
@@ -80,7 +85,7 @@ std::unique_ptr<ValueCodec> ValueCodec::for_type(Oid type_oid, int32 typmod, int
 
 // XXX: a catalog lookup that fails here longjmps past the codecs under construction and leaks
 // them; such a failure ends the decoding session anyway.
-void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext context) {
+void ValueCodec::resolve(Oid type_oid, int32 typmod, MemoryContext context) {
     Oid base = getBaseTypeAndTypmod(type_oid, &typmod);
     type_oid_ = base;
     type_length_ = get_typlen(base);
@@ -91,23 +96,23 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
     getTypeOutputInfo(base, &output_oid, &output_is_varlena);
     fmgr_info_cxt(output_oid, &output_function_, context);
 
-    auto set = [this](Kind kind, AvroTypePtr type, bool special = false) {
+    auto set = [this](Kind kind, AvroTypePtr type, bool string_branch = false) {
         kind_ = kind;
         value_type_ = std::move(type);
-        has_special_branch_ = special;
+        if (string_branch) special_type_ = AvroType::primitive(AvroKind::String);
     };
     auto primitive = AvroType::primitive;
     int precision, scale;
     Oid element_oid = get_element_type(base);
 
     if (OidIsValid(element_oid)) {
-        ndims_ = ndims > 0 ? ndims : 1;
-        element_ = for_type(element_oid, typmod, 0, context);
+        // PostgreSQL does not hold a value to its column's declared dimensions, so the schema
+        // does not follow them: any dimension count and lower bounds fit the special branch.
+        element_ = for_type(element_oid, typmod, context);
         get_typlenbyvalalign(element_oid, &element_length_, &element_by_value_, &element_align_);
         element_type_oid_ = element_oid;
-        AvroTypePtr type = element_->nullable_type(false);
-        for (int level = 0; level < ndims_; level++) type = AvroType::array_of(type);
-        set(Kind::Array, type);
+        set(Kind::Array, AvroType::array_of(element_->nullable_type(false)));
+        special_type_ = AvroType::multi_dimensional_array(element_->nullable_type(false));
         return;
     }
     if (get_typtype(base) == TYPTYPE_COMPOSITE) {
@@ -117,6 +122,7 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
         MemoryContextSwitchTo(old);
         ReleaseTupleDesc(cached);
 
+        type_relid_ = get_typ_typrelid(base);
         auto record = std::make_shared<AvroType>();
         record->kind = AvroKind::Record;
         HeapTuple type_tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(base));
@@ -133,8 +139,7 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
             Form_pg_attribute attribute = TupleDescAttr(row_descriptor_, i);
             if (attribute->attisdropped) continue;
             field_attnums_.push_back(i);
-            fields_.push_back(
-                for_type(attribute->atttypid, attribute->atttypmod, attribute->attndims, context));
+            fields_.push_back(for_type(attribute->atttypid, attribute->atttypmod, context));
             attribute_names.emplace_back(NameStr(attribute->attname));
         }
         std::vector<std::string> field_names = avro_field_names(attribute_names);
@@ -168,9 +173,11 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
         case BYTEAOID: set(Kind::Bytea, primitive(AvroKind::Bytes)); break;
         case UUIDOID: set(Kind::Uuid, AvroType::logical(AvroKind::String, "uuid")); break;
         case DATEOID: set(Kind::Date, AvroType::logical(AvroKind::Int, "date"), true); break;
-        case TIMEOID: set(Kind::Time, AvroType::logical(AvroKind::Long, "time-micros")); break;
+        case TIMEOID:
+            set(Kind::Time, AvroType::logical(AvroKind::Long, "time-micros"), true);
+            break;
         case TIMETZOID:
-            set(Kind::TimeTz, AvroType::logical(AvroKind::Long, "timestamp-micros"));
+            set(Kind::TimeTz, AvroType::logical(AvroKind::Long, "timestamp-micros"), true);
             break;
         case TIMESTAMPOID:
         case TIMESTAMPTZOID:
@@ -184,9 +191,15 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext co
     }
 }
 
+void ValueCodec::add_composite_relations(std::vector<Oid>& relids) const {
+    if (element_) element_->add_composite_relations(relids);
+    if (OidIsValid(type_relid_)) relids.push_back(type_relid_);
+    for (const auto& field : fields_) field->add_composite_relations(relids);
+}
+
 AvroTypePtr ValueCodec::build_nullable_type(bool unchanged_toast) const {
     std::vector<AvroTypePtr> branches = {AvroType::primitive(AvroKind::Null), value_type_};
-    if (has_special_branch_) branches.push_back(AvroType::primitive(AvroKind::String));
+    if (special_type_) branches.push_back(special_type_);
     if (unchanged_toast) branches.push_back(unchanged_toast_marker());
     return AvroType::union_of(std::move(branches));
 }
@@ -197,17 +210,28 @@ static const char* special_text(ValueCodec::Kind kind, Datum value, FmgrInfo* ou
         case ValueCodec::Kind::Date: {
             DateADT date = DatumGetDateADT(value);
             if (DATE_NOT_FINITE(date)) return DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity";
-            return nullptr;
-        }
-        case ValueCodec::Kind::Timestamp: {
-            Timestamp timestamp = DatumGetTimestamp(value);
-            int64 unix_micros;
-            if (TIMESTAMP_IS_NOBEGIN(timestamp)) return "-infinity";
-            if (TIMESTAMP_IS_NOEND(timestamp)) return "infinity";
-            if (pg_add_s64_overflow(timestamp, kUnixEpochOffsetMicros, &unix_micros))
+            if (date < kFirstReadableDate || date > kLastReadableDate)
                 return OutputFunctionCall(output_function, value);
             return nullptr;
         }
+        case ValueCodec::Kind::Timestamp: {
+            // Infinities print as "-infinity" and "infinity"; timestamptz compares in UTC.
+            Timestamp timestamp = DatumGetTimestamp(value);
+            if (timestamp < kFirstReadableDate * USECS_PER_DAY ||
+                timestamp >= (kLastReadableDate + int64{1}) * USECS_PER_DAY)
+                return OutputFunctionCall(output_function, value);
+            return nullptr;
+        }
+        // 24:00:00 is a legal time of day in PostgreSQL, and 86400000000 a time-micros that
+        // readers refuse; for timetz it would also fold onto 00:00:00 of the same zone.
+        case ValueCodec::Kind::Time:
+            if (DatumGetTimeADT(value) == USECS_PER_DAY)
+                return OutputFunctionCall(output_function, value);
+            return nullptr;
+        case ValueCodec::Kind::TimeTz:
+            if (DatumGetTimeTzADTP(value)->time == USECS_PER_DAY)
+                return OutputFunctionCall(output_function, value);
+            return nullptr;
         case ValueCodec::Kind::NumericDecimal: {
             Numeric number = DatumGetNumeric(value);
             if (numeric_is_nan(number) || numeric_is_inf(number))
@@ -224,19 +248,34 @@ static const char* special_text(ValueCodec::Kind kind, Datum value, FmgrInfo* ou
     }
 }
 
+// The natural array: one dimension from 1, or empty (which has no dimensions).
+static bool is_plain_array(const ArrayType* array) {
+    return ARR_NDIM(array) == 0 || (ARR_NDIM(array) == 1 && ARR_LBOUND(array)[0] == 1);
+}
+
 void ValueCodec::write(RowWriter& writer, Datum value, bool is_null, bool unchanged_toast) const {
     const AvroType& type = unchanged_toast ? *union_with_toast_ : *union_plain_;
-    int branch = 1;
-    const char* special = nullptr;
-    if (is_null)
-        branch = 0;
-    else if (has_special_branch_ &&
-             (special = special_text(kind_, value, const_cast<FmgrInfo*>(&output_function_))))
-        branch = 2;
-    writer.begin_union(type, branch);
-    if (branch == 0)
+    constexpr int kNull = 0, kValue = 1, kSpecial = 2;
+    if (is_null) {
+        writer.begin_union(type, kNull);
         writer.write_null();
-    else if (branch == 2)
+        writer.end_union(type, kNull);
+        return;
+    }
+    if (kind_ == Kind::Array) {
+        ArrayType* array = DatumGetArrayTypeP(value);
+        bool plain = is_plain_array(array);
+        writer.begin_union(type, plain ? kValue : kSpecial);
+        write_array(writer, array, plain);
+        writer.end_union(type, plain ? kValue : kSpecial);
+        return;
+    }
+    const char* special =
+        special_type_ ? special_text(kind_, value, const_cast<FmgrInfo*>(&output_function_))
+                      : nullptr;
+    int branch = special ? kSpecial : kValue;
+    writer.begin_union(type, branch);
+    if (special)
         writer.write_string(special);
     else
         write_value(writer, value);
@@ -337,50 +376,49 @@ void ValueCodec::write_value(RowWriter& writer, Datum value) const {
             writer.end_record();
             return;
         }
-        case Kind::Array: write_array(writer, value); return;
+        case Kind::Array: break;  // write() picks the array's branch and writes it
         case Kind::Composite: write_composite(writer, value); return;
         case Kind::TextForm: write_text_form(writer, value); return;
     }
 }
 
-void ValueCodec::write_array(RowWriter& writer, Datum value) const {
-    ArrayType* array = DatumGetArrayTypeP(value);
-    int ndims = ARR_NDIM(array);
-    if (ndims == 0) {
-        writer.begin_array(0);
-        writer.end_array();
-        return;
-    }
-    if (ndims != ndims_)
-        throw UnencodableValue("bottledwater: an array value has " + std::to_string(ndims) +
-                                   " dimensions but its column declares " +
-                                   std::to_string(ndims_),
-                               "The Avro schema of an array column is fixed by its declared "
-                               "dimensions.",
-                               "Declare the column with as many [] as its values have "
-                               "dimensions.");
+void ValueCodec::write_array(RowWriter& writer, ArrayType* array, bool plain) const {
     Datum* items;
     bool* nulls;
     int count;
     deconstruct_array(array, element_type_oid_, element_length_, element_by_value_, element_align_,
                       &items, &nulls, &count);
-    int next = 0;
-    write_array_level(writer, 0, ARR_DIMS(array), items, nulls, next);
-}
-
-void ValueCodec::write_array_level(RowWriter& writer, int level, const int* dims,
-                                   const Datum* items, const bool* nulls, int& next) const {
-    writer.begin_array(dims[level]);
-    for (int i = 0; i < dims[level]; i++) {
-        writer.item();
-        if (level + 1 < ndims_) {
-            write_array_level(writer, level + 1, dims, items, nulls, next);
-        } else {
-            element_->write(writer, items[next], nulls[next], false);
-            next++;
+    auto write_elements = [&] {
+        writer.begin_array(count);
+        for (int i = 0; i < count; i++) {
+            writer.item();
+            element_->write(writer, items[i], nulls[i], false);
         }
+        writer.end_array();
+    };
+    if (plain) {
+        write_elements();
+        return;
+    }
+    const AvroType& record = *special_type_;
+    const AvroType& dimension = *record.fields[0].type->items;
+    int ndims = ARR_NDIM(array);
+    writer.begin_record(record);
+    writer.field(record.fields[0]);
+    writer.begin_array(ndims);
+    for (int d = 0; d < ndims; d++) {
+        writer.item();
+        writer.begin_record(dimension);
+        writer.field(dimension.fields[0]);
+        writer.write_int(ARR_LBOUND(array)[d]);
+        writer.field(dimension.fields[1]);
+        writer.write_int(ARR_DIMS(array)[d]);
+        writer.end_record();
     }
     writer.end_array();
+    writer.field(record.fields[1]);
+    write_elements();
+    writer.end_record();
 }
 
 void ValueCodec::write_composite(RowWriter& writer, Datum value) const {

@@ -7,36 +7,26 @@ extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
 #include "access/tupdesc.h"
+#include "utils/array.h"
 }
 
 #include <memory>
 #include <vector>
 
 #include "encode/row_writer.h"
-#include "pg_boundary.h"
 
 namespace bw {
 
-// A value the table's schema cannot carry (e.g. an array with more dimensions than its column
-// declares): a C++ exception, so that the worker may skip the change under on_error = log.
-class UnencodableValue : public ReportableError {
-public:
-    UnencodableValue(const std::string& message, std::string detail, std::string hint)
-        : ReportableError(ERRCODE_DATATYPE_MISMATCH, message, std::move(detail),
-                          std::move(hint)) {}
-};
-
 class ValueCodec {
 public:
-    // Looks the type up in the catalogs (domains resolve to their base type). `ndims` is the
-    // declared number of array dimensions (attndims); 0 means "not declared", taken as 1.
-    // Catalog memory and function lookups go into `context`, which must outlive the codec.
-    static std::unique_ptr<ValueCodec> for_type(Oid type_oid, int32 typmod, int ndims,
-                                                MemoryContext context);
+    // Looks the type up in the catalogs (domains resolve to their base type). Catalog memory and
+    // function lookups go into `context`, which must outlive the codec.
+    static std::unique_ptr<ValueCodec> for_type(Oid type_oid, int32 typmod, MemoryContext context);
 
-    // The nullable union a column or element of this type is written as:
-    // ["null", T] plus a "string" branch where T cannot hold every value (infinite dates,
-    // NaN in a decimal), plus, with `unchanged_toast`, the marker for a TOAST value the WAL omits.
+    // The nullable union a column or element of this type is written as: ["null", T] plus a
+    // special branch where T cannot hold every value ("string" for infinite dates or NaN in a
+    // decimal; for arrays T is the plain 1-D array and the special branch the record of any
+    // other shape), plus, with `unchanged_toast`, the marker for a TOAST value the WAL omits.
     AvroTypePtr nullable_type(bool unchanged_toast) const {
         return unchanged_toast ? union_with_toast_ : union_plain_;
     }
@@ -47,6 +37,11 @@ public:
     void write_unchanged_toast(RowWriter& writer) const;
 
     bool is_varlena() const { return type_length_ == -1; }
+
+    // The relations (pg_class entries) of the composite types this codec reads, nested ones
+    // included: an ALTER TYPE on one of them invalidates that relation alone, not the tables
+    // that use the type, so their schemas must listen for it.
+    void add_composite_relations(std::vector<Oid>& relids) const;
 
     enum class Kind {
         Boolean,
@@ -74,29 +69,26 @@ public:
 
 private:
     ValueCodec() = default;
-    void resolve(Oid type_oid, int32 typmod, int ndims, MemoryContext context);
+    void resolve(Oid type_oid, int32 typmod, MemoryContext context);
     AvroTypePtr build_nullable_type(bool unchanged_toast) const;
     void write_value(RowWriter& writer, Datum value) const;
     void write_special(RowWriter& writer, const char* text) const;
     void write_text(RowWriter& writer, const char* text, size_t length) const;
     void write_text_form(RowWriter& writer, Datum value) const;
-    void write_array(RowWriter& writer, Datum value) const;
-    void write_array_level(RowWriter& writer, int level, const int* dims, const Datum* items,
-                           const bool* nulls, int& next) const;
+    void write_array(RowWriter& writer, ArrayType* array, bool plain) const;
     void write_composite(RowWriter& writer, Datum value) const;
 
     Kind kind_ = Kind::TextForm;
     Oid type_oid_ = InvalidOid;
     int16 type_length_ = 0;
-    AvroTypePtr value_type_;  // T
-    bool has_special_branch_ = false;
+    AvroTypePtr value_type_;    // T
+    AvroTypePtr special_type_;  // the branch after T, or null
     AvroTypePtr union_plain_;
     AvroTypePtr union_with_toast_;
     FmgrInfo output_function_;  // text form: fallback, unconstrained numeric, specials
     bool convert_to_utf8_ = false;
 
     // Arrays
-    int ndims_ = 1;
     std::unique_ptr<ValueCodec> element_;
     Oid element_type_oid_ = InvalidOid;
     int16 element_length_ = 0;
@@ -104,6 +96,7 @@ private:
     char element_align_ = 'i';
 
     // Composites
+    Oid type_relid_ = InvalidOid;
     TupleDesc row_descriptor_ = nullptr;
     std::vector<int> field_attnums_;  // 0-based, dropped attributes skipped
     std::vector<std::unique_ptr<ValueCodec>> fields_;

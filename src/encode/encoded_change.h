@@ -48,11 +48,6 @@ public:
     virtual void change(const EncodedChange& change) = 0;
     virtual void truncate(const TableDescription& table) = 0;
     virtual void commit_transaction(const TransactionInfo& txn) = 0;
-    // A change of `table` could not be encoded (`reason`): true if the sink gives it up and the
-    // stream goes on, false (SQL consumers) if it is an error.
-    virtual bool skips_unencodable(const TableDescription& table, const char* reason) {
-        return false;
-    }
 };
 
 }  // namespace bw

@@ -174,10 +174,28 @@ rd_kafka_topic_t* KafkaSink::topic_handle(std::string_view topic) {
 
 // Delivery reports are the only truth about what Kafka holds. The callbacks below are C
 // callbacks, so nothing may throw through them; a broken tracker contract surfaces as a failure.
+// A callback that fails (a report out of step with what was produced, an allocation that fails)
+// leaves the producer fatal: it is replaced and the worker replays from the slot. The fallback
+// message fits std::string's inline buffer, so setting it cannot fail in turn.
+template <typename Body>
+void KafkaSink::survive_in_callback(Body&& body) noexcept {
+    try {
+        try {
+            body();
+        } catch (const std::exception& e) {
+            fatal_ = true;
+            last_error_ = std::string("delivery report out of step: ") + e.what();
+        }
+    } catch (...) {
+        fatal_ = true;
+        last_error_ = "out of memory";
+    }
+}
+
 void KafkaSink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
     auto* sink = static_cast<KafkaSink*>(opaque);
     const auto txn = static_cast<TxnId>(reinterpret_cast<uintptr_t>(message->_private));
-    try {
+    sink->survive_in_callback([&] {
         if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             sink->acks_.message_acknowledged(txn);
             if (!sink->fatal_) sink->last_error_.clear();
@@ -186,31 +204,32 @@ void KafkaSink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void
                                                 rd_kafka_topic_name(message->rkt) +
                                                 "\" failed: " + rd_kafka_err2str(message->err));
         }
-    } catch (const std::exception& e) {
-        // The report does not match what was produced: trust nothing this producer holds.
-        sink->fatal_ = true;
-        sink->last_error_ = std::string("delivery report out of step: ") + e.what();
-    }
+    });
 }
 
 void KafkaSink::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     auto* sink = static_cast<KafkaSink*>(opaque);
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        // The callback's reason is generic; the underlying error says what went wrong.
-        char fatal_reason[512];
-        const rd_kafka_resp_err_t cause =
-            rd_kafka_fatal_error(rk, fatal_reason, sizeof fatal_reason);
-        sink->fatal_ = true;
-        sink->last_error_ = std::string("fatal: ") + rd_kafka_err2name(cause) + ": " + fatal_reason;
-        return;
-    }
-    // A fatal error stays the one reported until the producer is replaced.
-    if (!sink->fatal_) sink->last_error_ = reason;
+    sink->survive_in_callback([&] {
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+            // The callback's reason is generic; the underlying error says what went wrong.
+            char fatal_reason[512];
+            const rd_kafka_resp_err_t cause =
+                rd_kafka_fatal_error(rk, fatal_reason, sizeof fatal_reason);
+            sink->fatal_ = true;
+            sink->last_error_ =
+                std::string("fatal: ") + rd_kafka_err2name(cause) + ": " + fatal_reason;
+            return;
+        }
+        // A fatal error stays the one reported until the producer is replaced.
+        if (!sink->fatal_) sink->last_error_ = reason;
+    });
 }
 
 void KafkaSink::on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
     auto* sink = static_cast<KafkaSink*>(rd_kafka_opaque(rk));
-    if (sink->log_sink_) sink->log_sink_(level, facility, text);
+    sink->survive_in_callback([&] {
+        if (sink->log_sink_) sink->log_sink_(level, facility, text);
+    });
 }
 
 }  // namespace bw

@@ -86,6 +86,10 @@ private:
 
     rd_kafka_topic_t* topic_handle(std::string_view topic);
 
+    // librdkafka's callbacks run in its C frames, which no exception may cross: each body runs
+    // under survive_in_callback().
+    template <typename Body>
+    void survive_in_callback(Body&& body) noexcept;
     static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
     static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
     static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);

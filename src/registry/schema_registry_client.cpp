@@ -44,9 +44,15 @@ std::string without_userinfo(const std::string& url) {
     return url.substr(0, authority) + url.substr(at + 1);
 }
 
-size_t append_to_string(char* data, size_t size, size_t count, void* target) {
-    static_cast<std::string*>(target)->append(data, size * count);
-    return size * count;
+// A libcurl callback: no exception may leave it. Returning less than was given makes libcurl
+// fail the request (CURLE_WRITE_ERROR), which is reported as any transport error.
+size_t append_to_string(char* data, size_t size, size_t count, void* target) noexcept {
+    try {
+        static_cast<std::string*>(target)->append(data, size * count);
+        return size * count;
+    } catch (...) {
+        return 0;
+    }
 }
 
 bool parse_long(const std::string& text, long& value) {

@@ -1,6 +1,8 @@
 // Construction helpers for the schema model and its rendering to Avro schema JSON text.
 #include "schema/avro_schema.h"
 
+#include <cstdint>
+#include <cstdio>
 #include <set>
 
 #include "encode/json_text.h"
@@ -41,6 +43,38 @@ AvroTypePtr AvroType::union_of(std::vector<AvroTypePtr> branches) {
     type->kind = AvroKind::Union;
     type->branches = std::move(branches);
     return type;
+}
+
+// FNV-1a: stable across builds and platforms, so a name stays the same wherever it is computed.
+static uint64_t fnv1a_64(std::string_view text) {
+    uint64_t hash = 14695981039346656037ULL;
+    for (unsigned char c : text) {
+        hash ^= c;
+        hash *= 1099511628211ULL;
+    }
+    return hash;
+}
+
+AvroTypePtr AvroType::multi_dimensional_array(AvroTypePtr element) {
+    auto dimension = std::make_shared<AvroType>();
+    dimension->kind = AvroKind::Record;
+    dimension->full_name = "bottledwater.array_dimension";
+    dimension->doc = "one dimension of a PostgreSQL array: its lower bound and its length";
+    dimension->fields = {{"lower", primitive(AvroKind::Int), false},
+                         {"length", primitive(AvroKind::Int), false}};
+
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx",
+             static_cast<unsigned long long>(fnv1a_64(render_schema_json(*element))));
+    auto record = std::make_shared<AvroType>();
+    record->kind = AvroKind::Record;
+    record->full_name = std::string("bottledwater.md_array_") + hash;
+    record->doc =
+        "PostgreSQL array of other than one dimension from 1: its dimensions, outermost first, "
+        "and its elements in row-major order";
+    record->fields = {{"dims", array_of(dimension), false},
+                      {"elements", array_of(std::move(element)), false}};
+    return record;
 }
 
 static const char* primitive_name(AvroKind kind) {

@@ -52,6 +52,11 @@ struct AvroType {
     static AvroTypePtr decimal(int precision, int scale);
     static AvroTypePtr array_of(AvroTypePtr items);
     static AvroTypePtr union_of(std::vector<AvroTypePtr> branches);
+    // A PostgreSQL array that is not one dimension from 1: record {dims: [{lower, length}],
+    // elements: [element]}, the elements in row-major order. Named bottledwater.md_array_<16 hex
+    // digits of a hash of the element's schema>, so that each element type has a name of its own
+    // and one schema may hold several.
+    static AvroTypePtr multi_dimensional_array(AvroTypePtr element);
 
     bool is_named() const { return kind == AvroKind::Record || kind == AvroKind::Enum; }
     // The name that selects this branch of a union in the Avro JSON encoding.

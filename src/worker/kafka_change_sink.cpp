@@ -193,13 +193,6 @@ void KafkaChangeSink::end_back_off() {
 // XXX a truncate could be announced with a tombstone per key, which needs a scan of old keys.
 void KafkaChangeSink::truncate(const TableDescription& table) {}
 
-// Replaying would meet the same value again: under on_error = exit the worker stops on it.
-bool KafkaChangeSink::skips_unencodable(const TableDescription& table, const char* reason) {
-    if (!on_error_skips(table, reason)) return false;
-    ++skipped_;
-    return true;
-}
-
 void KafkaChangeSink::commit_transaction(const TransactionInfo& txn) {
     kafka_.acks().end_transaction(current_);
     last_commit_lsn_ = txn.end_lsn;

@@ -31,7 +31,6 @@ public:
     void change(const EncodedChange& change) override;
     void truncate(const TableDescription& table) override;
     void commit_transaction(const TransactionInfo& txn) override;
-    bool skips_unencodable(const TableDescription& table, const char* reason) override;
 
     // Produces one message outside any decoded transaction's framing (the snapshot uses it with
     // its own AckTracker transaction).

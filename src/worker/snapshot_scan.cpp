@@ -1,6 +1,12 @@
-// The initial snapshot (see snapshot_scan.h). Tables are listed with SPI, then each is scanned
-// with a sequential heap scan; rows are detoasted first, because the encoder reads an on-disk
-// TOAST pointer as "unchanged by this UPDATE".
+// The initial snapshot (see snapshot_scan.h). Tables are listed with SPI and at once locked in
+// ACCESS SHARE mode until the snapshot's transaction ends, as pg_dump does: a table that DDL
+// rewrote after the snapshot was taken would be read through a new file whose rows the snapshot
+// cannot see, so with the locks held an ALTER TABLE or DROP TABLE waits for the snapshot to end.
+// One window stays, between taking the snapshot and taking the lock: a table rewritten in it is
+// detected (its file is not the one the snapshot lists) and the snapshot is begun again, and a
+// table dropped in it is left out. Each table is then scanned with a sequential heap scan; rows
+// are detoasted first, because the encoder reads an on-disk TOAST pointer as "unchanged by this
+// UPDATE".
 #include "worker/snapshot_scan.h"
 
 extern "C" {
@@ -30,10 +36,12 @@ namespace {
 
 constexpr int64 kProgressEveryRows = 1000;
 
-// Leaf tables only: changes of a partitioned table are decoded on its partitions. Every
-// operator is schema-qualified: this runs as superuser in a database others may own.
+// Leaf tables only: changes of a partitioned table are decoded on its partitions. The file
+// (relfilenode) is the one the snapshot sees, to tell a table rewritten since. Every operator is
+// schema-qualified: this runs as superuser in a database others may own.
 constexpr const char* kListTables =
-    "SELECT c.oid, pg_catalog.int8(greatest(c.reltuples, 0)) FROM pg_catalog.pg_class c "
+    "SELECT c.oid, pg_catalog.int8(greatest(c.reltuples, 0)), c.relfilenode, "
+    "pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
     "WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence OPERATOR(pg_catalog.=) 'p' "
     "AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog' "
@@ -43,6 +51,8 @@ constexpr const char* kListTables =
 struct TableToScan {
     Oid relid;
     int64 estimated_rows;
+    Oid snapshot_file;
+    char* name;  // quoted schema.table, for messages
 };
 
 List* tables_to_scan() {
@@ -59,12 +69,43 @@ List* tables_to_scan() {
         table->relid = DatumGetObjectId(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
         table->estimated_rows =
             DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
+        table->snapshot_file =
+            DatumGetObjectId(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull));
+        table->name = MemoryContextStrdup(caller, SPI_getvalue(row, SPI_tuptable->tupdesc, 4));
         MemoryContext old = MemoryContextSwitchTo(caller);
         tables = lappend(tables, table);
         MemoryContextSwitchTo(old);
     }
     SPI_finish();
     return tables;
+}
+
+// Locks every listed table until the transaction ends and returns those still there. Taking a
+// lock processes pending invalidations, so the relcache shows the table as it is now.
+List* lock_tables(List* tables) {
+    List* locked = NIL;
+    ListCell* cell;
+    foreach (cell, tables) {
+        TableToScan* table = static_cast<TableToScan*>(lfirst(cell));
+        Relation relation = try_table_open(table->relid, AccessShareLock);
+        if (relation == nullptr) {
+            ereport(LOG, (errmsg("bottledwater: table %s was dropped after the snapshot was "
+                                 "taken; it is left out of the snapshot",
+                                 table->name)));
+            continue;
+        }
+        bool rewritten = relation->rd_rel->relfilenode != table->snapshot_file;
+        table_close(relation, NoLock);
+        if (rewritten)
+            ereport(ERROR,
+                    (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                     errmsg("bottledwater: table %s was rewritten after the snapshot was taken",
+                            table->name),
+                     errdetail("Its rows are now in a file the snapshot cannot see."),
+                     errhint("None needed: the worker restarts and takes a new snapshot.")));
+        locked = lappend(locked, table);
+    }
+    return locked;
 }
 
 void publish(WorkerState* state, int64 tables_done, int64 tables_total, int64 rows_done,
@@ -81,7 +122,7 @@ void publish(WorkerState* state, int64 tables_done, int64 tables_total, int64 ro
 
 void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed, bool json,
                    XLogRecPtr consistent_lsn) {
-    List* tables = tables_to_scan();
+    List* tables = lock_tables(tables_to_scan());
     int64 rows_total = 0;
     ListCell* cell;
     foreach (cell, tables) rows_total += static_cast<TableToScan*>(lfirst(cell))->estimated_rows;
@@ -95,8 +136,12 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     MemoryContext row_context =
         AllocSetContextCreate(scan_context, "bottledwater snapshot row", ALLOCSET_DEFAULT_SIZES);
     // Heap objects, deleted below; an ERROR ends the process, which frees them with it.
-    SchemaCache* schemas = new SchemaCache(scan_context);
-    ChangeEncoder* encoder = new ChangeEncoder(json ? OutputFormat::Json : OutputFormat::Avro);
+    SchemaCache* schemas = nullptr;
+    ChangeEncoder* encoder = nullptr;
+    guard_cpp("preparing the snapshot", [&] {
+        schemas = new SchemaCache(scan_context);
+        encoder = new ChangeEncoder(json ? OutputFormat::Json : OutputFormat::Avro);
+    });
 
     TransactionInfo txn;
     txn.commit_lsn = consistent_lsn;
@@ -104,8 +149,8 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     guard_cpp("starting the snapshot", [&] { sink.begin_transaction(txn); });
 
     foreach (cell, tables) {
-        Relation relation =
-            table_open(static_cast<TableToScan*>(lfirst(cell))->relid, AccessShareLock);
+        // Locked by lock_tables() until the transaction ends.
+        Relation relation = table_open(static_cast<TableToScan*>(lfirst(cell))->relid, NoLock);
         TableSchema* table = nullptr;
         guard_cpp("describing a table", [&] { table = &schemas->lookup(relation); });
         if (!table->keyed && !allow_unkeyed) {
@@ -113,7 +158,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
                                  "identity index; it is left out of the snapshot",
                                  table->description.qualified_name.c_str()),
                           errhint("Add a primary key, or set bottledwater.allow_unkeyed.")));
-            table_close(relation, AccessShareLock);
+            table_close(relation, NoLock);
             tables_done++;
             continue;
         }
@@ -145,14 +190,16 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         }
         ExecDropSingleTupleTableSlot(slot);
         table_endscan(scan);
-        table_close(relation, AccessShareLock);
+        table_close(relation, NoLock);
         tables_done++;
         publish(state, tables_done, tables_total, rows_done, Max(rows_total, rows_done));
     }
     guard_cpp("ending the snapshot", [&] { sink.commit_transaction(txn); });
     publish(state, tables_done, tables_total, rows_done, rows_done);
-    delete encoder;
-    delete schemas;
+    guard_cpp("freeing the snapshot's encoder", [&] {
+        delete encoder;
+        delete schemas;
+    });
     MemoryContextDelete(scan_context);
 }
 

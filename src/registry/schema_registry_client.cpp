@@ -74,6 +74,11 @@ bool retryable_status(long status) {
     return status >= 500 || status == 408 || status == 429;
 }
 
+// Confluent's registry (and Apicurio's ccompat API) answer these, and only these, about the schema.
+bool schema_verdict_status(long status) {
+    return status == 409 || status == 422;
+}
+
 }  // namespace
 
 struct SchemaRegistryClient::Curl {
@@ -131,6 +136,10 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
                 "schema registry at " + display_url_ + " unavailable registering the schema" +
                     answer,
                 response.status);
+        if (!schema_verdict_status(response.status))
+            throw RegistryRefused("schema registry at " + display_url_ +
+                                      " refused the request registering the schema" + answer,
+                                  response.status);
         throw SchemaRejected("schema registry at " + display_url_ + " rejected the schema" + answer,
                              subject, response.status, code, std::move(message));
     }

@@ -49,16 +49,16 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
 
 // A schema the registry rejects (incompatible under the subject's rule, not valid) is rejected
 // again on replay: under on_error = exit the worker stops on it; under log the table's changes
-// at this schema version are given up. Refused credentials are a configuration error that
-// would skip every table, so they always stop the worker.
+// at this schema version are given up. Any other refusal (credentials, a wrong URL, a proxy)
+// says nothing about the schema and would skip every table, so RegistryRefused always stops
+// the worker.
 void KafkaChangeSink::register_schemas(const TableDescription& table, TableTopic& entry) {
     try {
         if (!table.key_schema_json.empty())
             entry.key_schema_id = register_schema(entry.topic + "-key", table.key_schema_json);
         entry.value_schema_id = register_schema(entry.topic + "-value", table.value_schema_json);
     } catch (const SchemaRejected& e) {
-        const bool refused_credentials = e.http_status() == 401 || e.http_status() == 403;
-        if (refused_credentials || !on_error_skips(table, e.what())) throw;
+        if (!on_error_skips(table, e.what())) throw;
         entry.rejected = true;
     }
 }

@@ -161,6 +161,14 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
     return static_cast<int>(id);
 }
 
+void SchemaRegistryClient::forget_subject(const std::string& subject) {
+    // Ordered by subject first, so its registrations are one range.
+    auto first = registered_.lower_bound({subject, std::string()});
+    auto last = first;
+    while (last != registered_.end() && last->first.first == subject) ++last;
+    registered_.erase(first, last);
+}
+
 std::string SchemaRegistryClient::fetch_schema(int id) {
     const auto cached = fetched_.find(id);
     if (cached != fetched_.end()) return cached->second;

@@ -78,6 +78,8 @@ public:
     // Schemas are immutable under their id, so fetched ones are remembered too.
     std::string fetch_schema(int id);
 
+    // Drops the ids remembered for one subject (its table was dropped).
+    void forget_subject(const std::string& subject);
     // Drops every remembered id, so the next calls ask the registry again: after an outage the
     // registry may have lost what it held (an in-memory one, or one restored from a backup).
     void forget() {

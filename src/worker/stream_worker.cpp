@@ -332,19 +332,44 @@ void send_and_wait_for_wal() {
     ResetLatch(MyLatch);
 }
 
+// Waits (a bounded time) for Kafka's reports on what is in flight, then confirms on the slot
+// every transaction acknowledged with all before it, and leaves. A failed delivery does not end
+// the wait: transactions before it may still be on their way, and the tracker confirms nothing
+// past it.
+[[noreturn]] void deliver_in_flight_and_exit(SlotConfirmer& confirmer, XLogRecPtr decoded_to,
+                                             int exit_code) {
+    const TimestampTz deadline =
+        TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kShutdownFlushMs);
+    while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline && !kafka->fatal())
+        kafka->poll(100);
+    if (!kafka->fatal()) confirmer.confirm(decoded_to);
+    confirmer.save(GetCurrentTimestamp());
+    publish_progress(confirmer.confirmed());
+    proc_exit(exit_code);
+}
+
 [[noreturn]] void shut_down(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopping; flushing Kafka",
                          my_state->dbname)));
-    const TimestampTz deadline =
-        TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kShutdownFlushMs);
-    while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline && !kafka->fatal() &&
-           !kafka->acks().failed())
-        kafka->poll(100);
-    if (!kafka->fatal() && !kafka->acks().failed()) confirmer.confirm(ctx->reader->EndRecPtr);
-    confirmer.save(GetCurrentTimestamp());
-    publish_progress(confirmer.confirmed());
-    proc_exit(0);
+    deliver_in_flight_and_exit(confirmer, ctx->reader->EndRecPtr, 0);
 }
+
+// An ERROR while streaming (a change that cannot be encoded or sent under on_error = exit, a
+// failed delivery, a registry refusal) stops the worker, and the postmaster starts it again to
+// replay from the slot. What was produced before that change is delivered and confirmed first:
+// otherwise every restart would drop the earlier, separate transactions from the queue with it,
+// and one bad row would hold back everything committed before it. Done after the error is
+// reported and cleaned up, as PostgreSQL's apply worker does before disabling a subscription.
+[[noreturn]] void stop_on_error(SlotConfirmer& confirmer) {
+    HOLD_INTERRUPTS();
+    EmitErrorReport();
+    AbortOutOfAnyTransaction();
+    FlushErrorState();
+    // Nothing pending past the failure may be confirmed: only the acknowledged prefix.
+    deliver_in_flight_and_exit(confirmer, InvalidXLogRecPtr, 1);
+}
+
+[[noreturn]] void decode_until_stopped(SlotConfirmer& confirmer, LogicalDecodingContext* ctx);
 
 [[noreturn]] void stream(const char* slot_name) {
     ReplicationSlotAcquire(slot_name, true);
@@ -353,7 +378,6 @@ void send_and_wait_for_wal() {
         CreateDecodingContext(InvalidXLogRecPtr, plugin_options(), false, &local_wal_routine,
                               no_prepare_write, no_write, nullptr);
     XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
-    SlotConfirmer confirmer(MyReplicationSlot->data.confirmed_flush);
     {
         LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
         strlcpy(my_state->slot_name, slot_name, sizeof my_state->slot_name);
@@ -365,6 +389,22 @@ void send_and_wait_for_wal() {
                          static_cast<uint32>(MyReplicationSlot->data.confirmed_flush >> 32),
                          static_cast<uint32>(MyReplicationSlot->data.confirmed_flush))));
 
+    // The confirmer lives past a longjmp into the catch block: a static, not a stack object.
+    static SlotConfirmer* confirmer = nullptr;
+    confirmer = new SlotConfirmer(MyReplicationSlot->data.confirmed_flush);
+    PG_TRY();
+    {
+        decode_until_stopped(*confirmer, ctx);
+    }
+    PG_CATCH();
+    {
+        stop_on_error(*confirmer);
+    }
+    PG_END_TRY();
+    pg_unreachable();
+}
+
+[[noreturn]] void decode_until_stopped(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     for (;;) {
         if (got_sigterm) shut_down(confirmer, ctx);
         if (ConfigReloadPending) {

@@ -159,5 +159,28 @@ TEST(AckTracker, ContractViolationsThrow) {
     EXPECT_THROW(acks.message_produced(t2), AckTrackerMisuse);
 }
 
+// A message given up under on_error = log: its transaction is confirmable once the rest is
+// acknowledged, and it is not counted as acknowledged.
+TEST(AckTracker, GivenUpMessageNoLongerHoldsItsTransaction) {
+    AckTracker acks;
+    const TxnId t1 = acks.begin_transaction(100);
+    acks.message_produced(t1);
+    acks.message_produced(t1);
+    acks.end_transaction(t1);
+    const TxnId t2 = acks.begin_transaction(200);
+    acks.message_produced(t2);
+    acks.end_transaction(t2);
+    acks.message_acknowledged(t2);
+    acks.message_acknowledged(t1);
+    EXPECT_EQ(acks.confirmable_lsn(), 0u);
+    acks.message_given_up(t1);
+    EXPECT_EQ(acks.confirmable_lsn(), 200u);
+    EXPECT_EQ(acks.acknowledged(), 2u);
+    EXPECT_EQ(acks.given_up(), 1u);
+    EXPECT_EQ(acks.in_flight(), 0u);
+    EXPECT_FALSE(acks.failed());
+    EXPECT_THROW(acks.message_given_up(t2), AckTrackerMisuse);
+}
+
 }  // namespace
 }  // namespace bw

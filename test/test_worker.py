@@ -264,6 +264,46 @@ def test_two_tables_never_share_a_topic(bw_db, consumer_factory, consume):
         == ['{"id": {"int": 5}}']
 
 
+def test_two_databases_with_the_default_slot_and_prefix(pg, pg_connect, consumer_factory,
+                                                        consume):
+    """Each database gets a slot of its own by default; a second database that would write the
+    same topics (the same topic_prefix, here the default empty one) is refused with what to
+    set, and streams once it has a prefix of its own."""
+    tag = uuid.uuid4().hex[:10]
+    first, second = f"bw_two_a_{tag}", f"bw_two_b_{tag}"
+    table = f"tw_{tag}"
+    conns = {}
+    for name in (first, second):
+        pg.execute(f"CREATE DATABASE {name}")
+        pg.execute(f"ALTER DATABASE {name} SET bottledwater.output_format = 'json'")
+        conns[name] = pg_connect(name)
+        conns[name].execute("CREATE EXTENSION bottledwater")
+        conns[name].execute(f"CREATE TABLE {table} (id int primary key)")
+    try:
+        conns[first].execute("SELECT bw_start(%s)", (first,))
+        assert status(conns[first], first)["slot_name"] == f"bottledwater_{first}"
+        with pytest.raises(psycopg.Error) as raised:
+            conns[second].execute("SELECT bw_start(%s)", (second,))
+        message = raised.value.diag.message_primary
+        assert f'the worker of database "{first}" already writes to Kafka with topic prefix ""' \
+            in message, message
+
+        pg.execute(f"ALTER DATABASE {second} SET bottledwater.topic_prefix = '{second}.'")
+        conns[second].execute("SELECT bw_start(%s)", (second,))
+        assert status(conns[second], second)["slot_name"] == f"bottledwater_{second}"
+        conns[first].execute(f"INSERT INTO {table} VALUES (1)")
+        conns[second].execute(f"INSERT INTO {table} VALUES (2)")
+        for topic, row in ((table, 1), (f"{second}.{table}", 2)):
+            consumer = consumer_factory([topic])
+            assert [k for k, _ in key_values(consume(consumer, 1) + real_messages(consumer, 1.0))] \
+                == [f'{{"id": {{"int": {row}}}}}'], topic
+    finally:
+        for name in (first, second):
+            conns[name].execute("SELECT bw_stop(%s)", (name,))
+            conns[name].close()
+            pg.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 def test_rows_present_before_start_arrive_from_the_snapshot(bw_db, consumer_factory, consume):
     db = bw_db["conn"]
     db.execute("CREATE TABLE early (id int primary key, v text)")

@@ -238,6 +238,7 @@ def test_restart_forgets_a_dropped_database_and_brings_back_the_others(pg_connec
         admin.execute(f"CREATE DATABASE {name}")
         admin.execute(f"ALTER DATABASE {name} SET bottledwater.output_format = 'json'")
         admin.execute(f"ALTER DATABASE {name} SET bottledwater.slot_name = '{slot}'")
+        admin.execute(f"ALTER DATABASE {name} SET bottledwater.topic_prefix = '{name}.'")
         conn = pg_connect(name)
         conn.execute("CREATE EXTENSION bottledwater")
         conn.execute("SELECT bw_start(%s)", (name,))

@@ -24,4 +24,10 @@ extern int setting_max_workers;
 
 void define_settings();
 
+// The slot a database's worker uses when bottledwater.slot_name is not set: one per database,
+// "bottledwater_" and the database name in the characters a slot name may hold (letters
+// lowercased, any other byte as two hex digits after '_'), cut to fit. Two databases that map
+// to one name are refused by the slot's database check.
+void default_slot_name(const char* dbname, char* out /* NAMEDATALEN bytes */);
+
 }  // namespace bw

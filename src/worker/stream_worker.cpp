@@ -28,6 +28,7 @@ extern "C" {
 #include "storage/proc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -257,6 +258,41 @@ void ensure_slot(const char* slot_name) {
             "Drop it or choose another bottledwater.slot_name.");
 }
 
+// The name 0.1.0 gave every database's slot: one such slot of this database is kept in use.
+constexpr char kReleasedDefaultSlotName[] = "bottledwater";
+
+// bottledwater.slot_name when set; else the slot an earlier version created for this database
+// under its single default name, so that an upgrade resumes where it stopped; else one slot
+// per database, so that several databases stream out of the box.
+void choose_slot_name(char* out) {
+    if (setting_slot_name != nullptr && setting_slot_name[0] != '\0') {
+        strlcpy(out, setting_slot_name, NAMEDATALEN);
+        return;
+    }
+    ReplicationSlot* released = SearchNamedReplicationSlot(kReleasedDefaultSlotName, true);
+    if (released != nullptr && released->data.database == MyDatabaseId &&
+        strcmp(NameStr(released->data.plugin), "bottledwater") == 0) {
+        strlcpy(out, kReleasedDefaultSlotName, NAMEDATALEN);
+        return;
+    }
+    default_slot_name(my_state->dbname, out);
+}
+
+// Rows of two databases' same-named tables must not meet in one topic: a second running worker
+// with the same topic prefix is refused before it takes a slot or a snapshot.
+void claim_topics() {
+    const char* prefix = setting_topic_prefix ? setting_topic_prefix : "";
+    char rival[NAMEDATALEN];
+    if (claim_topic_prefix(my_state, prefix, rival)) return;
+    exit_with_config_error(
+        psprintf("the worker of database \"%s\" already writes to Kafka with topic prefix "
+                 "\"%s\", so tables of the same name would share topics",
+                 rival, prefix),
+        psprintf("Give each streamed database a topic prefix of its own: ALTER DATABASE %s SET "
+                 "bottledwater.topic_prefix = '%s.';",
+                 quote_identifier(my_state->dbname), my_state->dbname));
+}
+
 void publish_progress(XLogRecPtr confirmed) {
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     my_state->last_commit_lsn = sink->last_commit_lsn();
@@ -473,8 +509,9 @@ PGDLLEXPORT void bw_worker_main(Datum) {
                                "Set bottledwater.schema_registry_url, or output_format = 'json'.");
     create_producer();
 
+    claim_topics();
     char slot_name[NAMEDATALEN];
-    strlcpy(slot_name, setting_slot_name, sizeof slot_name);
+    choose_slot_name(slot_name);
     ensure_slot(slot_name);
     stream(slot_name);
 }

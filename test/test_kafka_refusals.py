@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from test_avro_registry import use_avro
 from test_worker import bw_db, key_values, real_messages, status, wait_for  # noqa: F401 (fixture)
 
 # The producer's limit set per database; a row of BIG characters is over it.
@@ -72,6 +73,19 @@ def test_a_row_over_the_producers_limit_follows_on_error(bw_db, pg, dev_env, on_
     assert "message.max.bytes" in st["last_error"], st
     logged = server_log_since(dev_env, start)
     assert what in logged and "message.max.bytes" in logged
+
+
+def test_an_avro_key_is_shown_as_json_in_the_refusal(bw_db, pg, registry_url):
+    name = bw_db["name"]
+    use_avro(pg, bw_db, registry_url)
+    set_db(pg, bw_db, on_error="log", kafka_config=f"message.max.bytes={PRODUCER_LIMIT}")
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE wide_avro (id int primary key, v text)")
+    db.execute("SELECT bw_start(%s)", (name,))
+    db.execute("INSERT INTO wide_avro VALUES (7, repeat('x', %s))", (BIG,))
+    st = wait_for(lambda: (lambda s: s if s["skipped"] == 1 else None)(status(db, name)),
+                  what="the refusal counted as skipped")
+    assert 'table "public.wide_avro", key {"id": {"int": 7}}' in st["last_error"], st
 
 
 def test_what_came_before_a_row_kafka_refuses_still_arrives(bw_db, pg, consumer_factory,

@@ -270,14 +270,19 @@ def test_unverifiable_certificate_is_a_backoff_that_produces_nothing(
     assert set(proxy.seen) == registrations(proxy, topic)
 
 
-def test_a_registry_answering_5xx_is_a_backoff_and_nothing_is_lost(
-        bw_db, pg, registry_url, proxy, pki, consumer_factory, consume):
+def start_through_proxy(bw_db, pg, proxy, pki, consumer_factory):
+    """Streams in Avro through the proxy with the right credentials; returns the worker's pid,
+    the database connection and a consumer of the table's topic."""
     use_avro(pg, bw_db, proxy.url)
     set_registry_access(pg, bw_db, user_info=f"{USER}:{proxy.password}", ca_file=pki.ca)
-    proxy.overloaded = True
     pid, topic = start_with_rows(bw_db)
-    db = bw_db["conn"]
-    consumer = consumer_factory([topic])
+    return pid, bw_db["conn"], consumer_factory([topic])
+
+
+def test_a_registry_answering_5xx_is_a_backoff_and_nothing_is_lost(
+        bw_db, pg, registry_url, proxy, pki, consumer_factory, consume):
+    proxy.overloaded = True
+    pid, db, consumer = start_through_proxy(bw_db, pg, proxy, pki, consumer_factory)
 
     backoff = wait_for(lambda: (lambda s: s if s["state"] == "backoff" else None)(
         status(db, bw_db["name"])), what="backoff")
@@ -297,13 +302,9 @@ def test_a_404_is_no_verdict_on_the_schema_and_skips_nothing_under_on_error_log(
         bw_db, pg, registry_url, proxy, pki, consumer_factory, consume):
     """A mistyped URL or a proxy answers 404 for every subject: were that a rejection, on_error =
     log would give up every table while the slot advances. It stops the worker instead."""
-    use_avro(pg, bw_db, proxy.url)
     pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.on_error = 'log'")
-    set_registry_access(pg, bw_db, user_info=f"{USER}:{proxy.password}", ca_file=pki.ca)
     proxy.not_found = True
-    _, topic = start_with_rows(bw_db)
-    db = bw_db["conn"]
-    consumer = consumer_factory([topic])
+    _, db, consumer = start_through_proxy(bw_db, pg, proxy, pki, consumer_factory)
 
     failed = wait_for(lambda: (lambda s: s if s["state"] == "error" else None)(
         status(db, bw_db["name"])), what="the worker to stop on the 404")

@@ -7,19 +7,12 @@ import time
 from confluent_kafka.admin import AdminClient
 
 from test_worker import bw_db, status, wait_for  # noqa: F401 (fixture)
+from test_worker_faults import memory_mb
 
 CHURN_ROUNDS = 20
 TABLES_PER_ROUND = 100
 HUGE_ROW_MB = 200
 MAX_GROWTH_MB = 64
-
-
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as proc_status:
-        for line in proc_status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
 
 
 def confirmed_up_to_now(db, pg, slot, timeout):
@@ -44,7 +37,7 @@ def test_table_churn_and_a_huge_row_leave_the_worker_memory_where_it_was(bw_db, 
     pid = status(db, name)["pid"]
     db.execute("INSERT INTO steady VALUES (1, 'warm up')")
     confirmed_up_to_now(db, pg, bw_db["slot"], 30)
-    before = rss_mb(pid)
+    before = memory_mb(pid, "VmRSS")
 
     started = time.monotonic()
     for round_ in range(CHURN_ROUNDS):
@@ -63,7 +56,7 @@ def test_table_churn_and_a_huge_row_leave_the_worker_memory_where_it_was(bw_db, 
     st = status(db, name)
     assert st["pid"] == pid and st["skipped"] == 1, st
     assert st["acknowledged"] == 1 + CHURN_ROUNDS * TABLES_PER_ROUND + 1, st
-    after = rss_mb(pid)
+    after = memory_mb(pid, "VmRSS")
     print(f"worker RSS {before:.1f} MB before, {after:.1f} MB after; churn took "
           f"{churn_seconds:.1f} s")
     assert after - before < MAX_GROWTH_MB, (before, after)

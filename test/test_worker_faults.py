@@ -45,12 +45,17 @@ def fault_db(pg_connect):
 MAX_WORKER_RSS_MB = 256
 
 
-def peak_rss_mb(pid):
+def memory_mb(pid, field):
+    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM, ...) in MB."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmHWM for pid {pid}")
+    raise AssertionError(f"no {field} for pid {pid}")
+
+
+def peak_rss_mb(pid):
+    return memory_mb(pid, "VmHWM")
 
 
 def reconnect(connect, timeout=60.0):

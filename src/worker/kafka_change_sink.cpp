@@ -140,8 +140,7 @@ bool KafkaChangeSink::judge_failed_delivery(const DeliveryFailure& failure, std:
                  rd_kafka_err2str(failure.error) +
                  "): a topic with cleanup.policy=compact takes no message without a key; give "
                  "the table a primary key or use a topic with cleanup.policy=delete";
-        if (entry == topics_.end() || !on_error_skips_table(entry->second.table, reason))
-            return false;
+        if (owner == nullptr || !on_error_skips_table(owner->table, reason)) return false;
         ++skipped_;
         return true;
     }
@@ -233,7 +232,7 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         if (registry_ != nullptr)
             value = framed_value_ = confluent_frame(table.value_schema_id, *value);
     }
-    produce_or_refuse(table, key, value, txn, *change.table);
+    produce_or_refuse(table, key, value, txn);
     clear_row_buffer(framed_key_);
     clear_row_buffer(framed_value_);
     full_rounds_ = 0;
@@ -249,8 +248,7 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
 // replaying would meet it again.
 void KafkaChangeSink::produce_or_refuse(const TableTopic& table,
                                         std::optional<std::string_view> key,
-                                        std::optional<std::string_view> value, TxnId txn,
-                                        const TableDescription& description) {
+                                        std::optional<std::string_view> value, TxnId txn) {
     for (;;) {
         ProduceResult result;
         try {
@@ -258,7 +256,7 @@ void KafkaChangeSink::produce_or_refuse(const TableTopic& table,
         } catch (const MessageRefused& e) {
             const std::string reason =
                 "Kafka cannot take the change of " + describe_change(table, key) + ": " + e.what();
-            if (!on_error_skips_table(description.qualified_name, reason))
+            if (!on_error_skips_table(table.table, reason))
                 throw ReportableError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "bottledwater: " + reason, "",
                                       kRaiseLimitsHint);
             ++skipped_;

@@ -64,8 +64,7 @@ private:
     std::string describe_change(const TableTopic& table,
                                 std::optional<std::string_view> key) const;
     void produce_or_refuse(const TableTopic& table, std::optional<std::string_view> key,
-                           std::optional<std::string_view> value, TxnId txn,
-                           const TableDescription& description);
+                           std::optional<std::string_view> value, TxnId txn);
     bool judge_failed_delivery(const DeliveryFailure& failure, std::string& reason);
     // Under on_error = log, warns and records the reason and returns true; under exit, false
     // (the caller rethrows and the worker stops).

@@ -2,7 +2,9 @@
 caches drop dropped tables, and the encoder's buffers do not keep a huge row's capacity.
 """
 
+import re
 import time
+from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
@@ -15,6 +17,29 @@ HUGE_ROW_MB = 200
 MAX_GROWTH_MB = 64
 
 
+def decoding_context_children(pg, dev_env, pid):
+    """How many memory contexts the worker's logical decoding context holds: one per cached
+    table schema, and a few of the decoder's own. Read from what pg_log_backend_memory_contexts
+    writes to the server log: at most 100 children are listed, then one line at the parent's
+    level counts the rest."""
+    log = Path(dev_env["BW_PG_LOG"])
+    start = log.stat().st_size
+    pg.execute("SELECT pg_log_backend_memory_contexts(%s)", (pid,))
+    lines = wait_for(lambda: (lambda text: text if "Grand total" in text else None)(
+        "\n".join(line for line in log.read_bytes()[start:].decode(errors="replace").splitlines()
+                  if f"[{pid}]" in line)), what="the worker's memory contexts in the log")
+    levels = [(int(m.group(1)), m.group(2)) for m in re.finditer(r"level: (\d+); ([^:]*)", lines)]
+    parent = next(i for i, (_, name) in enumerate(levels) if name == "Logical decoding context")
+    depth, children = levels[parent][0] + 1, 0
+    for level, name in levels[parent + 1:]:
+        if level == depth:
+            children += 1
+        elif level < depth:
+            more = re.match(r"(\d+) more child contexts containing", name)
+            return children + (int(more.group(1)) if more else 0)
+    return children
+
+
 def confirmed_up_to_now(db, pg, slot, timeout):
     """Waits until the slot is confirmed past everything committed so far."""
     lsn = db.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
@@ -23,7 +48,7 @@ def confirmed_up_to_now(db, pg, slot, timeout):
         (lsn, slot)).fetchone()[0], timeout=timeout, what=f"the slot confirmed up to {lsn}")
 
 
-def test_table_churn_and_a_huge_row_leave_the_worker_memory_where_it_was(bw_db, pg,
+def test_table_churn_and_a_huge_row_leave_the_worker_memory_where_it_was(bw_db, pg, dev_env,
                                                                          kafka_bootstrap):
     """2,000 tables created, written and dropped while streaming (under 100 names, so that the
     broker is not asked to create 2,000 topics), then a 200 MB row (over the producer's limit,
@@ -49,6 +74,9 @@ def test_table_churn_and_a_huge_row_leave_the_worker_memory_where_it_was(bw_db, 
             EXECUTE format('DROP TABLE churn_%s', i); END LOOP; END $$""")
     confirmed_up_to_now(db, pg, bw_db["slot"], 300)
     churn_seconds = time.monotonic() - started
+    # The schema cache sweeps dropped tables once it has doubled: never near the 2,000 it saw.
+    cached = decoding_context_children(pg, dev_env, pid)
+    assert cached < 300, cached
 
     db.execute("INSERT INTO steady VALUES (2, repeat('x', %s))", (HUGE_ROW_MB * 1024 * 1024,))
     db.execute("INSERT INTO steady VALUES (3, 'after the huge row')")
@@ -58,7 +86,7 @@ def test_table_churn_and_a_huge_row_leave_the_worker_memory_where_it_was(bw_db, 
     assert st["acknowledged"] == 1 + CHURN_ROUNDS * TABLES_PER_ROUND + 1, st
     after = memory_mb(pid, "VmRSS")
     print(f"worker RSS {before:.1f} MB before, {after:.1f} MB after; churn took "
-          f"{churn_seconds:.1f} s")
+          f"{churn_seconds:.1f} s; {cached} contexts under the decoding context after it")
     assert after - before < MAX_GROWTH_MB, (before, after)
 
     # Leave the broker as it was: the churn made one topic per table.

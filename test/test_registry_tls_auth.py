@@ -81,6 +81,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.reply(503, b'{"error_code": 50301, "message": "overloaded"}',
                        "application/json")
             return
+        if proxy.not_found:
+            self.reply(404, b"<html><body>404 Not Found</body></html>", "text/html")
+            return
         headers = {k: self.headers[k] for k in ("Content-Type", "Accept") if k in self.headers}
         request = urllib.request.Request(proxy.upstream + self.path, method=self.command,
                                          data=body if self.command == "POST" else None,
@@ -129,6 +132,7 @@ def proxy(pki, registry_url):
         f"{USER}:{server.password}".encode()).decode()
     server.seen = []
     server.overloaded = False  # while True, every authorized request gets a 503
+    server.not_found = False  # while True, every authorized request gets a proxy's 404 page
     server.url = f"https://127.0.0.1:{server.server_address[1]}{upstream.path}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -216,12 +220,12 @@ def test_wrong_password_is_rejected_and_never_shown(bw_db, pg, dev_env, registry
     db = bw_db["conn"]
     consumer = consumer_factory([topic])
 
-    # A 4xx is a rejection (SchemaRejected), not an outage: the ERROR ends the worker, and the
-    # postmaster starts it again 5 s later, which fails the same way.
+    # A refusal of the request, not an outage and not a verdict on the schema: the ERROR ends the
+    # worker, and the postmaster starts it again 5 s later, which fails the same way.
     failed = wait_for(lambda: (lambda s: s if s["state"] == "error" else None)(
         status(db, bw_db["name"])), what="the worker to fail")
     error = failed["last_error"]
-    assert f"schema registry at {proxy.url} rejected the schema" in error
+    assert f"schema registry at {proxy.url} refused the request registering the schema" in error
     assert "(HTTP 401)" in error
     assert wrong not in error
     # Each start asks once, without the right credentials.
@@ -235,7 +239,7 @@ def test_wrong_password_is_rejected_and_never_shown(bw_db, pg, dev_env, registry
     assert decoded_rows(registry_url, messages) == ROWS
 
     logged = server_log.read_bytes()[log_start:].decode(errors="replace")
-    assert f"{proxy.url} rejected the schema" in logged  # the right log, and it has the error
+    assert f"{proxy.url} refused the request" in logged  # the right log, and it has the error
     assert wrong not in logged and proxy.password not in logged
 
 
@@ -266,14 +270,19 @@ def test_unverifiable_certificate_is_a_backoff_that_produces_nothing(
     assert set(proxy.seen) == registrations(proxy, topic)
 
 
-def test_a_registry_answering_5xx_is_a_backoff_and_nothing_is_lost(
-        bw_db, pg, registry_url, proxy, pki, consumer_factory, consume):
+def start_through_proxy(bw_db, pg, proxy, pki, consumer_factory):
+    """Streams in Avro through the proxy with the right credentials; returns the worker's pid,
+    the database connection and a consumer of the table's topic."""
     use_avro(pg, bw_db, proxy.url)
     set_registry_access(pg, bw_db, user_info=f"{USER}:{proxy.password}", ca_file=pki.ca)
-    proxy.overloaded = True
     pid, topic = start_with_rows(bw_db)
-    db = bw_db["conn"]
-    consumer = consumer_factory([topic])
+    return pid, bw_db["conn"], consumer_factory([topic])
+
+
+def test_a_registry_answering_5xx_is_a_backoff_and_nothing_is_lost(
+        bw_db, pg, registry_url, proxy, pki, consumer_factory, consume):
+    proxy.overloaded = True
+    pid, db, consumer = start_through_proxy(bw_db, pg, proxy, pki, consumer_factory)
 
     backoff = wait_for(lambda: (lambda s: s if s["state"] == "backoff" else None)(
         status(db, bw_db["name"])), what="backoff")
@@ -287,3 +296,24 @@ def test_a_registry_answering_5xx_is_a_backoff_and_nothing_is_lost(
     proxy.overloaded = False
     assert decoded_rows(registry_url, consume(consumer, len(ROWS), timeout=60)) == ROWS
     assert status(db, bw_db["name"])["pid"] == pid
+
+
+def test_a_404_is_no_verdict_on_the_schema_and_skips_nothing_under_on_error_log(
+        bw_db, pg, registry_url, proxy, pki, consumer_factory, consume):
+    """A mistyped URL or a proxy answers 404 for every subject: were that a rejection, on_error =
+    log would give up every table while the slot advances. It stops the worker instead."""
+    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.on_error = 'log'")
+    proxy.not_found = True
+    _, db, consumer = start_through_proxy(bw_db, pg, proxy, pki, consumer_factory)
+
+    failed = wait_for(lambda: (lambda s: s if s["state"] == "error" else None)(
+        status(db, bw_db["name"])), what="the worker to stop on the 404")
+    assert "refused the request registering the schema" in failed["last_error"]
+    assert "(HTTP 404)" in failed["last_error"]
+    assert failed["skipped"] == 0
+    assert real_messages(consumer, 2.0) == []
+
+    # Nothing was given up: once the registry answers, the restarted worker delivers every row.
+    proxy.not_found = False
+    assert decoded_rows(registry_url, consume(consumer, len(ROWS), timeout=60)) == ROWS
+    assert status(db, bw_db["name"])["skipped"] == 0

@@ -229,6 +229,81 @@ def test_topics_of_other_schemas_and_illegal_names(bw_db, consumer_factory, cons
     assert key_values(consume(consumer, 1)) == [('{"id": {"int": 7}}', '{"id": {"int": 7}}')]
 
 
+def test_two_tables_never_share_a_topic(bw_db, consumer_factory, consume):
+    """Dots inside names and a literal "_x" are escaped, so names that read alike get topics of
+    their own; topics Kafka would take for one another ('.' versus '_') are a clear error that
+    names both tables, not rows of two tables in one topic."""
+    db = bw_db["conn"]
+    prefix = bw_db["prefix"]
+    db.execute('CREATE SCHEMA "a.b"')
+    db.execute('CREATE SCHEMA "a"')
+    db.execute('CREATE TABLE "a.b"."c" (id int primary key)')
+    db.execute('CREATE TABLE "a"."b.c" (id int primary key)')
+    db.execute('CREATE TABLE "sp ace" (id int primary key)')
+    db.execute('CREATE TABLE "sp_x20ace" (id int primary key)')
+    db.execute("CREATE SCHEMA x")
+    db.execute("CREATE TABLE x.y (id int primary key)")
+    db.execute("CREATE TABLE x_y (id int primary key)")
+    name = bw_db["name"]
+    db.execute("SELECT bw_start(%s)", (name,))
+    for table, row in (('"a.b"."c"', 1), ('"a"."b.c"', 2), ('"sp ace"', 3), ('"sp_x20ace"', 4),
+                       ("x.y", 5)):
+        db.execute(f"INSERT INTO {table} VALUES ({row})")
+    for topic, row in (("a_x2eb.c", 1), ("a.b_x2ec", 2), ("sp_x20ace", 3), ("sp_x5fx20ace", 4),
+                       ("x.y", 5)):
+        consumer = consumer_factory([prefix + topic])
+        got = key_values(consume(consumer, 1) + real_messages(consumer, 1.0))
+        assert got == [(f'{{"id": {{"int": {row}}}}}', f'{{"id": {{"int": {row}}}}}')], topic
+
+    db.execute("INSERT INTO x_y VALUES (6)")
+    error = wait_for(lambda: (lambda e: e if "collide" in e else None)(
+        status(db, name)["last_error"] or ""), what="the collision in bw_status")
+    assert f'table "public.x_y" would be written to topic "{prefix}x_y"' in error, error
+    assert f'topic "{prefix}x.y" of table "x.y"' in error, error
+    assert [k for k, _ in key_values(real_messages(consumer_factory([prefix + "x.y"]), 2.0))] \
+        == ['{"id": {"int": 5}}']
+
+
+def test_two_databases_with_the_default_slot_and_prefix(pg, pg_connect, consumer_factory,
+                                                        consume):
+    """Each database gets a slot of its own by default; a second database that would write the
+    same topics (the same topic_prefix, here the default empty one) is refused with what to
+    set, and streams once it has a prefix of its own."""
+    tag = uuid.uuid4().hex[:10]
+    first, second = f"bw_two_a_{tag}", f"bw_two_b_{tag}"
+    table = f"tw_{tag}"
+    conns = {}
+    for name in (first, second):
+        pg.execute(f"CREATE DATABASE {name}")
+        pg.execute(f"ALTER DATABASE {name} SET bottledwater.output_format = 'json'")
+        conns[name] = pg_connect(name)
+        conns[name].execute("CREATE EXTENSION bottledwater")
+        conns[name].execute(f"CREATE TABLE {table} (id int primary key)")
+    try:
+        conns[first].execute("SELECT bw_start(%s)", (first,))
+        assert status(conns[first], first)["slot_name"] == f"bottledwater_{first}"
+        with pytest.raises(psycopg.Error) as raised:
+            conns[second].execute("SELECT bw_start(%s)", (second,))
+        message = raised.value.diag.message_primary
+        assert f'the worker of database "{first}" already writes to Kafka with topic prefix ""' \
+            in message, message
+
+        pg.execute(f"ALTER DATABASE {second} SET bottledwater.topic_prefix = '{second}.'")
+        conns[second].execute("SELECT bw_start(%s)", (second,))
+        assert status(conns[second], second)["slot_name"] == f"bottledwater_{second}"
+        conns[first].execute(f"INSERT INTO {table} VALUES (1)")
+        conns[second].execute(f"INSERT INTO {table} VALUES (2)")
+        for topic, row in ((table, 1), (f"{second}.{table}", 2)):
+            consumer = consumer_factory([topic])
+            assert [k for k, _ in key_values(consume(consumer, 1) + real_messages(consumer, 1.0))] \
+                == [f'{{"id": {{"int": {row}}}}}'], topic
+    finally:
+        for name in (first, second):
+            conns[name].execute("SELECT bw_stop(%s)", (name,))
+            conns[name].close()
+            pg.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 def test_rows_present_before_start_arrive_from_the_snapshot(bw_db, consumer_factory, consume):
     db = bw_db["conn"]
     db.execute("CREATE TABLE early (id int primary key, v text)")

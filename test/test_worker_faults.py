@@ -50,12 +50,17 @@ def fault_db(request, pg_connect):
 MAX_WORKER_RSS_MB = 256
 
 
-def peak_rss_mb(pid):
+def memory_mb(pid, field):
+    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM, ...) in MB."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmHWM for pid {pid}")
+    raise AssertionError(f"no {field} for pid {pid}")
+
+
+def peak_rss_mb(pid):
+    return memory_mb(pid, "VmHWM")
 
 
 def reconnect(connect, timeout=60.0):
@@ -243,6 +248,7 @@ def test_restart_forgets_a_dropped_database_and_brings_back_the_others(pg_connec
         admin.execute(f"CREATE DATABASE {name}")
         admin.execute(f"ALTER DATABASE {name} SET bottledwater.output_format = 'json'")
         admin.execute(f"ALTER DATABASE {name} SET bottledwater.slot_name = '{slot}'")
+        admin.execute(f"ALTER DATABASE {name} SET bottledwater.topic_prefix = '{name}.'")
         conn = pg_connect(name)
         conn.execute("CREATE EXTENSION bottledwater")
         conn.execute("SELECT bw_start(%s)", (name,))

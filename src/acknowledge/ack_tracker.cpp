@@ -34,27 +34,31 @@ void AckTracker::end_transaction(TxnId txn) {
     confirm_finished_prefix();
 }
 
-void AckTracker::message_acknowledged(TxnId txn) {
-    PendingTxn& t = find(txn, "message_acknowledged");
+AckTracker::PendingTxn& AckTracker::report_arrived(TxnId txn, const char* operation) {
+    PendingTxn& t = find(txn, operation);
     if (t.unacknowledged == 0) {
-        throw AckTrackerMisuse("more acknowledgements than messages for transaction " +
-                               std::to_string(txn));
+        throw AckTrackerMisuse(std::string(operation) + ": more delivery reports than messages " +
+                               "for transaction " + std::to_string(txn));
     }
     --t.unacknowledged;
-    ++acknowledged_;
     --in_flight_;
+    return t;
+}
+
+void AckTracker::message_acknowledged(TxnId txn) {
+    report_arrived(txn, "message_acknowledged");
+    ++acknowledged_;
+    if (txn == first_pending_) confirm_finished_prefix();
+}
+
+void AckTracker::message_given_up(TxnId txn) {
+    report_arrived(txn, "message_given_up");
+    ++given_up_;
     if (txn == first_pending_) confirm_finished_prefix();
 }
 
 void AckTracker::message_failed(TxnId txn, std::string error) {
-    PendingTxn& t = find(txn, "message_failed");
-    if (t.unacknowledged == 0) {
-        throw AckTrackerMisuse("more delivery reports than messages for transaction " +
-                               std::to_string(txn));
-    }
-    --t.unacknowledged;
-    --in_flight_;
-    t.failed = true;
+    report_arrived(txn, "message_failed").failed = true;
     if (!failed_) {
         failed_ = true;
         first_failure_ = std::move(error);

@@ -33,6 +33,9 @@ public:
     void end_transaction(TxnId txn);
 
     void message_acknowledged(TxnId txn);
+    // Kafka refused a message for good and the worker chose to give it up (on_error = log): it
+    // no longer holds its transaction back, and is not counted as acknowledged.
+    void message_given_up(TxnId txn);
     // Kafka gave up on a message: the transaction can never be confirmed by this producer, and
     // neither can anything after it. Only the first error is kept; it is the cause.
     void message_failed(TxnId txn, std::string error);
@@ -44,6 +47,7 @@ public:
 
     uint64_t produced() const { return produced_; }
     uint64_t acknowledged() const { return acknowledged_; }
+    uint64_t given_up() const { return given_up_; }
     // Messages still waiting for a delivery report.
     size_t in_flight() const { return in_flight_; }
     // Transactions begun and not yet confirmable.
@@ -58,6 +62,8 @@ private:
     };
 
     PendingTxn& find(TxnId txn, const char* operation);
+    // One delivery report less to wait for; `operation` names the caller in a misuse error.
+    PendingTxn& report_arrived(TxnId txn, const char* operation);
     void confirm_finished_prefix();
 
     // pending_[i] is transaction first_pending_ + i; finished ones leave from the front.
@@ -71,6 +77,7 @@ private:
 
     uint64_t produced_ = 0;
     uint64_t acknowledged_ = 0;
+    uint64_t given_up_ = 0;
     size_t in_flight_ = 0;
 };
 

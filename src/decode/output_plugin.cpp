@@ -213,6 +213,7 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
     }
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     guard_cpp("encoding a change", [&] {
+        for (Oid dropped : session->schemas.forget_dropped()) session->sink->table_dropped(dropped);
         TableSchema& table = session->schemas.lookup(relation);
         if (!should_stream(session, table)) return;
         announce(session, table);

@@ -1,6 +1,8 @@
 // Building a table's key and value records from its relation (see table_schema.h).
 #include "decode/table_schema.h"
 
+#include <algorithm>
+
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
@@ -20,7 +22,10 @@ extern "C" {
 
 namespace bw {
 
-SchemaCache::SchemaCache(MemoryContext parent) : parent_(parent) {}
+// A database's tables fit in this many entries without any sweep.
+static constexpr size_t kFirstSweepAt = 256;
+
+SchemaCache::SchemaCache(MemoryContext parent) : parent_(parent), next_sweep_at_(kFirstSweepAt) {}
 
 TableSchema& SchemaCache::lookup(Relation relation) {
     std::unique_ptr<TableSchema>& slot = tables_[RelationGetRelid(relation)];
@@ -44,6 +49,25 @@ void SchemaCache::invalidate(Oid relid) {
 
 void SchemaCache::invalidate_all() {
     for (auto& entry : tables_) entry.second->valid = false;
+}
+
+// Only an invalidated entry can belong to a dropped relation: DROP invalidates it. Amortised
+// O(1) per lookup, since the threshold doubles with what survives.
+const std::vector<Oid>& SchemaCache::forget_dropped() {
+    dropped_.clear();
+    if (tables_.size() < next_sweep_at_) return dropped_;
+    dropped_.reserve(tables_.size());
+    for (auto it = tables_.begin(); it != tables_.end();) {
+        if (it->second->valid || SearchSysCacheExists1(RELOID, ObjectIdGetDatum(it->first))) {
+            ++it;
+            continue;
+        }
+        dropped_.push_back(it->first);
+        if (it->second->context) MemoryContextDelete(it->second->context);
+        it = tables_.erase(it);
+    }
+    next_sweep_at_ = std::max(kFirstSweepAt, 2 * tables_.size());
+    return dropped_;
 }
 
 // The key is the replica identity index when one is chosen, else the primary key; a table with
@@ -144,6 +168,7 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
     std::string value_json = render_schema_json(*value_record);
     bool changed = description.schema_version == 0 || key_json != description.key_schema_json ||
                    value_json != description.value_schema_json;
+    description.relid = schema.relid;
     description.schema_name = namespace_name;
     description.table_name = table_name;
     description.qualified_name = qualified;

@@ -63,11 +63,20 @@ public:
     void invalidate(Oid relid);
     void invalidate_all();
 
+    // Under table churn the cache must not keep every relation ever seen: once it has doubled
+    // since the last sweep, entries of relations that no longer exist in the catalog as of the
+    // change being decoded are dropped. Returns their OIDs (valid until the next call), so the
+    // sink can drop what it keeps for them too; usually empty. Needs catalog access.
+    const std::vector<Oid>& forget_dropped();
+
 private:
     void rebuild(TableSchema& schema, Relation relation);
 
     MemoryContext parent_;
     std::unordered_map<Oid, std::unique_ptr<TableSchema>> tables_;
+    size_t next_sweep_at_;
+    // A member, so that a catalog ERROR during the sweep leaves no C++ object behind.
+    std::vector<Oid> dropped_;
 };
 
 // Registers the relcache and type invalidation callbacks (once per process) and points them at

@@ -1,13 +1,14 @@
 // Avro binary encoding of one value (a key or a row), the body of every Avro-format message.
 #pragma once
 
+#include "encode/row_buffer.h"
 #include "encode/row_writer.h"
 
 namespace bw {
 
 class AvroBinaryWriter final : public RowWriter {
 public:
-    void reset() override { out_.clear(); }
+    void reset() override { clear_row_buffer(out_); }
     const std::string& bytes() const override { return out_; }
 
     void write_null() override {}

@@ -5,11 +5,12 @@
 #include <charconv>
 
 #include "encode/json_text.h"
+#include "encode/row_buffer.h"
 
 namespace bw {
 
 void AvroJsonWriter::reset() {
-    out_.clear();
+    clear_row_buffer(out_);
     has_element_.clear();
 }
 

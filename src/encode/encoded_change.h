@@ -15,6 +15,7 @@ const char* change_op_name(ChangeOp op);
 
 // The encoding of one table at one schema version.
 struct TableDescription {
+    uint32_t relid = 0;           // the relation's OID: what identifies the table in caches
     std::string schema_name;      // PostgreSQL schema ("public")
     std::string table_name;       // PostgreSQL table name, unquoted
     std::string qualified_name;   // schema_name + "." + table_name
@@ -48,6 +49,8 @@ public:
     virtual void change(const EncodedChange& change) = 0;
     virtual void truncate(const TableDescription& table) = 0;
     virtual void commit_transaction(const TransactionInfo& txn) = 0;
+    // The relation was dropped: whatever the sink keeps for it can go.
+    virtual void table_dropped(uint32_t relid) {}
 };
 
 }  // namespace bw

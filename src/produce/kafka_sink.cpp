@@ -146,8 +146,12 @@ ProduceResult KafkaSink::produce(std::string_view topic, std::optional<std::stri
     const rd_kafka_resp_err_t err = rd_kafka_last_error();
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return ProduceResult::QueueFull;
     if (err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
-    throw KafkaError("cannot produce to topic \"" + std::string(topic) +
-                     "\": " + rd_kafka_err2str(err));
+    const std::string what =
+        "cannot produce to topic \"" + std::string(topic) + "\": " + rd_kafka_err2str(err);
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+        throw MessageRefused(what + " (" + std::to_string(payload_len + key_len) +
+                             " bytes of key and value, over the producer's message.max.bytes)");
+    throw KafkaError(what);
 }
 
 void KafkaSink::poll(int timeout_ms) {
@@ -156,6 +160,11 @@ void KafkaSink::poll(int timeout_ms) {
 
 bool KafkaSink::flush(int timeout_ms) {
     return rd_kafka_flush(producer_, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void KafkaSink::forget_topic(std::string_view topic) {
+    const auto found = topics_.find(topic);
+    if (found != topics_.end()) topics_.erase(found);
 }
 
 rd_kafka_topic_t* KafkaSink::topic_handle(std::string_view topic) {
@@ -200,9 +209,19 @@ void KafkaSink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void
             sink->acks_.message_acknowledged(txn);
             if (!sink->fatal_) sink->last_error_.clear();
         } else {
-            sink->acks_.message_failed(txn, std::string("delivery to topic \"") +
-                                                rd_kafka_topic_name(message->rkt) +
-                                                "\" failed: " + rd_kafka_err2str(message->err));
+            const DeliveryFailure failure{
+                rd_kafka_topic_name(message->rkt),
+                message->key ? std::optional<std::string_view>(std::string_view(
+                                   static_cast<const char*>(message->key), message->key_len))
+                             : std::nullopt,
+                message->err};
+            std::string reason = std::string("delivery to topic \"") +
+                                 std::string(failure.topic) +
+                                 "\" failed: " + rd_kafka_err2str(message->err);
+            if (sink->failure_judge_ && sink->failure_judge_(failure, reason))
+                sink->acks_.message_given_up(txn);
+            else
+                sink->acks_.message_failed(txn, std::move(reason));
         }
     });
 }

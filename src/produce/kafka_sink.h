@@ -26,6 +26,20 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// Kafka cannot take this one message as it stands (today: larger than the producer's
+// message.max.bytes); the messages around it are not affected.
+class MessageRefused : public KafkaError {
+public:
+    using KafkaError::KafkaError;
+};
+
+// A message whose delivery failed, as the delivery report shows it.
+struct DeliveryFailure {
+    std::string_view topic;
+    std::optional<std::string_view> key;
+    rd_kafka_resp_err_t error;
+};
+
 using KafkaProperties = std::vector<std::pair<std::string, std::string>>;
 
 struct KafkaSinkConfig {
@@ -47,6 +61,9 @@ public:
     // librdkafka's syslog level (0 emergency .. 7 debug), facility and text.
     using LogSink =
         std::function<void(int level, std::string_view facility, std::string_view text)>;
+    // Decides about a failed delivery: true gives the message up (it stops holding its
+    // transaction back); false fails its transaction with `reason`, which it may rewrite.
+    using FailureJudge = std::function<bool(const DeliveryFailure& failure, std::string& reason)>;
 
     explicit KafkaSink(const KafkaSinkConfig& config);
     ~KafkaSink();
@@ -59,8 +76,12 @@ public:
     const AckTracker& acks() const { return acks_; }
 
     // A null key or value is sent as null; a null value is a tombstone. Copies the bytes.
+    // Throws MessageRefused for a message too large for the producer, KafkaError otherwise.
     ProduceResult produce(std::string_view topic, std::optional<std::string_view> key,
                           std::optional<std::string_view> value, TxnId txn);
+
+    // Drops the handle of a topic no table writes any more; messages in flight keep their own.
+    void forget_topic(std::string_view topic);
 
     // Serves delivery reports, errors and logs on the calling thread.
     void poll(int timeout_ms);
@@ -77,6 +98,8 @@ public:
     // Called from poll() and flush() only, never from librdkafka's own threads; must not throw,
     // it is called through C code.
     void set_log_sink(LogSink sink) { log_sink_ = std::move(sink); }
+    // Same calling rules as the log sink. Without one, every failed delivery fails its transaction.
+    void set_failure_judge(FailureJudge judge) { failure_judge_ = std::move(judge); }
 
 private:
     struct TopicRelease {
@@ -101,6 +124,7 @@ private:
     std::string last_error_;
     bool fatal_ = false;
     LogSink log_sink_;
+    FailureJudge failure_judge_;
 };
 
 }  // namespace bw

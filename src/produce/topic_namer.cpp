@@ -11,9 +11,10 @@ namespace {
 constexpr size_t kMaxTopicLength = 249;
 constexpr size_t kCutLength = 240;
 
-bool legal_topic_char(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
+// The characters a name keeps as they are; '_' only where it does not start "_x".
+bool kept_topic_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 uint32_t fnv1a(std::string_view text) {
@@ -30,8 +31,10 @@ uint32_t fnv1a(std::string_view text) {
 std::string escape_topic_chars(std::string_view name) {
     std::string out;
     out.reserve(name.size());
-    for (unsigned char c : name) {
-        if (legal_topic_char(c)) {
+    for (size_t i = 0; i < name.size(); i++) {
+        const unsigned char c = name[i];
+        const bool starts_escape = c == '_' && i + 1 < name.size() && name[i + 1] == 'x';
+        if (kept_topic_char(c) && !starts_escape) {
             out.push_back(static_cast<char>(c));
         } else {
             char hex[5];
@@ -40,6 +43,13 @@ std::string escape_topic_chars(std::string_view name) {
         }
     }
     return out;
+}
+
+std::string kafka_topic_folding(std::string_view topic) {
+    std::string folded(topic);
+    for (char& c : folded)
+        if (c == '.') c = '_';
+    return folded;
 }
 
 std::string topic_for_table(std::string_view prefix, std::string_view schema_name,

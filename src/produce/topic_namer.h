@@ -7,14 +7,20 @@
 
 namespace bw {
 
-// Kafka allows [A-Za-z0-9._-] and at most 249 characters. Every other byte of the UTF-8 name
-// becomes "_x" and two lowercase hex digits ("my table" -> "my_x20table"); '_' is kept, so
-// ordinary names read as themselves. A topic that would still be too long is cut to 240
-// characters and ended with '-' and 8 hex digits of the FNV-1a hash of the whole name.
+// Kafka allows [A-Za-z0-9._-] and at most 249 characters. The mapping is injective: every other
+// byte of the UTF-8 name becomes "_x" and two lowercase hex digits ("my table" -> "my_x20table"),
+// and so do '.' (the schema separator is the only dot a table adds) and the '_' of a literal
+// "_x" (so no name reads as an escape); every other '_' is kept, so ordinary names read as
+// themselves. A topic that would still be too long is cut to 240 characters and ended with '-'
+// and 8 hex digits of the FNV-1a hash of the whole name.
 std::string topic_for_table(std::string_view prefix, std::string_view schema_name,
                             std::string_view table_name);
 
 // The character mapping applied to one name (the prefix is checked, not mapped).
 std::string escape_topic_chars(std::string_view name);
+
+// Kafka refuses a topic that differs from an existing one only in '.' versus '_' (their metric
+// names would be the same): two topics collide in Kafka when their foldings are equal.
+std::string kafka_topic_folding(std::string_view topic);
 
 }  // namespace bw

@@ -80,6 +80,11 @@ bool retryable_status(long status) {
     return status >= 500 || status == 408 || status == 429;
 }
 
+// Confluent's registry (and Apicurio's ccompat API) answer these, and only these, about the schema.
+bool schema_verdict_status(long status) {
+    return status == 409 || status == 422;
+}
+
 }  // namespace
 
 struct SchemaRegistryClient::Curl {
@@ -137,6 +142,10 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
                 "schema registry at " + display_url_ + " unavailable registering the schema" +
                     answer,
                 response.status);
+        if (!schema_verdict_status(response.status))
+            throw RegistryRefused("schema registry at " + display_url_ +
+                                      " refused the request registering the schema" + answer,
+                                  response.status);
         throw SchemaRejected("schema registry at " + display_url_ + " rejected the schema" + answer,
                              subject, response.status, code, std::move(message));
     }
@@ -156,6 +165,14 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
     }
     registered_.emplace(std::move(key), static_cast<int>(id));
     return static_cast<int>(id);
+}
+
+void SchemaRegistryClient::forget_subject(const std::string& subject) {
+    // Ordered by subject first, so its registrations are one range.
+    auto first = registered_.lower_bound({subject, std::string()});
+    auto last = first;
+    while (last != registered_.end() && last->first.first == subject) ++last;
+    registered_.erase(first, last);
 }
 
 std::string SchemaRegistryClient::fetch_schema(int id) {

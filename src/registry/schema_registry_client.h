@@ -37,8 +37,15 @@ public:
     using RegistryError::RegistryError;
 };
 
-// The registry answered 4xx: e.g. 409 incompatible with the subject's compatibility rule, 422 not
-// a valid schema, 401 bad credentials. Retrying the same request will not help.
+// Any other 4xx (401/403 refused credentials, 404 from a mistyped URL or a proxy in front of the
+// registry): an answer about the request, not about the schema, so no table may be given up on it.
+class RegistryRefused : public RegistryError {
+public:
+    using RegistryError::RegistryError;
+};
+
+// A verdict on the schema itself: 409 incompatible with the subject's compatibility rule, 422 not
+// a valid schema. Retrying the same registration will not help.
 class SchemaRejected : public RegistryError {
 public:
     SchemaRejected(const std::string& message, std::string subject, long http_status,
@@ -71,6 +78,8 @@ public:
     // Schemas are immutable under their id, so fetched ones are remembered too.
     std::string fetch_schema(int id);
 
+    // Drops the ids remembered for one subject (its table was dropped).
+    void forget_subject(const std::string& subject);
     // Drops every remembered id, so the next calls ask the registry again: after an outage the
     // registry may have lost what it held (an in-memory one, or one restored from a backup).
     void forget() {

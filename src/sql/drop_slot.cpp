@@ -63,8 +63,8 @@ char* stored_setting(Relation settings, Oid database, Oid role) {
     return found;
 }
 
-// The server-wide value, as postgresql.conf and ALTER SYSTEM give it to every new process. This
-// session's own value cannot serve: its database and role settings may override it.
+// The server-wide value, as postgresql.conf and ALTER SYSTEM give it to every new process, or
+// null. This session's own value cannot serve: its database and role settings may override it.
 char* server_wide_setting() {
     ConfigVariable* head = nullptr;
     ConfigVariable* tail = nullptr;
@@ -75,11 +75,12 @@ char* server_wide_setting() {
         if (pg_strcasecmp(item->name, kSlotSetting) == 0) found = pstrdup(item->value);
     }
     FreeConfigVariables(head);
-    return found != nullptr ? found : pstrdup(kDefaultSlotName);
+    return found;
 }
 
-// In the order PostgreSQL applies them at connection (process_settings): the first one set wins.
-char* worker_slot_name(Oid database) {
+// bottledwater.slot_name as the worker of `database` sees it, or null where nothing sets it. In
+// the order PostgreSQL applies them at connection (process_settings): the first one set wins.
+char* configured_slot_name(Oid database) {
     const struct {
         Oid database;
         Oid role;
@@ -127,7 +128,8 @@ Datum bw_drop_slot(PG_FUNCTION_ARGS) {
     InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
 
-    const char* slot_name = worker_slot_name(database);
+    char slot_name[NAMEDATALEN];
+    resolve_slot_name(configured_slot_name(database), database, dbname, slot_name);
     LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
     ReplicationSlot* slot = SearchNamedReplicationSlot(slot_name, false);
     const bool exists = slot != nullptr;

@@ -8,8 +8,12 @@ extern "C" {
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/syscache.h"
 }
 
+#include "encode/avro_binary_text.h"
+#include "encode/row_buffer.h"
+#include "pg_boundary.h"
 #include "produce/topic_namer.h"
 #include "registry/wire_format.h"
 #include "worker/settings.h"
@@ -25,49 +29,153 @@ constexpr uint64_t kPollEveryMessages = 1000;
 constexpr long kRegistryRetryMs = 1000;
 // About two seconds of a full queue (rounds of up to 100 ms) before it counts as backoff.
 constexpr int kQuietFullRounds = 20;
+// How much of a key a message shows.
+constexpr size_t kKeyShownBytes = 200;
+
+const char kRaiseLimitsHint[] =
+    "Raise message.max.bytes in bottledwater.kafka_config, together with the broker's "
+    "message.max.bytes and the topic's max.message.bytes, or set bottledwater.on_error = log "
+    "to skip such changes.";
+
+// Cut at a UTF-8 character boundary, and said so.
+std::string shortened(std::string text) {
+    if (text.size() <= kKeyShownBytes) return text;
+    size_t cut = kKeyShownBytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) cut--;
+    const size_t full = text.size();
+    text.resize(cut);
+    return text + "... (" + std::to_string(full) + " bytes)";
+}
 
 }  // namespace
+
+KafkaChangeSink::KafkaChangeSink(KafkaSink& kafka, WorkerState* state, std::string topic_prefix,
+                                 SchemaRegistryClient* registry)
+    : kafka_(kafka), state_(state), topic_prefix_(std::move(topic_prefix)), registry_(registry) {
+    kafka_.set_failure_judge([this](const DeliveryFailure& failure, std::string& reason) {
+        return judge_failed_delivery(failure, reason);
+    });
+}
 
 void KafkaChangeSink::begin_transaction(const TransactionInfo& txn) {
     current_ = kafka_.acks().begin_transaction(txn.end_lsn);
 }
 
 void KafkaChangeSink::table_schema(const TableDescription& table) {
-    topics_.erase(table.qualified_name);
+    topics_.erase(table.relid);
+}
+
+// Under table churn every per-relation cache would otherwise grow without bound: the topic's
+// entry, its owner, the producer's topic handle and the registry ids of its subjects go.
+void KafkaChangeSink::table_dropped(uint32_t relid) {
+    topics_.erase(relid);
+    const std::optional<std::string> topic = owners_.release(relid);
+    if (!topic) return;
+    kafka_.forget_topic(*topic);
+    if (registry_ != nullptr) {
+        registry_->forget_subject(*topic + "-key");
+        registry_->forget_subject(*topic + "-value");
+    }
 }
 
 // Registered when a table is first seen at a schema version (table_schema() forgets the old
-// one); the registry client answers repeated registrations from memory.
+// one); the registry client answers repeated registrations from memory. Keyed by relation, so
+// two tables whose names look alike never share an entry; a second table for one topic is an
+// error, never rows of two tables in one topic.
 const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescription& table) {
-    auto found = topics_.find(table.qualified_name);
+    auto found = topics_.find(table.relid);
     if (found != topics_.end()) return found->second;
     TableTopic entry;
     entry.topic = topic_for_table(topic_prefix_, table.schema_name, table.table_name);
+    entry.table = table.qualified_name;
+    entry.key_schema_json = table.key_schema_json;
+    // A table dropped and created again under its name: the old relation's claim is stale, and
+    // the sweep of dropped relations may not have come round to it yet.
+    const TopicOwner* rival = owners_.rival(table.relid, entry.topic);
+    if (rival != nullptr && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rival->relid)))
+        table_dropped(rival->relid);
+    try {
+        owners_.claim(table.relid, table.qualified_name, entry.topic);
+    } catch (const TopicCollision& e) {
+        throw ReportableError(
+            ERRCODE_DUPLICATE_OBJECT, std::string("bottledwater: ") + e.what(), "",
+            "Each table needs a topic of its own: rename one of the tables, or stream them "
+            "from databases with different bottledwater.topic_prefix values.");
+    }
     if (registry_ != nullptr) register_schemas(table, entry);
-    return topics_.emplace(table.qualified_name, std::move(entry)).first->second;
+    return topics_.emplace(table.relid, std::move(entry)).first->second;
+}
+
+std::string KafkaChangeSink::describe_change(const TableTopic& table,
+                                             std::optional<std::string_view> key) const {
+    std::string text = "table \"" + table.table + "\", ";
+    if (!key) return text + "null key";
+    if (registry_ == nullptr) return text + "key " + shortened(std::string(*key));
+    try {
+        return text + "key " +
+               shortened(avro_binary_as_json(table.key_schema_json,
+                                             key->substr(std::min<size_t>(key->size(), 5))));
+    } catch (const std::exception& e) {
+        return text + "key of " + std::to_string(key->size()) + " bytes (" + e.what() + ")";
+    }
+}
+
+// Called from inside poll() (see KafkaSink::FailureJudge), so it must not throw. Only a refusal
+// that concerns the one message is given up, under on_error = log: a null key on a compacted
+// topic (every message of that table's topic has one, so the batch Kafka refused holds no other
+// table's changes). A batch too large for the topic may hold good changes with the big one, so it
+// always stops the worker, with what to configure.
+bool KafkaChangeSink::judge_failed_delivery(const DeliveryFailure& failure, std::string& reason) {
+    const TopicOwner* owner = owners_.owner_of(failure.topic);
+    const auto entry = owner ? topics_.find(owner->relid) : topics_.end();
+    // The table may have been dropped since, and forgotten: then the topic must do.
+    const std::string what =
+        "Kafka cannot take " +
+        (entry != topics_.end()
+             ? "the change of " + describe_change(entry->second, failure.key)
+             : "a change on topic \"" + std::string(failure.topic) + "\" of a table since dropped") +
+        ": ";
+    if (failure.error == RD_KAFKA_RESP_ERR_INVALID_RECORD && !failure.key) {
+        reason = what + "topic \"" + std::string(failure.topic) + "\" refused it (" +
+                 rd_kafka_err2str(failure.error) +
+                 "): a topic with cleanup.policy=compact takes no message without a key; give "
+                 "the table a primary key or use a topic with cleanup.policy=delete";
+        if (owner == nullptr || !on_error_skips_table(owner->table, reason)) return false;
+        ++skipped_;
+        return true;
+    }
+    if (failure.error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        reason = what + "topic \"" + std::string(failure.topic) +
+                 "\" refused its batch as too large (" + rd_kafka_err2str(failure.error) +
+                 "): keep message.max.bytes in bottledwater.kafka_config at or below the "
+                 "topic's max.message.bytes and the broker's message.max.bytes";
+        return false;
+    }
+    reason = what + reason;
+    return false;
 }
 
 // A schema the registry rejects (incompatible under the subject's rule, not valid) is rejected
 // again on replay: under on_error = exit the worker stops on it; under log the table's changes
-// at this schema version are given up. Refused credentials are a configuration error that
-// would skip every table, so they always stop the worker.
+// at this schema version are given up. Any other refusal (credentials, a wrong URL, a proxy)
+// says nothing about the schema and would skip every table, so RegistryRefused always stops
+// the worker.
 void KafkaChangeSink::register_schemas(const TableDescription& table, TableTopic& entry) {
     try {
         if (!table.key_schema_json.empty())
             entry.key_schema_id = register_schema(entry.topic + "-key", table.key_schema_json);
         entry.value_schema_id = register_schema(entry.topic + "-value", table.value_schema_json);
     } catch (const SchemaRejected& e) {
-        const bool refused_credentials = e.http_status() == 401 || e.http_status() == 403;
-        if (refused_credentials || !on_error_skips(table, e.what())) throw;
+        if (!on_error_skips_table(table.qualified_name, e.what())) throw;
         entry.rejected = true;
     }
 }
 
-bool KafkaChangeSink::on_error_skips(const TableDescription& table, const char* reason) {
+bool KafkaChangeSink::on_error_skips_table(const std::string& table, const std::string& reason) {
     if (static_cast<OnError>(setting_on_error) == OnError::Exit) return false;
-    report_worker_error(state_, reason);
-    ereport(WARNING, (errmsg("bottledwater: skipping changes of table \"%s\": %s",
-                             table.qualified_name.c_str(), reason),
+    report_worker_error(state_, reason.c_str());
+    ereport(WARNING, (errmsg("bottledwater: skipping changes of table \"%s\": %s", table.c_str(),
+                             reason.c_str()),
                       errhint("bottledwater.on_error = log gives up what cannot be sent; "
                               "bw_status() counts it in messages_skipped.")));
     return true;
@@ -113,7 +221,6 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         ++skipped_;
         return;
     }
-    const std::string& topic = table.topic;
     std::optional<std::string_view> key;
     std::optional<std::string_view> value;
     if (change.has_key) {
@@ -125,25 +232,38 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         if (registry_ != nullptr)
             value = framed_value_ = confluent_frame(table.value_schema_id, *value);
     }
-    for (;;) {
-        ProduceResult result;
-        try {
-            result = kafka_.produce(topic, key, value, txn);
-        } catch (const KafkaError& e) {
-            // Under on_error = log this one message is given up and the stream goes on.
-            if (kafka_.fatal() || !on_error_skips(*change.table, e.what())) throw;
-            ++skipped_;
-            return;
-        }
-        if (result == ProduceResult::Queued) break;
-        wait_for_queue_space();
-    }
+    produce_or_refuse(table, key, value, txn);
+    clear_row_buffer(framed_key_);
+    clear_row_buffer(framed_value_);
     full_rounds_ = 0;
     end_back_off();
     if (++since_poll_ >= kPollEveryMessages) {
         since_poll_ = 0;
         kafka_.poll(0);
         check_health();
+    }
+}
+
+// A message Kafka cannot take as it stands is named by table and key, and follows on_error:
+// replaying would meet it again.
+void KafkaChangeSink::produce_or_refuse(const TableTopic& table,
+                                        std::optional<std::string_view> key,
+                                        std::optional<std::string_view> value, TxnId txn) {
+    for (;;) {
+        ProduceResult result;
+        try {
+            result = kafka_.produce(table.topic, key, value, txn);
+        } catch (const MessageRefused& e) {
+            const std::string reason =
+                "Kafka cannot take the change of " + describe_change(table, key) + ": " + e.what();
+            if (!on_error_skips_table(table.table, reason))
+                throw ReportableError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "bottledwater: " + reason, "",
+                                      kRaiseLimitsHint);
+            ++skipped_;
+            return;
+        }
+        if (result == ProduceResult::Queued) return;
+        wait_for_queue_space();
     }
 }
 

@@ -9,6 +9,7 @@
 
 #include "encode/encoded_change.h"
 #include "produce/kafka_sink.h"
+#include "produce/topic_owners.h"
 #include "registry/schema_registry_client.h"
 #include "worker/worker_state.h"
 
@@ -19,18 +20,16 @@ public:
     // With a registry, keys and values are Avro binary: their schemas are registered under
     // `<topic>-key` and `<topic>-value` and each message carries the Confluent wire header.
     // Without one they are sent as the encoder made them (JSON).
+    // Installs itself as the producer's judge of failed deliveries.
     KafkaChangeSink(KafkaSink& kafka, WorkerState* state, std::string topic_prefix,
-                    SchemaRegistryClient* registry)
-        : kafka_(kafka),
-          state_(state),
-          topic_prefix_(std::move(topic_prefix)),
-          registry_(registry) {}
+                    SchemaRegistryClient* registry);
 
     void begin_transaction(const TransactionInfo& txn) override;
     void table_schema(const TableDescription& table) override;
     void change(const EncodedChange& change) override;
     void truncate(const TableDescription& table) override;
     void commit_transaction(const TransactionInfo& txn) override;
+    void table_dropped(uint32_t relid) override;
 
     // Produces one message outside any decoded transaction's framing (the snapshot uses it with
     // its own AckTracker transaction).
@@ -50,6 +49,8 @@ public:
 private:
     struct TableTopic {
         std::string topic;
+        std::string table;            // qualified name, for messages
+        std::string key_schema_json;  // to show an Avro key in messages
         int key_schema_id = -1;
         int value_schema_id = -1;
         // The registry refused this schema version and on_error = log: its changes are skipped
@@ -58,9 +59,15 @@ private:
     };
     const TableTopic& topic_of(const TableDescription& table);
     void register_schemas(const TableDescription& table, TableTopic& entry);
+    // `table "s.t", key {...}`: how messages name one change (key as sent, framed or not).
+    std::string describe_change(const TableTopic& table,
+                                std::optional<std::string_view> key) const;
+    void produce_or_refuse(const TableTopic& table, std::optional<std::string_view> key,
+                           std::optional<std::string_view> value, TxnId txn);
+    bool judge_failed_delivery(const DeliveryFailure& failure, std::string& reason);
     // Under on_error = log, warns and records the reason and returns true; under exit, false
     // (the caller rethrows and the worker stops).
-    bool on_error_skips(const TableDescription& table, const char* reason);
+    bool on_error_skips_table(const std::string& table, const std::string& reason);
     void wait_for_queue_space();
     int register_schema(const std::string& subject, const std::string& schema_json);
     void leave_if_stop_requested();
@@ -72,7 +79,8 @@ private:
     WorkerState* state_;
     std::string topic_prefix_;
     SchemaRegistryClient* registry_;
-    std::unordered_map<std::string, TableTopic> topics_;  // by qualified table name
+    std::unordered_map<uint32_t, TableTopic> topics_;  // by relation OID, this schema version
+    TopicOwners owners_;
     std::string framed_key_;
     std::string framed_value_;
     TxnId current_ = 0;

@@ -5,10 +5,13 @@
 extern "C" {
 #include "postgres.h"
 #include "miscadmin.h"
+#include "replication/slot.h"
 #include "utils/guc.h"
 }
 
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <stdexcept>
 
 #include "produce/kafka_properties.h"
@@ -97,10 +100,11 @@ bool check_topic_prefix(char** newval, void** extra, GucSource source) {
     return true;
 }
 
+// Empty means the per-database default (see default_slot_name).
 bool check_slot_name(char** newval, void** extra, GucSource source) {
     const char* name = *newval ? *newval : "";
-    if (*name == '\0' || strlen(name) >= NAMEDATALEN) {
-        GUC_check_errmsg("replication slot name must have 1 to %d characters", NAMEDATALEN - 1);
+    if (strlen(name) >= NAMEDATALEN) {
+        GUC_check_errmsg("replication slot name must have at most %d characters", NAMEDATALEN - 1);
         return false;
     }
     for (const char* c = name; *c; c++) {
@@ -124,6 +128,23 @@ bool check_url(char** newval, void** extra, GucSource source) {
 }
 
 }  // namespace
+
+void default_slot_name(const char* dbname, char* out) {
+    std::string name = "bottledwater_";
+    for (const char* c = dbname; *c; c++) {
+        const unsigned char byte = static_cast<unsigned char>(*c);
+        if ((byte >= 'a' && byte <= 'z') || (byte >= '0' && byte <= '9') || byte == '_') {
+            name.push_back(static_cast<char>(byte));
+        } else if (byte >= 'A' && byte <= 'Z') {
+            name.push_back(static_cast<char>(byte - 'A' + 'a'));
+        } else {
+            char hex[4];
+            snprintf(hex, sizeof hex, "_%02x", byte);
+            name += hex;
+        }
+    }
+    strlcpy(out, name.c_str(), NAMEDATALEN);
+}
 
 void define_settings() {
     DefineCustomStringVariable("bottledwater.kafka_brokers",
@@ -156,8 +177,9 @@ void define_settings() {
                              nullptr, &setting_allow_unkeyed, false, PGC_SUSET, 0, nullptr, nullptr,
                              nullptr);
     DefineCustomStringVariable(
-        "bottledwater.slot_name", "Replication slot of the worker (one per database).", nullptr,
-        &setting_slot_name, kDefaultSlotName, PGC_SUSET, 0, check_slot_name, nullptr, nullptr);
+        "bottledwater.slot_name", "Replication slot of the worker (one per database).",
+        "Empty: bottledwater_<database>.", &setting_slot_name, "", PGC_SUSET, 0, check_slot_name,
+        nullptr, nullptr);
     DefineCustomEnumVariable("bottledwater.on_error",
                              "What a worker does with a change it cannot encode or produce "
                              "permanently: exit (and retry from the slot) or log it.",
@@ -194,6 +216,24 @@ void define_settings() {
             nullptr, &setting_max_workers, 8, 1, 1024, PGC_POSTMASTER, 0, nullptr, nullptr,
             nullptr);
     MarkGUCPrefixReserved("bottledwater");
+}
+
+// The name 0.1.0 gave every database's slot.
+constexpr char kReleasedDefaultSlotName[] = "bottledwater";
+
+void resolve_slot_name(const char* configured, unsigned int database, const char* dbname,
+                       char* out) {
+    if (configured != nullptr && configured[0] != '\0') {
+        strlcpy(out, configured, NAMEDATALEN);
+        return;
+    }
+    ReplicationSlot* released = SearchNamedReplicationSlot(kReleasedDefaultSlotName, true);
+    if (released != nullptr && released->data.database == database &&
+        strcmp(NameStr(released->data.plugin), "bottledwater") == 0) {
+        strlcpy(out, kReleasedDefaultSlotName, NAMEDATALEN);
+        return;
+    }
+    default_slot_name(dbname, out);
 }
 
 }  // namespace bw

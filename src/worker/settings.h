@@ -15,8 +15,6 @@ extern char* setting_schema_registry_ca_file;
 extern char* setting_topic_prefix;
 extern bool setting_allow_unkeyed;
 extern char* setting_slot_name;
-// bottledwater.slot_name when nothing sets it.
-constexpr const char* kDefaultSlotName = "bottledwater";
 extern int setting_on_error;  // OnError
 extern bool setting_skip_snapshot;
 extern char* setting_kafka_config;
@@ -26,5 +24,18 @@ extern int setting_poll_interval_ms;
 extern int setting_max_workers;
 
 void define_settings();
+
+// The slot a database's worker uses when bottledwater.slot_name is not set: one per database,
+// "bottledwater_" and the database name in the characters a slot name may hold (letters
+// lowercased, any other byte as two hex digits after '_'), cut to fit. Two databases that map
+// to one name are refused by the slot's database check.
+void default_slot_name(const char* dbname, char* out /* NAMEDATALEN bytes */);
+
+// The slot the worker of `database` (named `dbname`) uses, `configured` being the
+// bottledwater.slot_name it sees: that name when set; else the slot 0.1.0 created for this
+// database under its single default name "bottledwater", so that an upgrade resumes where it
+// stopped; else default_slot_name. The worker and bw_drop_slot both ask this.
+void resolve_slot_name(const char* configured, unsigned int database, const char* dbname,
+                       char* out /* NAMEDATALEN bytes */);
 
 }  // namespace bw

@@ -284,6 +284,25 @@ void ensure_slot(const char* slot_name, MissingSlot missing_slot) {
             "Drop it or choose another bottledwater.slot_name.");
 }
 
+void choose_slot_name(char* out) {
+    resolve_slot_name(setting_slot_name, MyDatabaseId, my_state->dbname, out);
+}
+
+// Rows of two databases' same-named tables must not meet in one topic: a second running worker
+// with the same topic prefix is refused before it takes a slot or a snapshot.
+void claim_topics() {
+    const char* prefix = setting_topic_prefix ? setting_topic_prefix : "";
+    char rival[NAMEDATALEN];
+    if (claim_topic_prefix(my_state, prefix, rival)) return;
+    exit_with_config_error(
+        psprintf("the worker of database \"%s\" already writes to Kafka with topic prefix "
+                 "\"%s\", so tables of the same name would share topics",
+                 rival, prefix),
+        psprintf("Give each streamed database a topic prefix of its own: ALTER DATABASE %s SET "
+                 "bottledwater.topic_prefix = '%s.';",
+                 quote_identifier(my_state->dbname), my_state->dbname));
+}
+
 void publish_progress(XLogRecPtr confirmed) {
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     my_state->last_commit_lsn = sink->last_commit_lsn();
@@ -359,19 +378,44 @@ void send_and_wait_for_wal() {
     ResetLatch(MyLatch);
 }
 
+// Waits (a bounded time) for Kafka's reports on what is in flight, then confirms on the slot
+// every transaction acknowledged with all before it, and leaves. A failed delivery does not end
+// the wait: transactions before it may still be on their way, and the tracker confirms nothing
+// past it.
+[[noreturn]] void deliver_in_flight_and_exit(SlotConfirmer& confirmer, XLogRecPtr decoded_to,
+                                             int exit_code) {
+    const TimestampTz deadline =
+        TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kShutdownFlushMs);
+    while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline && !kafka->fatal())
+        kafka->poll(100);
+    if (!kafka->fatal()) confirmer.confirm(decoded_to);
+    confirmer.save(GetCurrentTimestamp());
+    publish_progress(confirmer.confirmed());
+    proc_exit(exit_code);
+}
+
 [[noreturn]] void shut_down(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopping; flushing Kafka",
                          my_state->dbname)));
-    const TimestampTz deadline =
-        TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kShutdownFlushMs);
-    while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline && !kafka->fatal() &&
-           !kafka->acks().failed())
-        kafka->poll(100);
-    if (!kafka->fatal() && !kafka->acks().failed()) confirmer.confirm(ctx->reader->EndRecPtr);
-    confirmer.save(GetCurrentTimestamp());
-    publish_progress(confirmer.confirmed());
-    proc_exit(0);
+    deliver_in_flight_and_exit(confirmer, ctx->reader->EndRecPtr, 0);
 }
+
+// An ERROR while streaming (a change that cannot be encoded or sent under on_error = exit, a
+// failed delivery, a registry refusal) stops the worker, and the postmaster starts it again to
+// replay from the slot. What was produced before that change is delivered and confirmed first:
+// otherwise every restart would drop the earlier, separate transactions from the queue with it,
+// and one bad row would hold back everything committed before it. Done after the error is
+// reported and cleaned up, as PostgreSQL's apply worker does before disabling a subscription.
+[[noreturn]] void stop_on_error(SlotConfirmer& confirmer) {
+    HOLD_INTERRUPTS();
+    EmitErrorReport();
+    AbortOutOfAnyTransaction();
+    FlushErrorState();
+    // Nothing pending past the failure may be confirmed: only the acknowledged prefix.
+    deliver_in_flight_and_exit(confirmer, InvalidXLogRecPtr, 1);
+}
+
+[[noreturn]] void decode_until_stopped(SlotConfirmer& confirmer, LogicalDecodingContext* ctx);
 
 [[noreturn]] void stream(const char* slot_name) {
 #if PG_VERSION_NUM >= 180000
@@ -385,7 +429,6 @@ void send_and_wait_for_wal() {
         CreateDecodingContext(InvalidXLogRecPtr, plugin_options(), false, &local_wal_routine,
                               no_prepare_write, no_write, nullptr);
     XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
-    SlotConfirmer confirmer(MyReplicationSlot->data.confirmed_flush);
     {
         LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
         strlcpy(my_state->slot_name, slot_name, sizeof my_state->slot_name);
@@ -397,6 +440,22 @@ void send_and_wait_for_wal() {
                          static_cast<uint32>(MyReplicationSlot->data.confirmed_flush >> 32),
                          static_cast<uint32>(MyReplicationSlot->data.confirmed_flush))));
 
+    // The confirmer lives past a longjmp into the catch block: a static, not a stack object.
+    static SlotConfirmer* confirmer = nullptr;
+    confirmer = new SlotConfirmer(MyReplicationSlot->data.confirmed_flush);
+    PG_TRY();
+    {
+        decode_until_stopped(*confirmer, ctx);
+    }
+    PG_CATCH();
+    {
+        stop_on_error(*confirmer);
+    }
+    PG_END_TRY();
+    pg_unreachable();
+}
+
+[[noreturn]] void decode_until_stopped(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     for (;;) {
         if (got_sigterm) shut_down(confirmer, ctx);
         if (ConfigReloadPending) {
@@ -470,8 +529,9 @@ PGDLLEXPORT void bw_worker_main(Datum main_arg) {
                                "Set bottledwater.schema_registry_url, or output_format = 'json'.");
     create_producer();
 
+    claim_topics();
     char slot_name[NAMEDATALEN];
-    strlcpy(slot_name, setting_slot_name, sizeof slot_name);
+    choose_slot_name(slot_name);
     ensure_slot(slot_name, static_cast<MissingSlot>(DatumGetInt32(main_arg)));
     stream(slot_name);
 }

@@ -105,6 +105,21 @@ WorkerState* claim_free_worker_state(const char* dbname) {
     return chosen;
 }
 
+bool claim_topic_prefix(WorkerState* self, const char* prefix, char* rival_dbname) {
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    for (int i = 0; i < worker_states->count; i++) {
+        const WorkerState* other = &worker_states->workers[i];
+        if (other == self || !other->in_use || other->pid == 0) continue;
+        if (strcmp(other->topic_prefix, prefix) != 0) continue;
+        strlcpy(rival_dbname, other->dbname, NAMEDATALEN);
+        LWLockRelease(worker_states->lock);
+        return false;
+    }
+    strlcpy(self->topic_prefix, prefix, sizeof self->topic_prefix);
+    LWLockRelease(worker_states->lock);
+    return true;
+}
+
 void report_worker_error(WorkerState* state, const char* message) {
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     strlcpy(state->last_error, message, sizeof state->last_error);

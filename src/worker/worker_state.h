@@ -24,6 +24,8 @@ struct WorkerState {
     bool in_use;
     char dbname[NAMEDATALEN];
     char slot_name[NAMEDATALEN];
+    // bottledwater.topic_prefix of the running worker: two workers may not write the same topics.
+    char topic_prefix[128];
     pid_t pid;  // 0 when no process runs for this entry
     WorkerPhase phase;
     int64 snapshot_tables_done;
@@ -58,6 +60,10 @@ WorkerState* find_worker_state(const char* dbname);
 WorkerState* claim_free_worker_state(const char* dbname);
 
 // Records an error for bw_status; takes the lock itself.
+// Records `prefix` as the topic prefix `self` writes with, unless another running worker already
+// writes with it: then returns false and that worker's database in `rival_dbname`
+// (NAMEDATALEN bytes). Both under the lock, so two workers starting at once cannot both win.
+bool claim_topic_prefix(WorkerState* self, const char* prefix, char* rival_dbname);
 void report_worker_error(WorkerState* state, const char* message);
 void set_worker_phase(WorkerState* state, WorkerPhase phase);
 

@@ -7,6 +7,14 @@
 namespace bw {
 namespace {
 
+// A transaction with `messages` produced and no more to come.
+TxnId ended_transaction(AckTracker& acks, uint64_t commit_lsn, int messages) {
+    const TxnId txn = acks.begin_transaction(commit_lsn);
+    for (int i = 0; i < messages; i++) acks.message_produced(txn);
+    acks.end_transaction(txn);
+    return txn;
+}
+
 TEST(AckTracker, NothingConfirmableBeforeAnyTransactionFinishes) {
     AckTracker acks;
     EXPECT_EQ(acks.confirmable_lsn(), 0u);
@@ -30,16 +38,9 @@ TEST(AckTracker, TransactionNotConfirmableUntilEnded) {
 
 TEST(AckTracker, OutOfOrderAcknowledgementsAcrossTransactions) {
     AckTracker acks;
-    const TxnId t1 = acks.begin_transaction(100);
-    acks.message_produced(t1);
-    acks.message_produced(t1);
-    acks.end_transaction(t1);
-    const TxnId t2 = acks.begin_transaction(200);
-    acks.message_produced(t2);
-    acks.end_transaction(t2);
-    const TxnId t3 = acks.begin_transaction(300);
-    acks.message_produced(t3);
-    acks.end_transaction(t3);
+    const TxnId t1 = ended_transaction(acks, 100, 2);
+    const TxnId t2 = ended_transaction(acks, 200, 1);
+    const TxnId t3 = ended_transaction(acks, 300, 1);
 
     // Later transactions fully acknowledged first: still held back by t1.
     acks.message_acknowledged(t3);
@@ -157,6 +158,24 @@ TEST(AckTracker, ContractViolationsThrow) {
     EXPECT_THROW(acks.message_acknowledged(t2 + 1), AckTrackerMisuse);
     acks.end_transaction(t2);
     EXPECT_THROW(acks.message_produced(t2), AckTrackerMisuse);
+}
+
+// A message given up under on_error = log: its transaction is confirmable once the rest is
+// acknowledged, and it is not counted as acknowledged.
+TEST(AckTracker, GivenUpMessageNoLongerHoldsItsTransaction) {
+    AckTracker acks;
+    const TxnId t1 = ended_transaction(acks, 100, 2);
+    const TxnId t2 = ended_transaction(acks, 200, 1);
+    acks.message_acknowledged(t2);
+    acks.message_acknowledged(t1);
+    EXPECT_EQ(acks.confirmable_lsn(), 0u);
+    acks.message_given_up(t1);
+    EXPECT_EQ(acks.confirmable_lsn(), 200u);
+    EXPECT_EQ(acks.acknowledged(), 2u);
+    EXPECT_EQ(acks.given_up(), 1u);
+    EXPECT_EQ(acks.in_flight(), 0u);
+    EXPECT_FALSE(acks.failed());
+    EXPECT_THROW(acks.message_given_up(t2), AckTrackerMisuse);
 }
 
 }  // namespace

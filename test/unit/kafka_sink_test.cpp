@@ -210,6 +210,58 @@ TEST_F(KafkaSinkTest, RejectedMessageFailsItsTransactionAndHoldsTheSlot) {
     EXPECT_EQ(acks.confirmable_lsn(), 100u);
 }
 
+// The judge sees the refused message's topic, key and error; a message it gives up no longer
+// holds its transaction back and is not counted as acknowledged.
+TEST_F(KafkaSinkTest, AJudgedFailureIsGivenUpOrFailsWithTheJudgesReason) {
+    cluster_.create_topic("bw.public.single", 1);
+    KafkaSink sink(config());
+    AckTracker& acks = sink.acks();
+    std::vector<std::string> judged;
+    sink.set_failure_judge([&](const DeliveryFailure& failure, std::string& reason) {
+        judged.push_back(std::string(failure.topic) + "/" +
+                         (failure.key ? std::string(*failure.key) : "null") + "/" +
+                         rd_kafka_err2name(failure.error));
+        reason = "judged: " + reason;
+        return !failure.key;  // gives up the keyless one only
+    });
+
+    rd_kafka_mock_push_request_errors(cluster_.get(), kProduceApiKey, 1,
+                                      RD_KAFKA_RESP_ERR_INVALID_RECORD);
+    const TxnId given_up = acks.begin_transaction(100);
+    ASSERT_EQ(sink.produce("bw.public.single", std::nullopt, std::string_view("v"), given_up),
+              ProduceResult::Queued);
+    acks.end_transaction(given_up);
+    ASSERT_TRUE(sink.flush(20000));
+    EXPECT_EQ(acks.confirmable_lsn(), 100u);
+    EXPECT_EQ(acks.given_up(), 1u);
+    EXPECT_FALSE(acks.failed());
+
+    rd_kafka_mock_push_request_errors(cluster_.get(), kProduceApiKey, 1,
+                                      RD_KAFKA_RESP_ERR_INVALID_RECORD);
+    const TxnId failed = acks.begin_transaction(200);
+    ASSERT_EQ(sink.produce("bw.public.single", std::string_view("k"), std::string_view("v"), failed),
+              ProduceResult::Queued);
+    acks.end_transaction(failed);
+    ASSERT_TRUE(poll_until(
+        sink, [&] { return acks.failed(); }, std::chrono::seconds(20)));
+    EXPECT_EQ(acks.first_failure().rfind("judged: delivery to topic", 0), 0u)
+        << acks.first_failure();
+    EXPECT_EQ(acks.confirmable_lsn(), 100u);
+    EXPECT_EQ(judged, (std::vector<std::string>{"bw.public.single/null/INVALID_RECORD",
+                                                "bw.public.single/k/INVALID_RECORD"}));
+}
+
+TEST_F(KafkaSinkTest, AMessageOverTheProducersLimitIsRefusedAtOnce) {
+    KafkaSinkConfig c = config();
+    c.kafka_config = {{"message.max.bytes", "1000"}};
+    KafkaSink sink(c);
+    const TxnId txn = sink.acks().begin_transaction(1);
+    EXPECT_THROW(sink.produce("bw.public.items", std::string_view("k"),
+                              std::string_view(std::string(5000, 'x')), txn),
+                 MessageRefused);
+    EXPECT_EQ(sink.acks().produced(), 0u);
+}
+
 // The librdkafka 2.0.2 failure the worker must survive by replacing the producer.
 TEST_F(KafkaSinkTest, SequenceDesynchronisationIsFatal) {
     cluster_.create_topic("bw.public.single", 1);

@@ -199,6 +199,29 @@ TEST(SchemaRegistryClient, IncompatibleSchemaIsRejectedWithTheRegistrysMessage) 
     }
 }
 
+TEST(SchemaRegistryClient, InvalidSchemaIsAVerdictToo) {
+    CannedHttpServer server({{422, R"({"error_code":42201,"message":"Invalid schema"})"}});
+    SchemaRegistryClient client(options_for(server.url()));
+    EXPECT_THROW(client.register_schema("t-value", kSchema), SchemaRejected);
+}
+
+// A 404 from a mistyped URL or a proxy, a 400, refused credentials: no verdict on the schema.
+TEST(SchemaRegistryClient, OtherClientErrorsAreRefusalsNotVerdicts) {
+    for (long status : {400L, 401L, 403L, 404L}) {
+        CannedHttpServer server({{static_cast<int>(status), "<html>Not Found</html>"}});
+        SchemaRegistryClient client(options_for(server.url()));
+        try {
+            client.register_schema("t-value", kSchema);
+            ADD_FAILURE() << "expected RegistryRefused for HTTP " << status;
+        } catch (const SchemaRejected&) {
+            ADD_FAILURE() << "HTTP " << status << " must not count as a verdict on the schema";
+        } catch (const RegistryRefused& e) {
+            EXPECT_EQ(e.http_status(), status);
+            EXPECT_NE(std::string(e.what()).find("refused the request"), std::string::npos);
+        }
+    }
+}
+
 TEST(SchemaRegistryClient, ServerErrorIsRetryable) {
     CannedHttpServer server({{503, "<html>busy</html>"}});
     SchemaRegistryClient client(options_for(server.url()));

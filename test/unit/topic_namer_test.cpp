@@ -22,6 +22,27 @@ TEST(TopicForTable, ForbiddenBytesBecomeHexEscapes) {
     EXPECT_EQ(escape_topic_chars("caf\xc3\xa9"), "caf_xc3_xa9");
 }
 
+// Two different tables never get one topic: the dot and a literal "_x" are escaped too.
+TEST(TopicForTable, DotsInsideNamesAreEscapedSoTheSeparatorIsUnambiguous) {
+    EXPECT_EQ(topic_for_table("", "a.b", "c"), "a_x2eb.c");
+    EXPECT_EQ(topic_for_table("", "a", "b.c"), "a.b_x2ec");
+    EXPECT_EQ(topic_for_table("", "public", "a.b"), "a_x2eb");
+    EXPECT_NE(topic_for_table("", "public", "a.b"), topic_for_table("", "a", "b"));
+}
+
+TEST(TopicForTable, ALiteralEscapeIsEscapedItself) {
+    EXPECT_EQ(topic_for_table("", "public", "a b"), "a_x20b");
+    EXPECT_EQ(topic_for_table("", "public", "a_x20b"), "a_x5fx20b");
+    EXPECT_EQ(topic_for_table("", "public", "max_"), "max_");
+    EXPECT_EQ(topic_for_table("", "public", "my_table_x"), "my_table_x5fx");
+}
+
+TEST(TopicForTable, KafkaFoldsDotsIntoUnderscores) {
+    EXPECT_EQ(kafka_topic_folding("a.b_c"), "a_b_c");
+    EXPECT_EQ(kafka_topic_folding(topic_for_table("", "a", "b")),
+              kafka_topic_folding(topic_for_table("", "public", "a_b")));
+}
+
 TEST(TopicForTable, OverlongNamesAreCutAndHashedDeterministically) {
     const std::string schema(63, '\xe2');
     const std::string topic = topic_for_table("", schema, "t");

@@ -400,7 +400,7 @@ void send_and_wait_for_wal() {
     deliver_in_flight_and_exit(confirmer, ctx->reader->EndRecPtr, 0);
 }
 
-// An ERROR while streaming (a change that cannot be encoded or sent under on_error = exit, a
+// An ERROR while streaming (a change that cannot be sent under on_error = exit, a
 // failed delivery, a registry refusal) stops the worker, and the postmaster starts it again to
 // replay from the slot. What was produced before that change is delivered and confirmed first:
 // otherwise every restart would drop the earlier, separate transactions from the queue with it,

@@ -15,10 +15,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from conftest import as_postgres, free_port, has_setting
+from throwaway_cluster import throwaway_cluster
 
 REPO = Path(__file__).resolve().parent.parent
 BW_CACHE = Path(os.environ.get("BW_CACHE", "/var/cache/bottledwater"))
@@ -84,29 +83,18 @@ def postgresql_copy():
 def test_pgxn_install_of_the_distribution_then_create_extension(dist_zip, postgresql_copy):
     root, home = postgresql_copy
     pgxn = Path(sys.executable).parent / "pgxn"
-    subprocess.run([pgxn, "install", "--make", "make", "--nosudo",
-                    "--pg_config", home / "bin" / "pg_config", dist_zip],
-                   cwd=root, check=True, capture_output=True)
+    installed = subprocess.run([pgxn, "install", "--make", "make", "--nosudo",
+                                "--pg_config", home / "bin" / "pg_config", dist_zip],
+                               cwd=root, capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
     assert (home / "lib" / "bottledwater.so").is_file()
 
-    data, port = root / "data", free_port()
-    shutil.chown(root, "postgres")
-    as_postgres(home / "bin" / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
-    with open(data / "postgresql.conf", "a") as conf:
-        conf.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
-                   f"unix_socket_directories = '{root}'\nwal_level = logical\n"
-                   "shared_preload_libraries = 'bottledwater'\n")
-        if has_setting(home / "bin", "output_plugin_libraries"):
-            conf.write("output_plugin_libraries = 'pgoutput, test_decoding, bottledwater'\n")
-    as_postgres(home / "bin" / "pg_ctl", "-D", data, "-l", root / "log", "-w", "start")
-    try:
-        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
-                             autocommit=True) as conn:
+    with throwaway_cluster(home / "bin", "bw-pgxn-cluster-", "wal_level = logical\n"
+                           "shared_preload_libraries = 'bottledwater'") as cluster:
+        with cluster.connect() as conn:
             conn.execute("CREATE EXTENSION bottledwater")
             assert conn.execute("SELECT extversion FROM pg_extension "
                                 "WHERE extname = 'bottledwater'").fetchone()[0] == META["version"]
             assert conn.execute("SELECT setting FROM pg_config "
                                 "WHERE name = 'PKGLIBDIR'").fetchone()[0] == str(home / "lib")
             assert conn.execute("SELECT bw_version()").fetchone()[0] == META["version"]
-    finally:
-        as_postgres(home / "bin" / "pg_ctl", "-D", data, "-m", "immediate", "stop")

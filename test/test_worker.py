@@ -7,6 +7,7 @@ left from earlier runs never mix into what a test reads.
 
 import io
 import json
+import os
 import random
 import time
 import uuid
@@ -316,7 +317,7 @@ def test_unkeyed_tables_are_skipped_unless_allowed(bw_db, pg, consumer_factory, 
 
 @pytest.mark.parametrize("on_error", ["exit", "log"])
 def test_a_row_that_cannot_be_encoded_follows_on_error(bw_db, pg, on_error, consumer_factory,
-                                                       consume):
+                                                       consume, dev_env):
     """An int[] column holding a two-dimensional array: its schema cannot carry the value.
     Under log that change is skipped and counted, and streaming goes on in the same worker;
     under exit the worker stops on it, with the reason, and nothing after it is sent."""
@@ -324,6 +325,7 @@ def test_a_row_that_cannot_be_encoded_follows_on_error(bw_db, pg, on_error, cons
     pg.execute(f"ALTER DATABASE {name} SET bottledwater.on_error = '{on_error}'")
     db = bw_db["conn"]
     db.execute("CREATE TABLE arrays (id int primary key, a int[])")
+    log_start = os.path.getsize(dev_env["BW_PG_LOG"])
     db.execute("SELECT bw_start(%s)", (name,))
     pid = status(db, name)["pid"]
     db.execute("INSERT INTO arrays VALUES (1, '{1,2}')")
@@ -338,6 +340,11 @@ def test_a_row_that_cannot_be_encoded_follows_on_error(bw_db, pg, on_error, cons
         assert [k for k, _ in got] == ['{"id": {"int": 1}}', '{"id": {"int": 3}}']
         st = status(db, name)
         assert st["pid"] == pid and st["skipped"] == 1 and reason in st["last_error"], st
+        # One row was skipped, not the table: the log says so.
+        with open(dev_env["BW_PG_LOG"]) as log:
+            log.seek(log_start)
+            warned = [line for line in log if '"public.arrays"' in line]
+        assert any('skipping a change of table "public.arrays"' in line for line in warned), warned
     else:
         wait_for(lambda: reason in (status(db, name)["last_error"] or ""), timeout=30,
                  what="the encoding error in bw_status")

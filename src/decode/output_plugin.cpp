@@ -108,16 +108,9 @@ int64_t unix_micros(TimestampTz timestamp) {
 // Tables without a key are left out unless allow_unkeyed; either way the log says so once.
 bool should_stream(DecodingSession* session, TableSchema& table) {
     if (table.keyed) return true;
-    if (!table.unkeyed_logged) {
-        ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica identity "
-                             "index; %s",
-                             table.description.qualified_name.c_str(),
-                             session->options.allow_unkeyed ? "its changes are sent with a null key"
-                                                            : "its changes are skipped"),
-                      errhint("Add a primary key, or set allow_unkeyed to stream it with null "
-                              "keys.")));
-        table.unkeyed_logged = true;
-    }
+    log_unkeyed_table(table, session->options.allow_unkeyed
+                                 ? "its changes are sent with a null key"
+                                 : "its changes are skipped");
     return session->options.allow_unkeyed;
 }
 

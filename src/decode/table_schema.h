@@ -31,6 +31,7 @@ struct TableSchema {
     TableDescription description;
     bool keyed = false;
     bool replica_identity_full = false;
+    bool replica_identity_nothing = false;
     std::vector<ColumnEncoding> columns;  // value record fields, in column order
     std::vector<size_t> key_columns;      // indexes into `columns`, in key order
     AvroTypePtr key_record;               // null for an unkeyed table
@@ -60,6 +61,10 @@ private:
     MemoryContext parent_;
     std::unordered_map<Oid, std::unique_ptr<TableSchema>> tables_;
 };
+
+// Logs once per table version that an unkeyed table is left out or sent with null keys, saying
+// why it has no key (no primary key, or REPLICA IDENTITY NOTHING) and what would give it one.
+void log_unkeyed_table(TableSchema& table, const char* consequence);
 
 // Registers the relcache and type invalidation callbacks (once per process) and points them at
 // `cache`; nullptr detaches them when the decoding session ends.

@@ -58,15 +58,20 @@ void KafkaChangeSink::register_schemas(const TableDescription& table, TableTopic
         entry.value_schema_id = register_schema(entry.topic + "-value", table.value_schema_json);
     } catch (const SchemaRejected& e) {
         const bool refused_credentials = e.http_status() == 401 || e.http_status() == 403;
-        if (refused_credentials || !on_error_skips(table, e.what())) throw;
+        if (refused_credentials || !on_error_skips(table, e.what(), Skipped::UntilSchemaChanges))
+            throw;
         entry.rejected = true;
     }
 }
 
-bool KafkaChangeSink::on_error_skips(const TableDescription& table, const char* reason) {
+bool KafkaChangeSink::on_error_skips(const TableDescription& table, const char* reason,
+                                     Skipped skipped) {
     if (static_cast<OnError>(setting_on_error) == OnError::Exit) return false;
     report_worker_error(state_, reason);
-    ereport(WARNING, (errmsg("bottledwater: skipping changes of table \"%s\": %s",
+    ereport(WARNING, (errmsg(skipped == Skipped::OneChange
+                                 ? "bottledwater: skipping a change of table \"%s\": %s"
+                                 : "bottledwater: skipping the changes of table \"%s\" until "
+                                   "its schema changes: %s",
                              table.qualified_name.c_str(), reason),
                       errhint("bottledwater.on_error = log gives up what cannot be sent; "
                               "bw_status() counts it in messages_skipped.")));
@@ -131,7 +136,8 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
             result = kafka_.produce(topic, key, value, txn);
         } catch (const KafkaError& e) {
             // Under on_error = log this one message is given up and the stream goes on.
-            if (kafka_.fatal() || !on_error_skips(*change.table, e.what())) throw;
+            if (kafka_.fatal() || !on_error_skips(*change.table, e.what(), Skipped::OneChange))
+                throw;
             ++skipped_;
             return;
         }
@@ -195,7 +201,7 @@ void KafkaChangeSink::truncate(const TableDescription& table) {}
 
 // Replaying would meet the same value again: under on_error = exit the worker stops on it.
 bool KafkaChangeSink::skips_unencodable(const TableDescription& table, const char* reason) {
-    if (!on_error_skips(table, reason)) return false;
+    if (!on_error_skips(table, reason, Skipped::OneChange)) return false;
     ++skipped_;
     return true;
 }

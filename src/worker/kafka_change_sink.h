@@ -60,8 +60,10 @@ private:
     const TableTopic& topic_of(const TableDescription& table);
     void register_schemas(const TableDescription& table, TableTopic& entry);
     // Under on_error = log, warns and records the reason and returns true; under exit, false
-    // (the caller rethrows and the worker stops).
-    bool on_error_skips(const TableDescription& table, const char* reason);
+    // (the caller rethrows and the worker stops). `skipped` says what is given up: one change,
+    // or every change of the table until its schema changes.
+    enum class Skipped { OneChange, UntilSchemaChanges };
+    bool on_error_skips(const TableDescription& table, const char* reason, Skipped skipped);
     void wait_for_queue_space();
     int register_schema(const std::string& subject, const std::string& schema_json);
     void leave_if_stop_requested();

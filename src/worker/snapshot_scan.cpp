@@ -107,10 +107,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         TableSchema* table = nullptr;
         guard_cpp("describing a table", [&] { table = &schemas->lookup(relation); });
         if (!table->keyed && !allow_unkeyed) {
-            ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica "
-                                 "identity index; it is left out of the snapshot",
-                                 table->description.qualified_name.c_str()),
-                          errhint("Add a primary key, or set bottledwater.allow_unkeyed.")));
+            log_unkeyed_table(*table, "it is left out of the snapshot");
             table_close(relation, AccessShareLock);
             tables_done++;
             continue;

@@ -1,3 +1,18 @@
 -- bottledwater 0.1.0 → 0.2.0 (ALTER EXTENSION bottledwater UPDATE). Every change to the SQL
 -- surface goes both here and into bottledwater--0.2.0.sql, so an updated install equals a fresh one.
 \echo Use "ALTER EXTENSION bottledwater UPDATE TO '0.2.0'" to load this file. \quit
+
+-- bw_status: the slot's wal_status and retained WAL, the error's hint, and when it was cleared.
+DROP FUNCTION bw_status();
+CREATE FUNCTION bw_status(
+    OUT database name, OUT slot_name name, OUT state text, OUT pid integer,
+    OUT snapshot_tables_done bigint, OUT snapshot_tables_total bigint,
+    OUT snapshot_rows_done bigint, OUT snapshot_rows_total bigint,
+    OUT last_commit_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT lag_bytes bigint,
+    OUT wal_status text, OUT retained_wal_bytes bigint,
+    OUT messages_produced bigint, OUT messages_acknowledged bigint, OUT messages_skipped bigint,
+    OUT last_error text, OUT last_error_hint text, OUT last_error_time timestamptz,
+    OUT last_error_cleared_time timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'bw_status' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION bw_status() IS 'One row per bottledwater worker since the server started';

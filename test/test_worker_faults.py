@@ -87,6 +87,18 @@ def wait_streaming(connect, dbname, timeout=90.0, not_pid=None):
     pytest.fail(f"worker of {dbname} not streaming again within {timeout}s: {row}")
 
 
+def wait_error_cleared(conn, dbname, timeout=30.0):
+    """(last_error, last_error_time, last_error_cleared_time) once the error is marked past."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = conn.execute("SELECT last_error, last_error_time, last_error_cleared_time "
+                           "FROM bw_status() WHERE database = %s", (dbname,)).fetchone()
+        if row[2] is not None or time.monotonic() > deadline:
+            assert row[2] is not None, f"the error is still current: {row}"
+            return row
+        time.sleep(0.2)
+
+
 class Writer(threading.Thread):
     """Many small transactions (insert, then updates of earlier rows), riding out server restarts:
     a statement that fails is retried on a new connection; the table is the truth at the end."""
@@ -191,6 +203,9 @@ def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory
         conn.execute("INSERT INTO t VALUES (%s, 2)", (i,))
     wait_streaming(connect, fault_db["name"])
     final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
+    # Kafka is back and has everything: the outage's error is kept, marked as past.
+    error, at, cleared = wait_error_cleared(conn, fault_db["name"])
+    assert error and cleared > at
 
 
 def test_kafka_down_under_wide_rows_keeps_the_worker_memory_bounded(fault_db):
@@ -242,19 +257,16 @@ def test_restart_forgets_a_dropped_database_and_brings_back_the_others(pg_connec
         conn.execute("CREATE EXTENSION bottledwater")
         conn.execute("SELECT bw_start(%s)", (name,))
         conn.close()
-    # Its worker ended without bw_stop (so it stays on the autostart list); DROP DATABASE then
-    # drops the inactive slot with the database.
-    pid = admin.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s",
-                        (f"bwd_{tag}",)).fetchone()[0]
-    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    wait_for_inactive = time.monotonic() + 30
-    while admin.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                        (f"bwd_{tag}",)).fetchone()[0]:
-        assert time.monotonic() < wait_for_inactive, "the worker did not exit"
-        time.sleep(0.1)
+    # DROP DATABASE of a streamed database is refused, so a database can leave while still on the
+    # autostart list only behind the server's back (a data directory restored or copied without
+    # it): stop its worker, drop it, and list it again by hand.
+    conn = pg_connect(dropped)
+    conn.execute("SELECT bw_stop(%s)", (dropped,))
+    conn.close()
     admin.execute(f"DROP DATABASE {dropped}")
     autostart = os.path.join(dev_env["BW_PG_DATA"], "bottledwater.autostart")
-    assert dropped in open(autostart).read().split()
+    with open(autostart, "a") as listed:
+        listed.write(dropped + "\n")
 
     subprocess.run([DEV_ENV, "restart-pg"], check=True)
     try:
@@ -297,3 +309,59 @@ def test_sigkill_during_the_snapshot_starts_it_again_cleanly(pg_connect, consume
         cleanup.execute("SELECT bw_stop(%s)", (name,))
         cleanup.close()
         reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def slot_health(conn, dbname):
+    return conn.execute("SELECT state, wal_status, retained_wal_bytes, last_error, "
+                        "last_error_hint FROM bw_status() WHERE database = %s",
+                        (dbname,)).fetchone()
+
+
+def test_an_invalidated_slot_says_why_and_a_new_snapshot_starts_again(fault_db, pg_connect,
+                                                                      consumer_factory):
+    """max_slot_wal_keep_size lets the checkpointer remove WAL a lagging slot needs. bw_status
+    shows the slot's WAL at risk before, then `error` with the reason and the way back, which
+    bw_drop_slot and bw_start take: a new snapshot that sends every row again."""
+    name, connect = fault_db["name"], fault_db["connect"]
+    conn, admin = connect(), pg_connect()
+    conn.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g")
+    state, wal_status, retained, _, _ = slot_health(conn, name)
+    assert state == "streaming" and wal_status == "reserved" and retained >= 0
+    admin.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+    admin.execute("SELECT pg_reload_conf()")
+    subprocess.run([DEV_ENV, "stop-kafka"], check=True)
+    seen = []
+    try:
+        # Unacknowledged changes hold the slot where it is while the WAL moves on.
+        for round_ in range(6):
+            conn.execute("INSERT INTO t SELECT g, 1 FROM generate_series(%s::int, %s::int) g",
+                         (1000 * (round_ + 1), 1000 * (round_ + 1) + 99))
+            admin.execute("SELECT pg_switch_wal()")
+            seen.append(slot_health(conn, name)[:3])
+            admin.execute("CHECKPOINT")
+            if slot_health(conn, name)[1] == "lost":
+                break
+        deadline = time.monotonic() + 60
+        while (row := slot_health(conn, name))[0] != "error":
+            assert time.monotonic() < deadline, f"no error for the invalidated slot: {row}"
+            time.sleep(0.5)
+    finally:
+        admin.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
+        admin.execute("SELECT pg_reload_conf()")
+        subprocess.run([DEV_ENV, "start-kafka"], check=True)
+    assert any(status == "unreserved" for _, status, _ in seen), seen
+    assert max(retained for _, _, retained in seen if retained is not None) > 1024 * 1024
+    state, wal_status, retained, error, hint = row
+    assert wal_status == "lost" and retained is None
+    assert "was invalidated" in error and "max_slot_wal_keep_size" in error, error
+    assert f"SELECT bw_drop_slot('{name}'); SELECT bw_start('{name}');" in hint, hint
+    # bw_start alone cannot bring it back, and says how.
+    with pytest.raises(psycopg.Error) as refused:
+        conn.execute("SELECT bw_start(%s)", (name,))
+    assert "was invalidated" in refused.value.diag.message_primary
+    assert "bw_drop_slot" in refused.value.diag.message_hint
+
+    assert conn.execute("SELECT * FROM bw_drop_slot(%s)", (name,)).fetchall()
+    conn.execute("SELECT bw_start(%s)", (name,))
+    wait_streaming(connect, name)
+    final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))

@@ -170,12 +170,11 @@ void KafkaChangeSink::wait_for_queue_space() {
 }
 
 void KafkaChangeSink::leave_if_stop_requested() {
+    exit_if_postmaster_died();
     if (!stop_requested()) return;
-    ereport(LOG, (errmsg("bottledwater: worker stopping while waiting for Kafka or the schema "
-                         "registry; unacknowledged changes will be replayed from the slot")));
     // XXX proc_exit from inside the decoder's C++ frames: nothing on this stack owns a
     // resource that the process exit does not release.
-    proc_exit(0);
+    leave_after_sigterm("changes Kafka has not acknowledged are replayed from the slot");
 }
 
 void KafkaChangeSink::back_off(const char* reason, long wait_ms) {
@@ -192,6 +191,7 @@ void KafkaChangeSink::back_off(const char* reason, long wait_ms) {
 void KafkaChangeSink::end_back_off() {
     if (!backing_off_) return;
     set_worker_phase(state_, active_phase_);
+    clear_worker_error(state_);
     backing_off_ = false;
 }
 

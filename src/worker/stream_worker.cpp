@@ -4,8 +4,15 @@
 //
 // Error handling: anything unexpected raises ERROR, which in a background worker ends the process
 // with exit code 1; the postmaster restarts it after bgw_restart_time and it replays from the
-// slot with a fresh producer. A configuration the worker can never run with ends it with exit
-// code 0 (not restarted) and state `error`. The KafkaSink and the sink are heap objects owned by
+// slot with a fresh producer. A configuration (or a slot) the worker can never run with ends it
+// with exit code 0 (not restarted) and state `error`.
+//
+// SIGTERM: from bw_stop (WorkerState::stop_requested) the worker stops for good; any other
+// (pg_terminate_backend, the checkpointer invalidating the slot, a server shutdown) ends this
+// process only, with exit code 1, and the postmaster starts it again, as it does PostgreSQL's own
+// replication workers. Our handler only sets a flag that our loops test; while the slot is being
+// created the waits are PostgreSQL's own (for running transactions, for a table lock), which
+// notice only interrupts, so there SIGTERM is PostgreSQL's die(). The KafkaSink and the sink are heap objects owned by
 // this file's statics, never stack objects that an ERROR's longjmp would skip.
 #include "worker/stream_worker.h"
 
@@ -25,9 +32,11 @@ extern "C" {
 #include "replication/slot.h"
 #include "replication/snapbuild.h"
 #include "storage/ipc.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -40,6 +49,7 @@ extern "C" {
 #include "worker/autostart.h"
 #include "worker/kafka_change_sink.h"
 #include "worker/settings.h"
+#include "worker/slot_retention.h"
 #include "worker/snapshot_scan.h"
 #include "worker/worker_state.h"
 
@@ -48,6 +58,8 @@ namespace bw {
 namespace {
 
 volatile sig_atomic_t got_sigterm = false;
+// Set while nothing of the worker's would survive the process (see the file comment).
+volatile sig_atomic_t sigterm_interrupts = false;
 
 // Owned for the life of the process; see the file comment.
 KafkaSink* kafka = nullptr;
@@ -74,32 +86,46 @@ void no_write(LogicalDecodingContext*, XLogRecPtr, TransactionId, bool) {}
 void handle_sigterm(SIGNAL_ARGS) {
     int save_errno = errno;
     got_sigterm = true;
+    if (sigterm_interrupts) die(postgres_signal_arg);
     SetLatch(MyLatch);
     errno = save_errno;
+}
+
+// bw_stop sets the flag before it signals, so the flag is visible once SIGTERM has arrived.
+bool stop_asked_by_bw_stop() {
+    return my_state != nullptr && my_state->stop_requested;
 }
 
 void on_worker_exit(int code, Datum) {
     if (my_state == nullptr) return;
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     my_state->pid = 0;
-    my_state->phase =
-        code == 0 && !exiting_with_config_error ? WorkerPhase::Stopped : WorkerPhase::Error;
+    if (my_state->stop_requested || (code == 0 && !exiting_with_config_error))
+        my_state->phase = WorkerPhase::Stopped;
+    else if (exiting_with_config_error)
+        my_state->phase = WorkerPhase::Error;
+    else
+        my_state->phase = WorkerPhase::Restarting;
     LWLockRelease(worker_states->lock);
 }
 
 // An ERROR ends the process before any code of ours runs again: keep its message for bw_status.
+// The FATAL of a stop that bw_stop asked for during slot creation is no error.
 // No lock: the hook may run while the lock is held by this very process, and a torn read of a
 // message is harmless.
 void remember_error(ErrorData* edata) {
-    if (edata->elevel >= ERROR && my_state != nullptr && edata->message != nullptr) {
-        strlcpy(my_state->last_error, edata->message, sizeof my_state->last_error);
-        my_state->last_error_time = GetCurrentTimestamp();
-    }
+    if (edata->elevel < ERROR || my_state == nullptr || edata->message == nullptr) return;
+    if (edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN && stop_asked_by_bw_stop()) return;
+    strlcpy(my_state->last_error, edata->message, sizeof my_state->last_error);
+    strlcpy(my_state->last_error_hint, edata->hint ? edata->hint : "",
+            sizeof my_state->last_error_hint);
+    my_state->last_error_time = GetCurrentTimestamp();
+    my_state->last_error_cleared_time = 0;
 }
 
 // Records the error where bw_status shows it, then leaves for good (not restarted).
 [[noreturn]] void exit_with_config_error(const char* message, const char* hint) {
-    report_worker_error(my_state, message);
+    report_worker_error(my_state, message, hint);
     set_worker_phase(my_state, WorkerPhase::Error);
     exiting_with_config_error = true;
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" cannot run: %s", my_state->dbname,
@@ -132,6 +158,7 @@ WorkerState* claim_state(const char* dbname) {
     }
     state->pid = MyProcPid;
     state->phase = WorkerPhase::Starting;
+    state->stop_requested = false;
     LWLockRelease(worker_states->lock);
     return state;
 }
@@ -192,11 +219,8 @@ void wait_for_all_acknowledged() {
             kafka->flush(100);
             sink->check_health();
         });
-        if (got_sigterm) {
-            ereport(LOG, (errmsg("bottledwater: stopped during the snapshot; the next start "
-                                 "begins it again")));
-            proc_exit(0);
-        }
+        exit_if_postmaster_died();
+        if (got_sigterm) leave_after_sigterm("the next start takes the snapshot again");
     }
 }
 
@@ -208,6 +232,9 @@ void create_slot(const char* slot_name) {
     // SnapBuildInitialSnapshot needs a read-only REPEATABLE READ transaction with no snapshot.
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
+    // Until the slot persists, the ephemeral slot and the snapshot go with the process.
+    sigterm_interrupts = true;
+    if (got_sigterm) leave_after_sigterm("the next start creates the slot");
     ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
     worker_change_sink = sink;
     LogicalDecodingContext* ctx = CreateInitDecodingContext(
@@ -232,11 +259,26 @@ void create_slot(const char* slot_name) {
                         my_state->dbname, static_cast<long long>(kafka->acks().acknowledged()))));
     }
     FreeDecodingContext(ctx);
+    sigterm_interrupts = false;
     ReplicationSlotPersist();
     ReplicationSlotRelease();
     CommitTransactionCommand();
     sink->set_active_phase(WorkerPhase::Streaming);
     ereport(LOG, (errmsg("bottledwater: created replication slot \"%s\"", slot_name)));
+}
+
+// A slot PostgreSQL has invalidated can never stream again, and a restart would only fail again:
+// say why, and how to start afresh.
+void refuse_invalidated_slot(const char* slot_name) {
+    const SlotRetention retention = slot_retention(slot_name, GetFlushRecPtr(nullptr));
+    if (retention.invalidation == nullptr) return;
+    const char* db = quote_literal_cstr(my_state->dbname);
+    exit_with_config_error(
+        psprintf("replication slot \"%s\" was invalidated: %s; it cannot stream", slot_name,
+                 retention.invalidation),
+        psprintf("Start again with a new snapshot (consumers receive every row again): SELECT "
+                 "bw_drop_slot(%s); SELECT bw_start(%s);",
+                 db, db));
 }
 
 void ensure_slot(const char* slot_name) {
@@ -255,6 +297,7 @@ void ensure_slot(const char* slot_name) {
             psprintf("replication slot \"%s\" uses output plugin \"%s\", not bottledwater",
                      slot_name, NameStr(existing->data.plugin)),
             "Drop it or choose another bottledwater.slot_name.");
+    refuse_invalidated_slot(slot_name);
 }
 
 void publish_progress(XLogRecPtr confirmed) {
@@ -310,6 +353,7 @@ void guarded_poll(int timeout_ms) {
         kafka->poll(timeout_ms);
         sink->check_health();
     });
+    exit_if_postmaster_died();
 }
 
 // Between passes of a worker that keeps up with the WAL. What the pass produced is sent at once
@@ -338,12 +382,14 @@ void send_and_wait_for_wal() {
     const TimestampTz deadline =
         TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kShutdownFlushMs);
     while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline && !kafka->fatal() &&
-           !kafka->acks().failed())
+           !kafka->acks().failed()) {
         kafka->poll(100);
+        exit_if_postmaster_died();
+    }
     if (!kafka->fatal() && !kafka->acks().failed()) confirmer.confirm(ctx->reader->EndRecPtr);
     confirmer.save(GetCurrentTimestamp());
     publish_progress(confirmer.confirmed());
-    proc_exit(0);
+    leave_after_sigterm("the next start resumes from the slot");
 }
 
 [[noreturn]] void stream(const char* slot_name) {
@@ -354,12 +400,7 @@ void send_and_wait_for_wal() {
                               no_prepare_write, no_write, nullptr);
     XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
     SlotConfirmer confirmer(MyReplicationSlot->data.confirmed_flush);
-    {
-        LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
-        strlcpy(my_state->slot_name, slot_name, sizeof my_state->slot_name);
-        my_state->phase = WorkerPhase::Streaming;
-        LWLockRelease(worker_states->lock);
-    }
+    set_worker_phase(my_state, WorkerPhase::Streaming);
     ereport(LOG, (errmsg("bottledwater: streaming database \"%s\" from slot \"%s\" at %X/%X",
                          my_state->dbname, slot_name,
                          static_cast<uint32>(MyReplicationSlot->data.confirmed_flush >> 32),
@@ -392,6 +433,9 @@ void send_and_wait_for_wal() {
         if (!kafka->last_error().empty() && kafka->acks().in_flight() > 0) {
             report_worker_error(my_state, kafka->last_error().c_str());
             set_worker_phase(my_state, WorkerPhase::Backoff);
+        } else if (kafka->acks().pending_transactions() == 0 && kafka->acks().in_flight() == 0) {
+            // Everything decoded so far is in Kafka: whatever went wrong before is past.
+            clear_worker_error(my_state);
         }
         // Far behind (catching up after a stop or an outage): the next pass starts at once.
         if (GetFlushRecPtr(nullptr) - ctx->reader->EndRecPtr < kCatchingUpBytes)
@@ -403,6 +447,26 @@ void send_and_wait_for_wal() {
 
 bool stop_requested() {
     return got_sigterm;
+}
+
+[[noreturn]] void leave_after_sigterm(const char* next) {
+    if (stop_asked_by_bw_stop()) {
+        ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopped by bw_stop; %s",
+                             my_state->dbname, next)));
+        proc_exit(0);
+    }
+    report_worker_error(my_state,
+                        "terminated by a SIGTERM that bw_stop did not send (pg_terminate_backend, "
+                        "the slot's invalidation, or a server shutdown); it restarts",
+                        "bw_stop stops the worker for good.");
+    ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" terminated without bw_stop; it "
+                         "restarts, and %s",
+                         my_state->dbname, next)));
+    proc_exit(1);
+}
+
+void exit_if_postmaster_died() {
+    if (!PostmasterIsAlive()) proc_exit(1);
 }
 
 }  // namespace bw
@@ -429,12 +493,18 @@ PGDLLEXPORT void bw_worker_main(Datum) {
 
     if (static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Avro &&
         (setting_schema_registry_url == nullptr || setting_schema_registry_url[0] == '\0'))
-        exit_with_config_error("output_format avro needs bottledwater.schema_registry_url",
-                               "Set bottledwater.schema_registry_url, or output_format = 'json'.");
+        exit_with_config_error(
+            "output_format avro needs bottledwater.schema_registry_url",
+            psprintf("Set it (ALTER DATABASE %s SET bottledwater.schema_registry_url = '...', or "
+                     "in postgresql.conf), or set bottledwater.output_format = 'json'.",
+                     quote_identifier(dbname)));
     create_producer();
 
     char slot_name[NAMEDATALEN];
     strlcpy(slot_name, setting_slot_name, sizeof slot_name);
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    strlcpy(my_state->slot_name, slot_name, sizeof my_state->slot_name);
+    LWLockRelease(worker_states->lock);
     ensure_slot(slot_name);
     stream(slot_name);
 }

@@ -218,7 +218,7 @@ def test_wrong_password_is_rejected_and_never_shown(bw_db, pg, dev_env, registry
 
     # A 4xx is a rejection (SchemaRejected), not an outage: the ERROR ends the worker, and the
     # postmaster starts it again 5 s later, which fails the same way.
-    failed = wait_for(lambda: (lambda s: s if s["state"] == "error" else None)(
+    failed = wait_for(lambda: (lambda s: s if s["state"] == "restarting" else None)(
         status(db, bw_db["name"])), what="the worker to fail")
     error = failed["last_error"]
     assert f"schema registry at {proxy.url} rejected the schema" in error

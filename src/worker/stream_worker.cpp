@@ -5,15 +5,15 @@
 // Error handling: anything unexpected raises ERROR, which in a background worker ends the process
 // with exit code 1; the postmaster restarts it after bgw_restart_time and it replays from the
 // slot with a fresh producer. A configuration (or a slot) the worker can never run with ends it
-// with exit code 0 (not restarted) and state `error`.
+// with exit code 0 (not restarted) and state `error`. The KafkaSink and the sink are heap objects
+// owned by this file's statics, never stack objects that an ERROR's longjmp would skip.
 //
 // SIGTERM: from bw_stop (WorkerState::stop_requested) the worker stops for good; any other
 // (pg_terminate_backend, the checkpointer invalidating the slot, a server shutdown) ends this
 // process only, with exit code 1, and the postmaster starts it again, as it does PostgreSQL's own
 // replication workers. Our handler only sets a flag that our loops test; while the slot is being
 // created the waits are PostgreSQL's own (for running transactions, for a table lock), which
-// notice only interrupts, so there SIGTERM is PostgreSQL's die(). The KafkaSink and the sink are heap objects owned by
-// this file's statics, never stack objects that an ERROR's longjmp would skip.
+// notice only interrupts, so there SIGTERM is PostgreSQL's die().
 #include "worker/stream_worker.h"
 
 extern "C" {

@@ -365,3 +365,65 @@ def test_an_invalidated_slot_says_why_and_a_new_snapshot_starts_again(fault_db, 
     conn.execute("SELECT bw_start(%s)", (name,))
     wait_streaming(connect, name)
     final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
+
+
+def process_gone(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return True
+
+
+def test_postmaster_death_ends_a_worker_waiting_for_the_snapshot_acknowledgements(pg_connect,
+                                                                                   dev_env):
+    """With Kafka away, the worker waits in Kafka's flush for its snapshot to be acknowledged, a
+    wait that does not watch the postmaster: the loop around it must, or the worker outlives a
+    crashed server and holds its shared memory."""
+    tag = uuid.uuid4().hex[:10]
+    name = f"bw_pmdeath_{tag}"
+    admin = pg_connect()
+    admin.execute(f"CREATE DATABASE {name}")
+    for setting, value in (("output_format", "json"), ("slot_name", f"bwp_{tag}"),
+                           ("topic_prefix", f"bwpm_{tag}.")):
+        admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
+    conn = pg_connect(name)
+    conn.execute("CREATE EXTENSION bottledwater")
+    conn.execute("CREATE TABLE t (id int primary key, v int)")
+    conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 100) g")
+    subprocess.run([DEV_ENV, "stop-kafka"], check=True)
+    postmaster = None
+    try:
+        conn.execute("SELECT bw_start(%s)", (name,))
+        deadline = time.monotonic() + 30
+        while conn.execute("SELECT snapshot_rows_done FROM bw_status() WHERE database = %s",
+                           (name,)).fetchone()[0] < 100:
+            assert time.monotonic() < deadline, "the snapshot was not produced"
+            time.sleep(0.2)
+        state, pid, _ = worker_row(conn, name)
+        assert state == "snapshot", state
+        with open(dev_env["BW_PG_PIDFILE"]) as pidfile:
+            postmaster = int(pidfile.readline())
+        conn.close()
+        admin.close()
+        os.kill(postmaster, 9)
+        deadline = time.monotonic() + 10
+        while not process_gone(pid):
+            assert time.monotonic() < deadline, "the worker outlived the postmaster"
+            time.sleep(0.1)
+    finally:
+        # The killed postmaster may stay a zombie until whatever adopted it reaps it, and its
+        # lock files would then seem to name a live server.
+        if postmaster is not None:
+            while not process_gone(postmaster):
+                time.sleep(0.1)
+            run_dir = os.path.join(os.path.dirname(dev_env["BW_PG_DATA"]), "run")
+            for lock in (dev_env["BW_PG_PIDFILE"],
+                         os.path.join(run_dir, f".s.PGSQL.{dev_env['PGPORT']}.lock")):
+                if os.path.exists(lock):
+                    os.remove(lock)
+        subprocess.run([DEV_ENV, "up"], check=True)
+        cleanup = reconnect(lambda: pg_connect(name))
+        cleanup.execute("SELECT bw_stop(%s)", (name,))
+        cleanup.close()
+        reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -330,7 +330,7 @@ def test_an_invalidated_slot_says_why_and_a_new_snapshot_starts_again(fault_db, 
     admin.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
     admin.execute("SELECT pg_reload_conf()")
     subprocess.run([DEV_ENV, "stop-kafka"], check=True)
-    seen = []
+    seen, seen_errors = [], set()
     try:
         # Unacknowledged changes hold the slot where it is while the WAL moves on.
         for round_ in range(6):
@@ -344,13 +344,17 @@ def test_an_invalidated_slot_says_why_and_a_new_snapshot_starts_again(fault_db, 
         deadline = time.monotonic() + 60
         while (row := slot_health(conn, name))[0] != "error":
             assert time.monotonic() < deadline, f"no error for the invalidated slot: {row}"
-            time.sleep(0.5)
+            seen_errors.add(row[3])
+            time.sleep(0.2)
     finally:
         admin.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
         admin.execute("SELECT pg_reload_conf()")
         subprocess.run([DEV_ENV, "start-kafka"], check=True)
     assert any(status == "unreserved" for _, status, _ in seen), seen
     assert max(retained for _, _, retained in seen if retained is not None) > 1024 * 1024
+    # While it waited to restart, the worker said why it had been terminated.
+    assert any(e and "the checkpointer is invalidating the slot" in e for e in seen_errors), \
+        seen_errors
     state, wal_status, retained, error, hint = row
     assert wal_status == "lost" and retained is None
     assert "was invalidated" in error and "max_slot_wal_keep_size" in error, error

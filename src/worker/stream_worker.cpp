@@ -455,10 +455,18 @@ bool stop_requested() {
                              my_state->dbname, next)));
         proc_exit(0);
     }
-    report_worker_error(my_state,
-                        "terminated by a SIGTERM that bw_stop did not send (pg_terminate_backend, "
-                        "the slot's invalidation, or a server shutdown); it restarts",
-                        "bw_stop stops the worker for good.");
+    // The checkpointer terminates the holder of a slot whose WAL it is about to remove.
+    const char* wal_status = slot_retention(my_state->slot_name, GetFlushRecPtr(nullptr)).wal_status;
+    if (wal_status != nullptr && strcmp(wal_status, "unreserved") == 0)
+        report_worker_error(my_state,
+                            "terminated while its slot's WAL was beyond max_slot_wal_keep_size: "
+                            "the checkpointer is invalidating the slot",
+                            "Raise max_slot_wal_keep_size to let a worker lag further behind.");
+    else
+        report_worker_error(my_state,
+                            "terminated by a SIGTERM that bw_stop did not send "
+                            "(pg_terminate_backend, or a server shutdown); it restarts",
+                            "bw_stop stops the worker for good.");
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" terminated without bw_stop; it "
                          "restarts, and %s",
                          my_state->dbname, next)));

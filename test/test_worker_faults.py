@@ -18,18 +18,25 @@ import pytest
 from conftest import DEV_ENV, TRANSIENT_CONSUMER_ERRORS
 
 
-@pytest.fixture
-def fault_db(pg_connect):
-    tag = uuid.uuid4().hex[:10]
-    name = f"bw_fault_{tag}"
+def create_json_database(pg_connect, name, slot, prefix):
+    """A new database streamed in output_format json, with the extension and a table t (id, v);
+    returns a connection to it."""
     admin = pg_connect()
     admin.execute(f"CREATE DATABASE {name}")
-    for setting, value in (("output_format", "json"), ("slot_name", f"bw_{tag}"),
-                           ("topic_prefix", f"bwfault_{tag}.")):
+    for setting, value in (("output_format", "json"), ("slot_name", slot),
+                           ("topic_prefix", prefix)):
         admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
     conn = pg_connect(name)
     conn.execute("CREATE EXTENSION bottledwater")
     conn.execute("CREATE TABLE t (id int primary key, v int)")
+    return conn
+
+
+@pytest.fixture
+def fault_db(pg_connect):
+    tag = uuid.uuid4().hex[:10]
+    name = f"bw_fault_{tag}"
+    conn = create_json_database(pg_connect, name, f"bw_{tag}", f"bwfault_{tag}.")
     conn.execute("SELECT bw_start(%s)", (name,))
     yield {"name": name, "prefix": f"bwfault_{tag}.", "connect": lambda: pg_connect(name)}
     cleanup = reconnect(lambda: pg_connect(name))
@@ -284,14 +291,7 @@ def test_restart_forgets_a_dropped_database_and_brings_back_the_others(pg_connec
 def test_sigkill_during_the_snapshot_starts_it_again_cleanly(pg_connect, consumer_factory):
     tag = uuid.uuid4().hex[:10]
     name, slot, prefix = f"bw_snapkill_{tag}", f"bws_{tag}", f"bwsnap_{tag}."
-    admin = pg_connect()
-    admin.execute(f"CREATE DATABASE {name}")
-    for setting, value in (("output_format", "json"), ("slot_name", slot),
-                           ("topic_prefix", prefix)):
-        admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
-    conn = pg_connect(name)
-    conn.execute("CREATE EXTENSION bottledwater")
-    conn.execute("CREATE TABLE t (id int primary key, v int)")
+    conn = create_json_database(pg_connect, name, slot, prefix)
     conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 500000) g")
     conn.execute("ANALYZE t")
     try:
@@ -386,14 +386,7 @@ def test_postmaster_death_ends_a_worker_waiting_for_the_snapshot_acknowledgement
     crashed server and holds its shared memory."""
     tag = uuid.uuid4().hex[:10]
     name = f"bw_pmdeath_{tag}"
-    admin = pg_connect()
-    admin.execute(f"CREATE DATABASE {name}")
-    for setting, value in (("output_format", "json"), ("slot_name", f"bwp_{tag}"),
-                           ("topic_prefix", f"bwpm_{tag}.")):
-        admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
-    conn = pg_connect(name)
-    conn.execute("CREATE EXTENSION bottledwater")
-    conn.execute("CREATE TABLE t (id int primary key, v int)")
+    conn = create_json_database(pg_connect, name, f"bwp_{tag}", f"bwpm_{tag}.")
     conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 100) g")
     subprocess.run([DEV_ENV, "stop-kafka"], check=True)
     postmaster = None
@@ -409,7 +402,6 @@ def test_postmaster_death_ends_a_worker_waiting_for_the_snapshot_acknowledgement
         with open(dev_env["BW_PG_PIDFILE"]) as pidfile:
             postmaster = int(pidfile.readline())
         conn.close()
-        admin.close()
         os.kill(postmaster, 9)
         deadline = time.monotonic() + 10
         while not process_gone(pid):

@@ -379,6 +379,42 @@ def process_gone(pid):
         return True
 
 
+def kill_postmaster(dev_env):
+    """SIGKILLs the dev cluster's postmaster; returns its pid for restart_killed_postmaster."""
+    with open(dev_env["BW_PG_PIDFILE"]) as pidfile:
+        postmaster = int(pidfile.readline())
+    os.kill(postmaster, 9)
+    return postmaster
+
+
+def assert_gone_soon(pid, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not process_gone(pid):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def restart_killed_postmaster(dev_env, postmaster):
+    # The killed postmaster may stay a zombie until whatever adopted it reaps it, and its lock
+    # files would then seem to name a live server.
+    if postmaster is not None:
+        while not process_gone(postmaster):
+            time.sleep(0.1)
+        run_dir = os.path.join(os.path.dirname(dev_env["BW_PG_DATA"]), "run")
+        for lock in (dev_env["BW_PG_PIDFILE"],
+                     os.path.join(run_dir, f".s.PGSQL.{dev_env['PGPORT']}.lock")):
+            if os.path.exists(lock):
+                os.remove(lock)
+    subprocess.run([DEV_ENV, "up"], check=True)
+
+
+def drop_after_restart(pg_connect, name):
+    cleanup = reconnect(lambda: pg_connect(name))
+    cleanup.execute("SELECT bw_stop(%s)", (name,))
+    cleanup.close()
+    reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 def test_postmaster_death_ends_a_worker_waiting_for_the_snapshot_acknowledgements(pg_connect,
                                                                                    dev_env):
     """With Kafka away, the worker waits in Kafka's flush for its snapshot to be acknowledged, a
@@ -399,27 +435,46 @@ def test_postmaster_death_ends_a_worker_waiting_for_the_snapshot_acknowledgement
             time.sleep(0.2)
         state, pid, _ = worker_row(conn, name)
         assert state == "snapshot", state
-        with open(dev_env["BW_PG_PIDFILE"]) as pidfile:
-            postmaster = int(pidfile.readline())
         conn.close()
-        os.kill(postmaster, 9)
-        deadline = time.monotonic() + 10
-        while not process_gone(pid):
-            assert time.monotonic() < deadline, "the worker outlived the postmaster"
-            time.sleep(0.1)
+        postmaster = kill_postmaster(dev_env)
+        assert_gone_soon(pid, "the worker outlived the postmaster")
     finally:
-        # The killed postmaster may stay a zombie until whatever adopted it reaps it, and its
-        # lock files would then seem to name a live server.
-        if postmaster is not None:
-            while not process_gone(postmaster):
-                time.sleep(0.1)
-            run_dir = os.path.join(os.path.dirname(dev_env["BW_PG_DATA"]), "run")
-            for lock in (dev_env["BW_PG_PIDFILE"],
-                         os.path.join(run_dir, f".s.PGSQL.{dev_env['PGPORT']}.lock")):
-                if os.path.exists(lock):
-                    os.remove(lock)
-        subprocess.run([DEV_ENV, "up"], check=True)
-        cleanup = reconnect(lambda: pg_connect(name))
-        cleanup.execute("SELECT bw_stop(%s)", (name,))
-        cleanup.close()
-        reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")
+        restart_killed_postmaster(dev_env, postmaster)
+    drop_after_restart(pg_connect, name)
+
+
+def test_postmaster_death_ends_a_worker_whose_slot_waits_for_a_long_transaction(pg_connect,
+                                                                                dev_env):
+    """A new slot waits inside PostgreSQL for the transactions running when it was created (a
+    lock wait on their xids, which PostgreSQL ends itself when the postmaster dies)."""
+    tag = uuid.uuid4().hex[:10]
+    name = f"bw_pmslot_{tag}"
+    conn = create_json_database(pg_connect, name, f"bwq_{tag}", f"bwpq_{tag}.")
+    blocker = pg_connect(name)
+    blocker.execute("BEGIN")
+    blocker.execute("INSERT INTO t VALUES (1, 1)")
+
+    def start():
+        try:
+            conn.execute("SELECT bw_start(%s)", (name,))
+        except psycopg.OperationalError:
+            pass  # the server dies under it
+
+    started = threading.Thread(target=start, daemon=True)
+    started.start()
+    watcher = pg_connect(name)
+    postmaster = None
+    try:
+        deadline = time.monotonic() + 30
+        while (row := worker_row(watcher, name)) is None or row[1] is None:
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        state, pid, _ = worker_row(watcher, name)
+        assert state == "starting", state
+        postmaster = kill_postmaster(dev_env)
+        assert_gone_soon(pid, "the worker outlived the postmaster")
+    finally:
+        restart_killed_postmaster(dev_env, postmaster)
+    started.join(timeout=30)
+    drop_after_restart(pg_connect, name)

@@ -302,7 +302,7 @@ def bw_check(conn):
     # The running worker's row first: rows of earlier workers stay until the server restarts.
     row = conn.execute("SELECT state, last_error FROM bw_status() WHERE database = %s "
                        "ORDER BY pid IS NULL LIMIT 1", (DB,)).fetchone()
-    if row and row[0] == "error":
+    if row and row[0] in ("error", "restarting"):
         raise RuntimeError(f"the bottledwater worker stopped: {row[1]}")
 
 

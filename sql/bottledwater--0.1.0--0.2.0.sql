@@ -9,6 +9,21 @@ CREATE OR REPLACE FUNCTION bw_drop_slot(dbname name) RETURNS SETOF name
 COMMENT ON FUNCTION bw_drop_slot(name) IS
     'Drop the slot of a database''s stopped worker (bottledwater.slot_name), so the next bw_start begins afresh';
 
+-- bw_status: the slot's wal_status and retained WAL, the error's hint, and when it was cleared.
+DROP FUNCTION bw_status();
+CREATE FUNCTION bw_status(
+    OUT database name, OUT slot_name name, OUT state text, OUT pid integer,
+    OUT snapshot_tables_done bigint, OUT snapshot_tables_total bigint,
+    OUT snapshot_rows_done bigint, OUT snapshot_rows_total bigint,
+    OUT last_commit_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT lag_bytes bigint,
+    OUT wal_status text, OUT retained_wal_bytes bigint,
+    OUT messages_produced bigint, OUT messages_acknowledged bigint, OUT messages_skipped bigint,
+    OUT last_error text, OUT last_error_hint text, OUT last_error_time timestamptz,
+    OUT last_error_cleared_time timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'bw_status' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION bw_status() IS 'One row per bottledwater worker since the server started';
+
 -- bw_status shows every database's name, slot and errors: for superusers and pg_monitor.
 REVOKE EXECUTE ON FUNCTION bw_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION bw_status() TO pg_monitor;

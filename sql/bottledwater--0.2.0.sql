@@ -27,8 +27,10 @@ CREATE FUNCTION bw_status(
     OUT snapshot_tables_done bigint, OUT snapshot_tables_total bigint,
     OUT snapshot_rows_done bigint, OUT snapshot_rows_total bigint,
     OUT last_commit_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT lag_bytes bigint,
+    OUT wal_status text, OUT retained_wal_bytes bigint,
     OUT messages_produced bigint, OUT messages_acknowledged bigint, OUT messages_skipped bigint,
-    OUT last_error text, OUT last_error_time timestamptz)
+    OUT last_error text, OUT last_error_hint text, OUT last_error_time timestamptz,
+    OUT last_error_cleared_time timestamptz)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'bw_status' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION bw_status() IS 'One row per bottledwater worker since the server started';

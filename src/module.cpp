@@ -7,6 +7,7 @@ extern "C" {
 #include "miscadmin.h"
 }
 
+#include "sql/drop_guard.h"
 #include "worker/launcher.h"
 #include "worker/settings.h"
 #include "worker/worker_state.h"
@@ -20,6 +21,7 @@ PGDLLEXPORT void _PG_init(void) {
     if (!process_shared_preload_libraries_in_progress) return;
     bw::install_shmem_hooks();
     bw::register_launcher();
+    bw::install_drop_guard();
 }
 
 }  // extern "C"

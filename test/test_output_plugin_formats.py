@@ -702,3 +702,35 @@ def test_binary_is_what_fastavro_writes(decoded):
             checked += 1
     deletes = sum(op == "delete" for op, _ in EXPECTED_CHANGES)
     assert checked == 2 * len(EXPECTED_CHANGES) - deletes  # deletes have no value
+
+
+def test_an_unkeyed_table_is_logged_with_the_reason(pg):
+    """A table with a primary key under REPLICA IDENTITY NOTHING is unkeyed because its deletes
+    carry no key, not for want of a primary key; the log line says which."""
+    tag = uuid.uuid4().hex[:10]
+    nothing, no_key, slot = f"nothing_{tag}", f"no_key_{tag}", f"unkeyed_{tag}"
+    logged = []
+    pg.add_notice_handler(lambda diag: logged.append((diag.message_primary, diag.message_hint)))
+    pg.execute(f"CREATE TABLE {nothing} (id int PRIMARY KEY)")
+    pg.execute(f"ALTER TABLE {nothing} REPLICA IDENTITY NOTHING")
+    pg.execute(f"CREATE TABLE {no_key} (v int)")
+    pg.execute("SELECT pg_create_logical_replication_slot(%s, 'bottledwater')", (slot,))
+    try:
+        pg.execute(f"INSERT INTO {nothing} VALUES (1)")
+        pg.execute(f"INSERT INTO {no_key} VALUES (1)")
+        pg.execute("SET client_min_messages = log")
+        pg.execute("SELECT count(*) FROM pg_logical_slot_get_changes(%s, NULL, NULL, "
+                   "'format', 'json')", (slot,))
+    finally:
+        pg.execute("RESET client_min_messages")
+        pg.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        pg.execute(f"DROP TABLE {nothing}, {no_key}")
+    said = {table: [(m, h) for m, h in logged if f'"public.{table}"' in m]
+            for table in (nothing, no_key)}
+    assert [m for m, _ in said[nothing]] == [
+        f'bottledwater: table "public.{nothing}" has REPLICA IDENTITY NOTHING, so its deletes '
+        "carry no key; its changes are skipped"], logged
+    assert "REPLICA IDENTITY DEFAULT" in said[nothing][0][1]
+    assert [m for m, _ in said[no_key]] == [
+        f'bottledwater: table "public.{no_key}" has no primary key or replica identity index; '
+        "its changes are skipped"], logged

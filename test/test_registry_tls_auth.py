@@ -222,7 +222,7 @@ def test_wrong_password_is_rejected_and_never_shown(bw_db, pg, dev_env, registry
 
     # A refusal of the request, not an outage and not a verdict on the schema: the ERROR ends the
     # worker, and the postmaster starts it again 5 s later, which fails the same way.
-    failed = wait_for(lambda: (lambda s: s if s["state"] == "error" else None)(
+    failed = wait_for(lambda: (lambda s: s if s["state"] == "restarting" else None)(
         status(db, bw_db["name"])), what="the worker to fail")
     error = failed["last_error"]
     assert f"schema registry at {proxy.url} refused the request registering the schema" in error

@@ -7,6 +7,7 @@ left from earlier runs never mix into what a test reads.
 
 import io
 import json
+import os
 import random
 import time
 import uuid

@@ -19,22 +19,29 @@ from psycopg import sql
 from conftest import DEV_ENV, TRANSIENT_CONSUMER_ERRORS
 
 
-@pytest.fixture
-def fault_db(request, pg_connect):
-    """A database streamed by a worker from the start, its extension at the default version or
-    at the one a test passes as an indirect parameter."""
-    version = getattr(request, "param", None)
-    tag = uuid.uuid4().hex[:10]
-    name = f"bw_fault_{tag}"
+def create_json_database(pg_connect, name, slot, prefix, version=None):
+    """A new database streamed in output_format json, with the extension (at the default
+    version, or at `version`) and a table t (id, v); returns a connection to it."""
     admin = pg_connect()
     admin.execute(f"CREATE DATABASE {name}")
-    for setting, value in (("output_format", "json"), ("slot_name", f"bw_{tag}"),
-                           ("topic_prefix", f"bwfault_{tag}.")):
+    for setting, value in (("output_format", "json"), ("slot_name", slot),
+                           ("topic_prefix", prefix)):
         admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
     conn = pg_connect(name)
     conn.execute(sql.SQL("CREATE EXTENSION bottledwater {}").format(
         sql.SQL("VERSION {}").format(sql.Literal(version)) if version else sql.SQL("")))
     conn.execute("CREATE TABLE t (id int primary key, v int)")
+    return conn
+
+
+@pytest.fixture
+def fault_db(request, pg_connect):
+    """A database streamed by a worker from the start, its extension at the default version or
+    at the one a test passes as an indirect parameter."""
+    tag = uuid.uuid4().hex[:10]
+    name = f"bw_fault_{tag}"
+    conn = create_json_database(pg_connect, name, f"bw_{tag}", f"bwfault_{tag}.",
+                                getattr(request, "param", None))
     conn.execute("SELECT bw_start(%s)", (name,))
     yield {"name": name, "prefix": f"bwfault_{tag}.", "connect": lambda: pg_connect(name)}
     cleanup = reconnect(lambda: pg_connect(name))
@@ -95,6 +102,18 @@ def wait_streaming(connect, dbname, timeout=90.0, not_pid=None):
             return row[1]
         time.sleep(0.2)
     pytest.fail(f"worker of {dbname} not streaming again within {timeout}s: {row}")
+
+
+def wait_error_cleared(conn, dbname, timeout=30.0):
+    """(last_error, last_error_time, last_error_cleared_time) once the error is marked past."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = conn.execute("SELECT last_error, last_error_time, last_error_cleared_time "
+                           "FROM bw_status() WHERE database = %s", (dbname,)).fetchone()
+        if row[2] is not None or time.monotonic() > deadline:
+            assert row[2] is not None, f"the error is still current: {row}"
+            return row
+        time.sleep(0.2)
 
 
 class Writer(threading.Thread):
@@ -201,6 +220,9 @@ def test_kafka_down_mid_stream_backs_off_and_recovers(fault_db, consumer_factory
         conn.execute("INSERT INTO t VALUES (%s, 2)", (i,))
     wait_streaming(connect, fault_db["name"])
     final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
+    # Kafka is back and has everything: the outage's error is kept, marked as past.
+    error, at, cleared = wait_error_cleared(conn, fault_db["name"])
+    assert error and cleared > at
 
 
 def test_kafka_down_under_wide_rows_keeps_the_worker_memory_bounded(fault_db):
@@ -253,19 +275,16 @@ def test_restart_forgets_a_dropped_database_and_brings_back_the_others(pg_connec
         conn.execute("CREATE EXTENSION bottledwater")
         conn.execute("SELECT bw_start(%s)", (name,))
         conn.close()
-    # Its worker ended without bw_stop (so it stays on the autostart list); DROP DATABASE then
-    # drops the inactive slot with the database.
-    pid = admin.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s",
-                        (f"bwd_{tag}",)).fetchone()[0]
-    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    wait_for_inactive = time.monotonic() + 30
-    while admin.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                        (f"bwd_{tag}",)).fetchone()[0]:
-        assert time.monotonic() < wait_for_inactive, "the worker did not exit"
-        time.sleep(0.1)
+    # DROP DATABASE of a streamed database is refused, so a database can leave while still on the
+    # autostart list only behind the server's back (a data directory restored or copied without
+    # it): stop its worker, drop it, and list it again by hand.
+    conn = pg_connect(dropped)
+    conn.execute("SELECT bw_stop(%s)", (dropped,))
+    conn.close()
     admin.execute(f"DROP DATABASE {dropped}")
     autostart = os.path.join(dev_env["BW_PG_DATA"], "bottledwater.autostart")
-    assert dropped in open(autostart).read().split()
+    with open(autostart, "a") as listed:
+        listed.write(dropped + "\n")
 
     subprocess.run([DEV_ENV, "restart-pg"], check=True)
     try:
@@ -283,14 +302,7 @@ def test_restart_forgets_a_dropped_database_and_brings_back_the_others(pg_connec
 def test_sigkill_during_the_snapshot_starts_it_again_cleanly(pg_connect, consumer_factory):
     tag = uuid.uuid4().hex[:10]
     name, slot, prefix = f"bw_snapkill_{tag}", f"bws_{tag}", f"bwsnap_{tag}."
-    admin = pg_connect()
-    admin.execute(f"CREATE DATABASE {name}")
-    for setting, value in (("output_format", "json"), ("slot_name", slot),
-                           ("topic_prefix", prefix)):
-        admin.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
-    conn = pg_connect(name)
-    conn.execute("CREATE EXTENSION bottledwater")
-    conn.execute("CREATE TABLE t (id int primary key, v int)")
+    conn = create_json_database(pg_connect, name, slot, prefix)
     conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 500000) g")
     conn.execute("ANALYZE t")
     try:
@@ -308,3 +320,172 @@ def test_sigkill_during_the_snapshot_starts_it_again_cleanly(pg_connect, consume
         cleanup.execute("SELECT bw_stop(%s)", (name,))
         cleanup.close()
         reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def slot_health(conn, dbname):
+    return conn.execute("SELECT state, wal_status, retained_wal_bytes, last_error, "
+                        "last_error_hint FROM bw_status() WHERE database = %s",
+                        (dbname,)).fetchone()
+
+
+def test_an_invalidated_slot_says_why_and_a_new_snapshot_starts_again(fault_db, pg_connect,
+                                                                      consumer_factory):
+    """max_slot_wal_keep_size lets the checkpointer remove WAL a lagging slot needs. bw_status
+    shows the slot's WAL at risk before, then `error` with the reason and the way back, which
+    bw_drop_slot and bw_start take: a new snapshot that sends every row again."""
+    name, connect = fault_db["name"], fault_db["connect"]
+    conn, admin = connect(), pg_connect()
+    conn.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g")
+    state, wal_status, retained, _, _ = slot_health(conn, name)
+    assert state == "streaming" and wal_status == "reserved" and retained >= 0
+    admin.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+    admin.execute("SELECT pg_reload_conf()")
+    subprocess.run([DEV_ENV, "stop-kafka"], check=True)
+    seen, seen_errors = [], set()
+    try:
+        # Unacknowledged changes hold the slot where it is while the WAL moves on.
+        for round_ in range(6):
+            conn.execute("INSERT INTO t SELECT g, 1 FROM generate_series(%s::int, %s::int) g",
+                         (1000 * (round_ + 1), 1000 * (round_ + 1) + 99))
+            admin.execute("SELECT pg_switch_wal()")
+            seen.append(slot_health(conn, name)[:3])
+            admin.execute("CHECKPOINT")
+            if slot_health(conn, name)[1] == "lost":
+                break
+        deadline = time.monotonic() + 60
+        while (row := slot_health(conn, name))[0] != "error":
+            assert time.monotonic() < deadline, f"no error for the invalidated slot: {row}"
+            seen_errors.add(row[3])
+            time.sleep(0.2)
+    finally:
+        admin.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
+        admin.execute("SELECT pg_reload_conf()")
+        subprocess.run([DEV_ENV, "start-kafka"], check=True)
+    assert any(status == "unreserved" for _, status, _ in seen), seen
+    assert max(retained for _, _, retained in seen if retained is not None) > 1024 * 1024
+    # While it waited to restart, the worker said why it had been terminated.
+    assert any(e and "the checkpointer is invalidating the slot" in e for e in seen_errors), \
+        seen_errors
+    state, wal_status, retained, error, hint = row
+    assert wal_status == "lost" and retained is None
+    assert "was invalidated" in error and "max_slot_wal_keep_size" in error, error
+    assert f"SELECT bw_drop_slot('{name}'); SELECT bw_start('{name}');" in hint, hint
+    # bw_start alone cannot bring it back, and says how.
+    with pytest.raises(psycopg.Error) as refused:
+        conn.execute("SELECT bw_start(%s)", (name,))
+    assert "was invalidated" in refused.value.diag.message_primary
+    assert "bw_drop_slot" in refused.value.diag.message_hint
+
+    assert conn.execute("SELECT * FROM bw_drop_slot(%s)", (name,)).fetchall()
+    conn.execute("SELECT bw_start(%s)", (name,))
+    wait_streaming(connect, name)
+    final_state_in_kafka(consumer_factory, fault_db["prefix"] + "t", table_state(connect))
+
+
+def process_gone(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return True
+
+
+def kill_postmaster(dev_env):
+    """SIGKILLs the dev cluster's postmaster; returns its pid for restart_killed_postmaster."""
+    with open(dev_env["BW_PG_PIDFILE"]) as pidfile:
+        postmaster = int(pidfile.readline())
+    os.kill(postmaster, 9)
+    return postmaster
+
+
+def assert_gone_soon(pid, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not process_gone(pid):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def restart_killed_postmaster(dev_env, postmaster):
+    # The killed postmaster may stay a zombie until whatever adopted it reaps it, and its lock
+    # files would then seem to name a live server.
+    if postmaster is not None:
+        while not process_gone(postmaster):
+            time.sleep(0.1)
+        run_dir = os.path.join(os.path.dirname(dev_env["BW_PG_DATA"]), "run")
+        for lock in (dev_env["BW_PG_PIDFILE"],
+                     os.path.join(run_dir, f".s.PGSQL.{dev_env['PGPORT']}.lock")):
+            if os.path.exists(lock):
+                os.remove(lock)
+    subprocess.run([DEV_ENV, "up"], check=True)
+
+
+def drop_after_restart(pg_connect, name):
+    cleanup = reconnect(lambda: pg_connect(name))
+    cleanup.execute("SELECT bw_stop(%s)", (name,))
+    cleanup.close()
+    reconnect(pg_connect).execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_postmaster_death_ends_a_worker_waiting_for_the_snapshot_acknowledgements(pg_connect,
+                                                                                   dev_env):
+    """With Kafka away, the worker waits in Kafka's flush for its snapshot to be acknowledged, a
+    wait that does not watch the postmaster: the loop around it must, or the worker outlives a
+    crashed server and holds its shared memory."""
+    tag = uuid.uuid4().hex[:10]
+    name = f"bw_pmdeath_{tag}"
+    conn = create_json_database(pg_connect, name, f"bwp_{tag}", f"bwpm_{tag}.")
+    conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 100) g")
+    subprocess.run([DEV_ENV, "stop-kafka"], check=True)
+    postmaster = None
+    try:
+        conn.execute("SELECT bw_start(%s)", (name,))
+        deadline = time.monotonic() + 30
+        while conn.execute("SELECT snapshot_rows_done FROM bw_status() WHERE database = %s",
+                           (name,)).fetchone()[0] < 100:
+            assert time.monotonic() < deadline, "the snapshot was not produced"
+            time.sleep(0.2)
+        state, pid, _ = worker_row(conn, name)
+        assert state == "snapshot", state
+        conn.close()
+        postmaster = kill_postmaster(dev_env)
+        assert_gone_soon(pid, "the worker outlived the postmaster")
+    finally:
+        restart_killed_postmaster(dev_env, postmaster)
+    drop_after_restart(pg_connect, name)
+
+
+def test_postmaster_death_ends_a_worker_whose_slot_waits_for_a_long_transaction(pg_connect,
+                                                                                dev_env):
+    """A new slot waits inside PostgreSQL for the transactions running when it was created (a
+    lock wait on their xids, which PostgreSQL ends itself when the postmaster dies)."""
+    tag = uuid.uuid4().hex[:10]
+    name = f"bw_pmslot_{tag}"
+    conn = create_json_database(pg_connect, name, f"bwq_{tag}", f"bwpq_{tag}.")
+    blocker = pg_connect(name)
+    blocker.execute("BEGIN")
+    blocker.execute("INSERT INTO t VALUES (1, 1)")
+
+    def start():
+        try:
+            conn.execute("SELECT bw_start(%s)", (name,))
+        except psycopg.OperationalError:
+            pass  # the server dies under it
+
+    started = threading.Thread(target=start, daemon=True)
+    started.start()
+    watcher = pg_connect(name)
+    postmaster = None
+    try:
+        deadline = time.monotonic() + 30
+        while (row := worker_row(watcher, name)) is None or row[1] is None:
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        state, pid, _ = worker_row(watcher, name)
+        assert state == "starting", state
+        postmaster = kill_postmaster(dev_env)
+        assert_gone_soon(pid, "the worker outlived the postmaster")
+    finally:
+        restart_killed_postmaster(dev_env, postmaster)
+    started.join(timeout=30)
+    drop_after_restart(pg_connect, name)

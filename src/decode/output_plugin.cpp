@@ -108,18 +108,10 @@ int64_t unix_micros(TimestampTz timestamp) {
 // Tables without a key are left out unless allow_unkeyed; either way the log says so once.
 bool should_stream(DecodingSession* session, TableSchema& table) {
     if (table.keyed) return true;
-    if (!table.unkeyed_logged) {
-        ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica identity "
-                             "index; %s",
-                             table.description.qualified_name.c_str(),
-                             !session->options.allow_unkeyed ? "its changes are skipped"
+    log_unkeyed_table(table, !session->options.allow_unkeyed ? "its changes are skipped"
                              : table.key_record ? "its changes are keyed by the whole row "
                                                   "(REPLICA IDENTITY FULL)"
-                                                : "its changes are sent with a null key"),
-                      errhint("Add a primary key, or set allow_unkeyed to stream it with null "
-                              "keys.")));
-        table.unkeyed_logged = true;
-    }
+                                                : "its changes are sent with a null key");
     return session->options.allow_unkeyed;
 }
 

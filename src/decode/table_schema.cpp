@@ -97,6 +97,25 @@ static std::vector<AttrNumber> key_attributes(Relation relation) {
     return attributes;
 }
 
+void log_unkeyed_table(TableSchema& table, const char* consequence) {
+    if (table.unkeyed_logged) return;
+    const char* name = table.description.qualified_name.c_str();
+    if (table.replica_identity_nothing)
+        ereport(LOG, (errmsg("bottledwater: table \"%s\" has REPLICA IDENTITY NOTHING, so its "
+                             "deletes carry no key; %s",
+                             name, consequence),
+                      errhint("ALTER TABLE %s REPLICA IDENTITY DEFAULT (or USING INDEX) keys it "
+                              "by its primary key (or that index).",
+                              name)));
+    else
+        ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica identity "
+                             "index; %s",
+                             name, consequence),
+                      errhint("Add a primary key, or set allow_unkeyed to stream it with null "
+                              "keys.")));
+    table.unkeyed_logged = true;
+}
+
 static std::shared_ptr<AvroType> make_record(std::string full_name, std::string doc) {
     auto record = std::make_shared<AvroType>();
     record->kind = AvroKind::Record;
@@ -160,6 +179,7 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
                 {field_names[i], schema.columns[i].codec->nullable_type(false), true});
         }
     }
+    schema.replica_identity_nothing = relation->rd_rel->relreplident == REPLICA_IDENTITY_NOTHING;
     schema.key_record = key_record;
     schema.value_record = value_record;
 

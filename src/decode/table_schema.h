@@ -36,6 +36,7 @@ struct TableSchema {
     // Has a primary key or replica identity index; other tables stream only with allow_unkeyed.
     bool keyed = false;
     bool replica_identity_full = false;
+    bool replica_identity_nothing = false;
     std::vector<ColumnEncoding> columns;  // value record fields, in column order
     // Indexes into `columns`, in key order. A table without a key index under REPLICA IDENTITY
     // FULL is identified by its whole row, as PostgreSQL identifies it: every column, in order.
@@ -78,6 +79,10 @@ private:
     // A member, so that a catalog ERROR during the sweep leaves no C++ object behind.
     std::vector<Oid> dropped_;
 };
+
+// Logs once per table version that an unkeyed table is left out or sent with null keys, saying
+// why it has no key (no primary key, or REPLICA IDENTITY NOTHING) and what would give it one.
+void log_unkeyed_table(TableSchema& table, const char* consequence);
 
 // Registers the relcache and type invalidation callbacks (once per process) and points them at
 // `cache`; nullptr detaches them when the decoding session ends.

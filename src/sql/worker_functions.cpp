@@ -21,6 +21,7 @@ extern "C" {
 #include "sql/database_access.h"
 #include "worker/autostart.h"
 #include "worker/launcher.h"
+#include "worker/slot_retention.h"
 #include "worker/worker_state.h"
 
 namespace bw {
@@ -65,17 +66,21 @@ void wait_a_little() {
 struct Observed {
     pid_t pid;
     WorkerPhase phase;
+    bool stop_requested;
     char last_error[sizeof(WorkerState::last_error)];
+    char last_error_hint[sizeof(WorkerState::last_error_hint)];
 };
 
 Observed observe(const char* dbname) {
-    Observed seen = {0, WorkerPhase::Stopped, ""};
+    Observed seen = {0, WorkerPhase::Stopped, false, "", ""};
     LWLockAcquire(worker_states->lock, LW_SHARED);
     WorkerState* state = find_worker_state(dbname);
     if (state != nullptr) {
         seen.pid = state->pid;
         seen.phase = state->phase;
+        seen.stop_requested = state->stop_requested;
         strlcpy(seen.last_error, state->last_error, sizeof seen.last_error);
+        strlcpy(seen.last_error_hint, state->last_error_hint, sizeof seen.last_error_hint);
     }
     LWLockRelease(worker_states->lock);
     return seen;
@@ -88,26 +93,32 @@ pid_t wait_until_running(const char* dbname, BackgroundWorkerHandle* handle) {
         ereport(ERROR, (errmsg("bottledwater: the postmaster died while the worker started")));
     for (int waited = 0; waited < kStartTimeoutMs; waited += kWaitStepMs) {
         const Observed seen = observe(dbname);
-        if (seen.phase != WorkerPhase::Starting && seen.phase != WorkerPhase::Error &&
-            seen.phase != WorkerPhase::Stopped)
+        if (seen.phase == WorkerPhase::Snapshot || seen.phase == WorkerPhase::Streaming ||
+            seen.phase == WorkerPhase::Backoff)
             return seen.pid;
+        if (seen.stop_requested)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("bottledwater: the worker of database \"%s\" was stopped by "
+                                   "bw_stop before it streamed",
+                                   dbname)));
         pid_t current;
         const BgwHandleStatus status = GetBackgroundWorkerPid(handle, &current);
         if (status == BGWH_STOPPED) {
-            // Another worker may have won the start; otherwise this one gave up for good.
+            // Another worker may have won the start; otherwise this one gave up for good, and
+            // without its autostart entry a restart of it leaves at once.
             if (seen.pid != 0) return seen.pid;
             LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
             autostart_remove(dbname);
+            WorkerState* state = find_worker_state(dbname);
+            if (state != nullptr && state->pid == 0) state->phase = WorkerPhase::Error;
             LWLockRelease(worker_states->lock);
             ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                             errmsg("bottledwater: the worker of database \"%s\" could not start: "
                                    "%s",
                                    dbname, seen.last_error[0] ? seen.last_error : "see the log"),
-                            errhint("Fix the setting (ALTER DATABASE %s SET bottledwater.... or "
-                                    "postgresql.conf) and call bw_start again.",
-                                    quote_identifier(dbname))));
+                            seen.last_error_hint[0] ? errhint("%s", seen.last_error_hint) : 0));
         }
-        if (seen.phase == WorkerPhase::Error) {
+        if (seen.phase == WorkerPhase::Restarting) {
             ereport(WARNING, (errmsg("bottledwater: the worker of database \"%s\" failed: %s",
                                      dbname, seen.last_error),
                               errhint("It is restarted every few seconds; see bw_status().")));
@@ -156,8 +167,11 @@ Datum bw_start(PG_FUNCTION_ARGS) {
     }
     // A new attempt: what bw_start waits for is this worker's outcome, not a previous one's.
     state->phase = WorkerPhase::Starting;
+    state->stop_requested = false;
     state->last_error[0] = '\0';
+    state->last_error_hint[0] = '\0';
     state->last_error_time = 0;
+    state->last_error_cleared_time = 0;
     autostart_add(dbname);
     LWLockRelease(worker_states->lock);
 
@@ -181,7 +195,22 @@ Datum bw_stop(PG_FUNCTION_ARGS) {
     autostart_remove(dbname);
     WorkerState* state = find_worker_state(dbname);
     const pid_t pid = state != nullptr ? state->pid : 0;
+    // Without the autostart entry, a worker the postmaster is about to start (again) leaves at
+    // once; the state says so now rather than what its last process left behind.
+    const bool was_pending = state != nullptr && pid == 0 &&
+                             (state->phase == WorkerPhase::Restarting ||
+                              state->phase == WorkerPhase::Starting);
+    if (state != nullptr) {
+        state->stop_requested = true;
+        if (was_pending) state->phase = WorkerPhase::Stopped;
+    }
     LWLockRelease(worker_states->lock);
+    if (was_pending) {
+        ereport(NOTICE, (errmsg("bottledwater: the worker of database \"%s\" was waiting to "
+                                "start; it will not start",
+                                dbname)));
+        PG_RETURN_BOOL(true);
+    }
     if (pid == 0) {
         ereport(NOTICE, (errmsg("bottledwater: no worker is running for database \"%s\"", dbname)));
         PG_RETURN_BOOL(false);
@@ -214,8 +243,10 @@ Datum bw_status(PG_FUNCTION_ARGS) {
     for (int i = 0; i < count; i++) {
         const WorkerState& w = copies[i];
         if (!w.in_use) continue;
-        Datum values[16];
-        bool nulls[16] = {};
+        const SlotRetention retention =
+            w.slot_name[0] ? slot_retention(w.slot_name, flushed) : SlotRetention();
+        Datum values[20];
+        bool nulls[20] = {};
         values[0] = DirectFunctionCall1(namein, CStringGetDatum(w.dbname));
         if (w.slot_name[0])
             values[1] = DirectFunctionCall1(namein, CStringGetDatum(w.slot_name));
@@ -234,13 +265,21 @@ Datum bw_status(PG_FUNCTION_ARGS) {
         nulls[9] = w.confirmed_lsn == InvalidXLogRecPtr;
         values[10] = Int64GetDatum(static_cast<int64>(flushed - w.confirmed_lsn));
         nulls[10] = w.confirmed_lsn == InvalidXLogRecPtr || flushed < w.confirmed_lsn;
-        values[11] = Int64GetDatum(w.produced);
-        values[12] = Int64GetDatum(w.acknowledged);
-        values[13] = Int64GetDatum(w.skipped);
-        values[14] = CStringGetTextDatum(w.last_error);
-        nulls[14] = w.last_error[0] == '\0';
-        values[15] = TimestampTzGetDatum(w.last_error_time);
-        nulls[15] = w.last_error_time == 0;
+        nulls[11] = retention.wal_status == nullptr;
+        if (!nulls[11]) values[11] = CStringGetTextDatum(retention.wal_status);
+        values[12] = Int64GetDatum(retention.retained_bytes);
+        nulls[12] = retention.retained_bytes < 0;
+        values[13] = Int64GetDatum(w.produced);
+        values[14] = Int64GetDatum(w.acknowledged);
+        values[15] = Int64GetDatum(w.skipped);
+        values[16] = CStringGetTextDatum(w.last_error);
+        nulls[16] = w.last_error[0] == '\0';
+        values[17] = CStringGetTextDatum(w.last_error_hint);
+        nulls[17] = w.last_error_hint[0] == '\0';
+        values[18] = TimestampTzGetDatum(w.last_error_time);
+        nulls[18] = w.last_error_time == 0;
+        values[19] = TimestampTzGetDatum(w.last_error_cleared_time);
+        nulls[19] = w.last_error_cleared_time == 0;
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return (Datum)0;

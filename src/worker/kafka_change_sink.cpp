@@ -140,7 +140,7 @@ bool KafkaChangeSink::judge_failed_delivery(const DeliveryFailure& failure, std:
                  rd_kafka_err2str(failure.error) +
                  "): a topic with cleanup.policy=compact takes no message without a key; give "
                  "the table a primary key or use a topic with cleanup.policy=delete";
-        if (owner == nullptr || !on_error_skips_table(owner->table, reason)) return false;
+        if (owner == nullptr || !on_error_skips_table(owner->table, reason, Skipped::OneChange)) return false;
         ++skipped_;
         return true;
     }
@@ -166,16 +166,21 @@ void KafkaChangeSink::register_schemas(const TableDescription& table, TableTopic
             entry.key_schema_id = register_schema(entry.topic + "-key", table.key_schema_json);
         entry.value_schema_id = register_schema(entry.topic + "-value", table.value_schema_json);
     } catch (const SchemaRejected& e) {
-        if (!on_error_skips_table(table.qualified_name, e.what())) throw;
+        if (!on_error_skips_table(table.qualified_name, e.what(), Skipped::UntilSchemaChanges))
+            throw;
         entry.rejected = true;
     }
 }
 
-bool KafkaChangeSink::on_error_skips_table(const std::string& table, const std::string& reason) {
+bool KafkaChangeSink::on_error_skips_table(const std::string& table, const std::string& reason,
+                                           Skipped skipped) {
     if (static_cast<OnError>(setting_on_error) == OnError::Exit) return false;
     report_worker_error(state_, reason.c_str());
-    ereport(WARNING, (errmsg("bottledwater: skipping changes of table \"%s\": %s", table.c_str(),
-                             reason.c_str()),
+    ereport(WARNING, (errmsg(skipped == Skipped::OneChange
+                                 ? "bottledwater: skipping a change of table \"%s\": %s"
+                                 : "bottledwater: skipping the changes of table \"%s\" until "
+                                   "its schema changes: %s",
+                             table.c_str(), reason.c_str()),
                       errhint("bottledwater.on_error = log gives up what cannot be sent; "
                               "bw_status() counts it in messages_skipped.")));
     return true;
@@ -256,7 +261,7 @@ void KafkaChangeSink::produce_or_refuse(const TableTopic& table,
         } catch (const MessageRefused& e) {
             const std::string reason =
                 "Kafka cannot take the change of " + describe_change(table, key) + ": " + e.what();
-            if (!on_error_skips_table(table.table, reason))
+            if (!on_error_skips_table(table.table, reason, Skipped::OneChange))
                 throw ReportableError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "bottledwater: " + reason, "",
                                       kRaiseLimitsHint);
             ++skipped_;
@@ -284,12 +289,11 @@ void KafkaChangeSink::wait_for_queue_space() {
 }
 
 void KafkaChangeSink::leave_if_stop_requested() {
+    exit_if_postmaster_died();
     if (!stop_requested()) return;
-    ereport(LOG, (errmsg("bottledwater: worker stopping while waiting for Kafka or the schema "
-                         "registry; unacknowledged changes will be replayed from the slot")));
     // XXX proc_exit from inside the decoder's C++ frames: nothing on this stack owns a
     // resource that the process exit does not release.
-    proc_exit(0);
+    leave_after_sigterm("changes Kafka has not acknowledged are replayed from the slot");
 }
 
 void KafkaChangeSink::back_off(const char* reason, long wait_ms) {
@@ -306,6 +310,7 @@ void KafkaChangeSink::back_off(const char* reason, long wait_ms) {
 void KafkaChangeSink::end_back_off() {
     if (!backing_off_) return;
     set_worker_phase(state_, active_phase_);
+    clear_worker_error(state_);
     backing_off_ = false;
 }
 

@@ -66,8 +66,11 @@ private:
                            std::optional<std::string_view> value, TxnId txn);
     bool judge_failed_delivery(const DeliveryFailure& failure, std::string& reason);
     // Under on_error = log, warns and records the reason and returns true; under exit, false
-    // (the caller rethrows and the worker stops).
-    bool on_error_skips_table(const std::string& table, const std::string& reason);
+    // (the caller rethrows and the worker stops). `skipped` says what is given up: one change,
+    // or every change of the table until its schema changes.
+    enum class Skipped { OneChange, UntilSchemaChanges };
+    bool on_error_skips_table(const std::string& table, const std::string& reason,
+                              Skipped skipped);
     void wait_for_queue_space();
     int register_schema(const std::string& subject, const std::string& schema_json);
     void leave_if_stop_requested();

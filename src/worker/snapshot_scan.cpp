@@ -154,10 +154,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         TableSchema* table = nullptr;
         guard_cpp("describing a table", [&] { table = &schemas->lookup(relation); });
         if (!table->keyed && !allow_unkeyed) {
-            ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica "
-                                 "identity index; it is left out of the snapshot",
-                                 table->description.qualified_name.c_str()),
-                          errhint("Add a primary key, or set bottledwater.allow_unkeyed.")));
+            log_unkeyed_table(*table, "it is left out of the snapshot");
             table_close(relation, NoLock);
             tables_done++;
             continue;
@@ -181,12 +178,8 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
             if (++rows_done % kProgressEveryRows == 0)
                 publish(state, tables_done, tables_total, rows_done, Max(rows_total, rows_done));
             CHECK_FOR_INTERRUPTS();
-            if (stop_requested()) {
-                // The slot is still ephemeral: it goes with the process, and so does this scan.
-                ereport(LOG, (errmsg("bottledwater: stopped during the snapshot; the next start "
-                                     "begins it again")));
-                proc_exit(0);
-            }
+            // The slot is still ephemeral: it goes with the process, and so does this scan.
+            if (stop_requested()) leave_after_sigterm("the next start takes the snapshot again");
         }
         ExecDropSingleTupleTableSlot(slot);
         table_endscan(scan);

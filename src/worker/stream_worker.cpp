@@ -4,9 +4,16 @@
 //
 // Error handling: anything unexpected raises ERROR, which in a background worker ends the process
 // with exit code 1; the postmaster restarts it after bgw_restart_time and it replays from the
-// slot with a fresh producer. A configuration the worker can never run with ends it with exit
-// code 0 (not restarted) and state `error`. The KafkaSink and the sink are heap objects owned by
-// this file's statics, never stack objects that an ERROR's longjmp would skip.
+// slot with a fresh producer. A configuration (or a slot) the worker can never run with ends it
+// with exit code 0 (not restarted) and state `error`. The KafkaSink and the sink are heap objects
+// owned by this file's statics, never stack objects that an ERROR's longjmp would skip.
+//
+// SIGTERM: from bw_stop (WorkerState::stop_requested) the worker stops for good; any other
+// (pg_terminate_backend, the checkpointer invalidating the slot, a server shutdown) ends this
+// process only, with exit code 1, and the postmaster starts it again, as it does PostgreSQL's own
+// replication workers. Our handler only sets a flag that our loops test; while the slot is being
+// created the waits are PostgreSQL's own (for running transactions, for a table lock), which
+// notice only interrupts, so there SIGTERM is PostgreSQL's die().
 #include "worker/stream_worker.h"
 
 extern "C" {
@@ -25,6 +32,7 @@ extern "C" {
 #include "replication/slot.h"
 #include "replication/snapbuild.h"
 #include "storage/ipc.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -42,6 +50,7 @@ extern "C" {
 #include "worker/kafka_change_sink.h"
 #include "worker/launcher.h"
 #include "worker/settings.h"
+#include "worker/slot_retention.h"
 #include "worker/snapshot_scan.h"
 #include "worker/worker_state.h"
 
@@ -50,6 +59,8 @@ namespace bw {
 namespace {
 
 volatile sig_atomic_t got_sigterm = false;
+// Set while nothing of the worker's would survive the process (see the file comment).
+volatile sig_atomic_t sigterm_interrupts = false;
 
 // Owned for the life of the process; see the file comment.
 KafkaSink* kafka = nullptr;
@@ -76,16 +87,26 @@ void no_write(LogicalDecodingContext*, XLogRecPtr, TransactionId, bool) {}
 void handle_sigterm(SIGNAL_ARGS) {
     int save_errno = errno;
     got_sigterm = true;
+    if (sigterm_interrupts) die(postgres_signal_arg);
     SetLatch(MyLatch);
     errno = save_errno;
+}
+
+// bw_stop sets the flag before it signals, so the flag is visible once SIGTERM has arrived.
+bool stop_asked_by_bw_stop() {
+    return my_state != nullptr && my_state->stop_requested;
 }
 
 void on_worker_exit(int code, Datum) {
     if (my_state == nullptr) return;
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     my_state->pid = 0;
-    my_state->phase =
-        code == 0 && !exiting_with_config_error ? WorkerPhase::Stopped : WorkerPhase::Error;
+    if (my_state->stop_requested || (code == 0 && !exiting_with_config_error))
+        my_state->phase = WorkerPhase::Stopped;
+    else if (exiting_with_config_error)
+        my_state->phase = WorkerPhase::Error;
+    else
+        my_state->phase = WorkerPhase::Restarting;
     LWLockRelease(worker_states->lock);
 }
 
@@ -93,19 +114,24 @@ void on_worker_exit(int code, Datum) {
 emit_log_hook_type previous_emit_log_hook = nullptr;
 
 // An ERROR ends the process before any code of ours runs again: keep its message for bw_status.
+// The FATAL of a stop that bw_stop asked for during slot creation is no error.
 // No lock: the hook may run while the lock is held by this very process, and a torn read of a
 // message is harmless.
 void remember_error(ErrorData* edata) {
-    if (edata->elevel >= ERROR && my_state != nullptr && edata->message != nullptr) {
+    if (edata->elevel >= ERROR && my_state != nullptr && edata->message != nullptr &&
+        !(edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN && stop_asked_by_bw_stop())) {
         strlcpy(my_state->last_error, edata->message, sizeof my_state->last_error);
+        strlcpy(my_state->last_error_hint, edata->hint ? edata->hint : "",
+                sizeof my_state->last_error_hint);
         my_state->last_error_time = GetCurrentTimestamp();
+        my_state->last_error_cleared_time = 0;
     }
     if (previous_emit_log_hook != nullptr) previous_emit_log_hook(edata);
 }
 
 // Records the error where bw_status shows it, then leaves for good (not restarted).
 [[noreturn]] void exit_with_config_error(const char* message, const char* hint) {
-    report_worker_error(my_state, message);
+    report_worker_error(my_state, message, hint);
     set_worker_phase(my_state, WorkerPhase::Error);
     exiting_with_config_error = true;
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" cannot run: %s", my_state->dbname,
@@ -138,6 +164,7 @@ WorkerState* claim_state(const char* dbname) {
     }
     state->pid = MyProcPid;
     state->phase = WorkerPhase::Starting;
+    state->stop_requested = false;
     LWLockRelease(worker_states->lock);
     return state;
 }
@@ -203,11 +230,8 @@ void wait_for_all_acknowledged() {
             kafka->flush(100);
             sink->check_health();
         });
-        if (got_sigterm) {
-            ereport(LOG, (errmsg("bottledwater: stopped during the snapshot; the next start "
-                                 "begins it again")));
-            proc_exit(0);
-        }
+        exit_if_postmaster_died();
+        if (got_sigterm) leave_after_sigterm("the next start takes the snapshot again");
     }
 }
 
@@ -219,6 +243,9 @@ void create_slot(const char* slot_name) {
     // SnapBuildInitialSnapshot needs a read-only REPEATABLE READ transaction with no snapshot.
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
+    // Until the slot persists, the ephemeral slot and the snapshot go with the process.
+    sigterm_interrupts = true;
+    if (got_sigterm) leave_after_sigterm("the next start creates the slot");
 #if PG_VERSION_NUM >= 170000
     // Not a failover slot, and not one synced from a primary.
     ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false, false, false);
@@ -248,11 +275,26 @@ void create_slot(const char* slot_name) {
                         my_state->dbname, static_cast<long long>(kafka->acks().acknowledged()))));
     }
     FreeDecodingContext(ctx);
+    sigterm_interrupts = false;
     ReplicationSlotPersist();
     ReplicationSlotRelease();
     CommitTransactionCommand();
     sink->set_active_phase(WorkerPhase::Streaming);
     ereport(LOG, (errmsg("bottledwater: created replication slot \"%s\"", slot_name)));
+}
+
+// A slot PostgreSQL has invalidated can never stream again, and a restart would only fail again:
+// say why, and how to start afresh.
+void refuse_invalidated_slot(const char* slot_name) {
+    const SlotRetention retention = slot_retention(slot_name, GetFlushRecPtr(nullptr));
+    if (retention.invalidation == nullptr) return;
+    const char* db = quote_literal_cstr(my_state->dbname);
+    exit_with_config_error(
+        psprintf("replication slot \"%s\" was invalidated: %s; it cannot stream", slot_name,
+                 retention.invalidation),
+        psprintf("Start again with a new snapshot (consumers receive every row again): SELECT "
+                 "bw_drop_slot(%s); SELECT bw_start(%s);",
+                 db, db));
 }
 
 // A missing slot is created only at bw_start's request (see MissingSlot): a worker started from
@@ -282,6 +324,7 @@ void ensure_slot(const char* slot_name, MissingSlot missing_slot) {
             psprintf("replication slot \"%s\" uses output plugin \"%s\", not bottledwater",
                      slot_name, NameStr(existing->data.plugin)),
             "Drop it or choose another bottledwater.slot_name.");
+    refuse_invalidated_slot(slot_name);
 }
 
 void choose_slot_name(char* out) {
@@ -356,6 +399,7 @@ void guarded_poll(int timeout_ms) {
         kafka->poll(timeout_ms);
         sink->check_health();
     });
+    exit_if_postmaster_died();
 }
 
 // Between passes of a worker that keeps up with the WAL. What the pass produced is sent at once
@@ -379,25 +423,25 @@ void send_and_wait_for_wal() {
 }
 
 // Waits (a bounded time) for Kafka's reports on what is in flight, then confirms on the slot
-// every transaction acknowledged with all before it, and leaves. A failed delivery does not end
-// the wait: transactions before it may still be on their way, and the tracker confirms nothing
-// past it.
-[[noreturn]] void deliver_in_flight_and_exit(SlotConfirmer& confirmer, XLogRecPtr decoded_to,
-                                             int exit_code) {
+// every transaction acknowledged with all before it. A failed delivery does not end the wait:
+// transactions before it may still be on their way, and the tracker confirms nothing past it.
+void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
     const TimestampTz deadline =
         TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kShutdownFlushMs);
-    while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline && !kafka->fatal())
+    while (kafka->acks().in_flight() > 0 && GetCurrentTimestamp() < deadline && !kafka->fatal()) {
         kafka->poll(100);
+        exit_if_postmaster_died();
+    }
     if (!kafka->fatal()) confirmer.confirm(decoded_to);
     confirmer.save(GetCurrentTimestamp());
     publish_progress(confirmer.confirmed());
-    proc_exit(exit_code);
 }
 
 [[noreturn]] void shut_down(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopping; flushing Kafka",
                          my_state->dbname)));
-    deliver_in_flight_and_exit(confirmer, ctx->reader->EndRecPtr, 0);
+    deliver_in_flight(confirmer, ctx->reader->EndRecPtr);
+    leave_after_sigterm("the next start resumes from the slot");
 }
 
 // An ERROR while streaming (a change that cannot be sent under on_error = exit, a
@@ -412,7 +456,8 @@ void send_and_wait_for_wal() {
     AbortOutOfAnyTransaction();
     FlushErrorState();
     // Nothing pending past the failure may be confirmed: only the acknowledged prefix.
-    deliver_in_flight_and_exit(confirmer, InvalidXLogRecPtr, 1);
+    deliver_in_flight(confirmer, InvalidXLogRecPtr);
+    proc_exit(1);
 }
 
 [[noreturn]] void decode_until_stopped(SlotConfirmer& confirmer, LogicalDecodingContext* ctx);
@@ -429,12 +474,7 @@ void send_and_wait_for_wal() {
         CreateDecodingContext(InvalidXLogRecPtr, plugin_options(), false, &local_wal_routine,
                               no_prepare_write, no_write, nullptr);
     XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
-    {
-        LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
-        strlcpy(my_state->slot_name, slot_name, sizeof my_state->slot_name);
-        my_state->phase = WorkerPhase::Streaming;
-        LWLockRelease(worker_states->lock);
-    }
+    set_worker_phase(my_state, WorkerPhase::Streaming);
     ereport(LOG, (errmsg("bottledwater: streaming database \"%s\" from slot \"%s\" at %X/%X",
                          my_state->dbname, slot_name,
                          static_cast<uint32>(MyReplicationSlot->data.confirmed_flush >> 32),
@@ -483,6 +523,9 @@ void send_and_wait_for_wal() {
         if (!kafka->last_error().empty() && kafka->acks().in_flight() > 0) {
             report_worker_error(my_state, kafka->last_error().c_str());
             set_worker_phase(my_state, WorkerPhase::Backoff);
+        } else if (kafka->acks().pending_transactions() == 0 && kafka->acks().in_flight() == 0) {
+            // Everything decoded so far is in Kafka: whatever went wrong before is past.
+            clear_worker_error(my_state);
         }
         // Far behind (catching up after a stop or an outage): the next pass starts at once.
         if (GetFlushRecPtr(nullptr) - ctx->reader->EndRecPtr < kCatchingUpBytes)
@@ -494,6 +537,34 @@ void send_and_wait_for_wal() {
 
 bool stop_requested() {
     return got_sigterm;
+}
+
+[[noreturn]] void leave_after_sigterm(const char* next) {
+    if (stop_asked_by_bw_stop()) {
+        ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopped by bw_stop; %s",
+                             my_state->dbname, next)));
+        proc_exit(0);
+    }
+    // The checkpointer terminates the holder of a slot whose WAL it is about to remove.
+    const char* wal_status = slot_retention(my_state->slot_name, GetFlushRecPtr(nullptr)).wal_status;
+    if (wal_status != nullptr && strcmp(wal_status, "unreserved") == 0)
+        report_worker_error(my_state,
+                            "terminated while its slot's WAL was beyond max_slot_wal_keep_size: "
+                            "the checkpointer is invalidating the slot",
+                            "Raise max_slot_wal_keep_size to let a worker lag further behind.");
+    else
+        report_worker_error(my_state,
+                            "terminated by a SIGTERM that bw_stop did not send "
+                            "(pg_terminate_backend, or a server shutdown); it restarts",
+                            "bw_stop stops the worker for good.");
+    ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" terminated without bw_stop; it "
+                         "restarts, and %s",
+                         my_state->dbname, next)));
+    proc_exit(1);
+}
+
+void exit_if_postmaster_died() {
+    if (!PostmasterIsAlive()) proc_exit(1);
 }
 
 }  // namespace bw
@@ -525,13 +596,19 @@ PGDLLEXPORT void bw_worker_main(Datum main_arg) {
 
     if (static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Avro &&
         (setting_schema_registry_url == nullptr || setting_schema_registry_url[0] == '\0'))
-        exit_with_config_error("output_format avro needs bottledwater.schema_registry_url",
-                               "Set bottledwater.schema_registry_url, or output_format = 'json'.");
+        exit_with_config_error(
+            "output_format avro needs bottledwater.schema_registry_url",
+            psprintf("Set it (ALTER DATABASE %s SET bottledwater.schema_registry_url = '...', or "
+                     "in postgresql.conf), or set bottledwater.output_format = 'json'.",
+                     quote_identifier(dbname)));
     create_producer();
 
     claim_topics();
     char slot_name[NAMEDATALEN];
     choose_slot_name(slot_name);
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    strlcpy(my_state->slot_name, slot_name, sizeof my_state->slot_name);
+    LWLockRelease(worker_states->lock);
     ensure_slot(slot_name, static_cast<MissingSlot>(DatumGetInt32(main_arg)));
     stream(slot_name);
 }

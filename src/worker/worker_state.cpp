@@ -55,6 +55,7 @@ const char* worker_phase_name(WorkerPhase phase) {
         case WorkerPhase::Snapshot: return "snapshot";
         case WorkerPhase::Streaming: return "streaming";
         case WorkerPhase::Backoff: return "backoff";
+        case WorkerPhase::Restarting: return "restarting";
         case WorkerPhase::Error: return "error";
         case WorkerPhase::Stopped: return "stopped";
     }
@@ -85,13 +86,15 @@ WorkerState* find_worker_state(const char* dbname) {
 }
 
 // A free entry, else the one of a database whose worker has stopped (bw_status forgets it),
-// else one whose worker failed and waits for its restart (it takes a new entry when it returns).
+// else one whose worker cannot run, else one whose worker failed and waits for its restart (it
+// takes a new entry when it returns).
 WorkerState* claim_free_worker_state(const char* dbname) {
     WorkerState* chosen = nullptr;
     for (int i = 0; i < worker_states->count && chosen == nullptr; i++) {
         if (!worker_states->workers[i].in_use) chosen = &worker_states->workers[i];
     }
-    for (const WorkerPhase reusable : {WorkerPhase::Stopped, WorkerPhase::Error}) {
+    for (const WorkerPhase reusable :
+         {WorkerPhase::Stopped, WorkerPhase::Error, WorkerPhase::Restarting}) {
         for (int i = 0; i < worker_states->count && chosen == nullptr; i++) {
             WorkerState* state = &worker_states->workers[i];
             if (state->pid == 0 && state->phase == reusable) chosen = state;
@@ -120,10 +123,22 @@ bool claim_topic_prefix(WorkerState* self, const char* prefix, char* rival_dbnam
     return true;
 }
 
-void report_worker_error(WorkerState* state, const char* message) {
+void report_worker_error(WorkerState* state, const char* message, const char* hint) {
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     strlcpy(state->last_error, message, sizeof state->last_error);
+    strlcpy(state->last_error_hint, hint ? hint : "", sizeof state->last_error_hint);
     state->last_error_time = GetCurrentTimestamp();
+    state->last_error_cleared_time = 0;
+    LWLockRelease(worker_states->lock);
+}
+
+void clear_worker_error(WorkerState* state) {
+    // Read unlocked first: only the worker itself writes its error while it runs, and it calls
+    // this after every pass.
+    if (state->last_error[0] == '\0' || state->last_error_cleared_time != 0) return;
+    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
+    if (state->last_error[0] != '\0' && state->last_error_cleared_time == 0)
+        state->last_error_cleared_time = GetCurrentTimestamp();
     LWLockRelease(worker_states->lock);
 }
 

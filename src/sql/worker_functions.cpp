@@ -226,11 +226,26 @@ Datum bw_stop(PG_FUNCTION_ARGS) {
     PG_RETURN_BOOL(false);
 }
 
+// bw_status's columns as 0.2.0 declares them, and which of them 0.1.0 declared, in its order.
+constexpr int kStatusColumns = 20;
+constexpr int kStatusColumns010 = 16;
+constexpr int kStatusColumnsOf010[kStatusColumns010] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                        13, 14, 15, 16, 18};
+
 PG_FUNCTION_INFO_V1(bw_status);
 Datum bw_status(PG_FUNCTION_ARGS) {
     require_preloaded();
     InitMaterializedSRF(fcinfo, 0);
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    // A new library runs under the old SQL objects between its install and ALTER EXTENSION
+    // UPDATE: fill the columns the calling version of bw_status declares.
+    const int layout = rsinfo->setDesc->natts;
+    if (layout != kStatusColumns && layout != kStatusColumns010)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("bottledwater: this bw_status() has %d columns, which library %s "
+                               "does not know",
+                               layout, BW_VERSION),
+                        errhint("ALTER EXTENSION bottledwater UPDATE;")));
     const XLogRecPtr flushed = RecoveryInProgress() ? InvalidXLogRecPtr : GetFlushRecPtr(nullptr);
 
     // Copied under the lock, emitted after: the tuplestore may allocate and error.
@@ -245,8 +260,8 @@ Datum bw_status(PG_FUNCTION_ARGS) {
         if (!w.in_use) continue;
         const SlotRetention retention =
             w.slot_name[0] ? slot_retention(w.slot_name, flushed) : SlotRetention();
-        Datum values[20];
-        bool nulls[20] = {};
+        Datum values[kStatusColumns];
+        bool nulls[kStatusColumns] = {};
         values[0] = DirectFunctionCall1(namein, CStringGetDatum(w.dbname));
         if (w.slot_name[0])
             values[1] = DirectFunctionCall1(namein, CStringGetDatum(w.slot_name));
@@ -280,7 +295,17 @@ Datum bw_status(PG_FUNCTION_ARGS) {
         nulls[18] = w.last_error_time == 0;
         values[19] = TimestampTzGetDatum(w.last_error_cleared_time);
         nulls[19] = w.last_error_cleared_time == 0;
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        if (layout == kStatusColumns) {
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+            continue;
+        }
+        Datum old_values[kStatusColumns010];
+        bool old_nulls[kStatusColumns010];
+        for (int c = 0; c < kStatusColumns010; c++) {
+            old_values[c] = values[kStatusColumnsOf010[c]];
+            old_nulls[c] = nulls[kStatusColumnsOf010[c]];
+        }
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, old_values, old_nulls);
     }
     return (Datum)0;
 }

@@ -306,7 +306,7 @@ def test_a_404_is_no_verdict_on_the_schema_and_skips_nothing_under_on_error_log(
     proxy.not_found = True
     _, db, consumer = start_through_proxy(bw_db, pg, proxy, pki, consumer_factory)
 
-    failed = wait_for(lambda: (lambda s: s if s["state"] == "error" else None)(
+    failed = wait_for(lambda: (lambda s: s if s["state"] == "restarting" else None)(
         status(db, bw_db["name"])), what="the worker to stop on the 404")
     assert "refused the request registering the schema" in failed["last_error"]
     assert "(HTTP 404)" in failed["last_error"]

@@ -76,9 +76,11 @@ def test_stop_during_the_restart_wait_stops_it_for_good(bw_db, pg):
     stops it, says so, and nothing starts again."""
     name = bw_db["name"]
     db = bw_db["conn"]
-    db.execute("CREATE TABLE arrays (id int primary key, a int[])")
+    # A row over the producer's message limit stops the worker under on_error = exit.
+    pg.execute(f"ALTER DATABASE {name} SET bottledwater.kafka_config = 'message.max.bytes=10000'")
+    db.execute("CREATE TABLE wide (id int primary key, v text)")
     db.execute("SELECT bw_start(%s)", (name,))
-    db.execute("INSERT INTO arrays VALUES (1, '{{1,2},{3,4}}')")  # stops the worker (on_error exit)
+    db.execute("INSERT INTO wide VALUES (1, repeat('x', 20000))")
     row = wait_for(lambda: (lambda r: r if r["pid"] is None and r["last_error"] else None)(
         why(db, name)), what="the worker to fail on the row")
     assert row["state"] == "restarting", row

@@ -17,6 +17,7 @@ extern "C" {
 
 #include <unordered_set>
 
+#include "decode/capture_set.h"
 #include "decode/change_encoder.h"
 #include "decode/sql_output.h"
 #include "decode/table_schema.h"
@@ -32,15 +33,20 @@ struct PluginOptions {
     OutputFormat format = OutputFormat::Avro;
     bool allow_unkeyed = false;
     bool transaction_details = true;
+    std::vector<std::string> publication_names;  // none: every table
 };
 
 // All state of one decoding session. Deleted by a reset callback on the decoding context's
 // memory, so it is freed whether the session ends cleanly or by an error.
 struct DecodingSession {
     DecodingSession(LogicalDecodingContext* ctx, const PluginOptions& options)
-        : options(options), schemas(ctx->context), encoder(options.format) {}
+        : options(options),
+          capture(options.publication_names),
+          schemas(ctx->context),
+          encoder(options.format) {}
 
     PluginOptions options;
+    CaptureSet capture;
     SchemaCache schemas;
     ChangeEncoder encoder;
     std::unique_ptr<SqlOutput> sql_output;
@@ -85,11 +91,21 @@ PluginOptions parse_options(List* options) {
             parsed.allow_unkeyed = parse_bool_option(option);
         } else if (strcmp(option->defname, "include_transaction_details") == 0) {
             parsed.transaction_details = parse_bool_option(option);
+        } else if (strcmp(option->defname, "publication_names") == 0) {
+            const char* value = option->arg ? strVal(option->arg) : "";
+            parsed.publication_names.clear();
+            if (!split_publication_names(value, &parsed.publication_names))
+                ereport(ERROR,
+                        (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                         errmsg("bottledwater: option \"publication_names\" has invalid value "
+                                "\"%s\"",
+                                value),
+                         errhint("Give publication names separated by commas.")));
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("bottledwater: unknown option \"%s\"", option->defname),
-                            errhint("Valid options are format, allow_unkeyed and "
-                                    "include_transaction_details.")));
+                            errhint("Valid options are format, allow_unkeyed, "
+                                    "include_transaction_details and publication_names.")));
         }
     }
     return parsed;
@@ -98,6 +114,7 @@ PluginOptions parse_options(List* options) {
 void delete_session(void* arg) {
     DecodingSession* session = static_cast<DecodingSession*>(arg);
     attach_schema_invalidations(nullptr);
+    attach_capture_invalidations(nullptr);
     delete session;
 }
 
@@ -178,11 +195,13 @@ static void bw_startup(LogicalDecodingContext* ctx, OutputPluginOptions* output_
                                       : OUTPUT_PLUGIN_BINARY_OUTPUT;
     output_options->receive_rewrites = false;
     attach_schema_invalidations(&session->schemas);
+    attach_capture_invalidations(&session->capture);
 }
 
 static void bw_shutdown(LogicalDecodingContext* ctx) {
     // The session itself goes with ctx->context (see delete_session).
     attach_schema_invalidations(nullptr);
+    attach_capture_invalidations(nullptr);
 }
 
 static void bw_begin(LogicalDecodingContext* ctx, ReorderBufferTXN* txn) {
@@ -210,13 +229,15 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
         default: return;
     }
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
-    guard_cpp("encoding a change", [&] {
-        TableSchema& table = session->schemas.lookup(relation);
-        if (!should_stream(session, table)) return;
-        announce(session, table);
-        session->encoder.encode(op, relation, table, old_tuple_of(change), new_tuple_of(change),
-                                *session->sink);
-    });
+    if (session->capture.publishes(relation, op)) {
+        guard_cpp("encoding a change", [&] {
+            TableSchema& table = session->schemas.lookup(relation);
+            if (!should_stream(session, table)) return;
+            announce(session, table);
+            session->encoder.encode(op, relation, table, old_tuple_of(change),
+                                    new_tuple_of(change), *session->sink);
+        });
+    }
     MemoryContextSwitchTo(old);
     MemoryContextReset(session->change_context);
 }
@@ -227,6 +248,7 @@ static void bw_truncate(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, int 
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     guard_cpp("reporting a truncate", [&] {
         for (int i = 0; i < relation_count; i++) {
+            if (!session->capture.publishes_truncate(relations[i])) continue;
             TableSchema& table = session->schemas.lookup(relations[i]);
             if (!should_stream(session, table)) continue;
             announce(session, table);

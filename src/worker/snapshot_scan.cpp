@@ -18,6 +18,7 @@ extern "C" {
 
 #include <memory>
 
+#include "decode/capture_set.h"
 #include "decode/change_encoder.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
@@ -79,7 +80,8 @@ void publish(WorkerState* state, int64 tables_done, int64 tables_total, int64 ro
 
 }  // namespace
 
-void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed, bool json,
+void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed,
+                   const char* publication, bool json,
                    XLogRecPtr consistent_lsn) {
     List* tables = tables_to_scan();
     int64 rows_total = 0;
@@ -96,6 +98,12 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         AllocSetContextCreate(scan_context, "bottledwater snapshot row", ALLOCSET_DEFAULT_SIZES);
     // Heap objects, deleted below; an ERROR ends the process, which frees them with it.
     SchemaCache* schemas = new SchemaCache(scan_context);
+    CaptureSet* capture = nullptr;
+    guard_cpp("reading bottledwater.publication", [&] {
+        std::vector<std::string> names;
+        split_publication_names(publication, &names);  // the GUC's check hook parsed it
+        capture = new CaptureSet(std::move(names));
+    });
     ChangeEncoder* encoder = new ChangeEncoder(json ? OutputFormat::Json : OutputFormat::Avro);
 
     TransactionInfo txn;
@@ -106,6 +114,11 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     foreach (cell, tables) {
         Relation relation =
             table_open(static_cast<TableToScan*>(lfirst(cell))->relid, AccessShareLock);
+        if (!capture->lookup(relation).member) {
+            table_close(relation, AccessShareLock);
+            tables_done++;
+            continue;
+        }
         TableSchema* table = nullptr;
         guard_cpp("describing a table", [&] { table = &schemas->lookup(relation); });
         if (!table->keyed && !allow_unkeyed) {
@@ -152,6 +165,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     guard_cpp("ending the snapshot", [&] { sink.commit_transaction(txn); });
     publish(state, tables_done, tables_total, rows_done, rows_done);
     delete encoder;
+    delete capture;
     delete schemas;
     MemoryContextDelete(scan_context);
 }

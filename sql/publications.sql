@@ -1,0 +1,80 @@
+-- publication_names: the publications decide which tables and operations are decoded, with
+-- pgoutput's semantics, as the catalog stood at each change (ALTER PUBLICATION mid-stream).
+CREATE SCHEMA billing;
+CREATE TABLE orders (id int PRIMARY KEY, total int);
+CREATE TABLE order_items (id int PRIMARY KEY, quantity int);
+CREATE TABLE audit (id int PRIMARY KEY);
+CREATE TABLE billing.invoices (id int PRIMARY KEY);
+CREATE TABLE events (id int, at int, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (10);
+CREATE TABLE events_2 PARTITION OF events FOR VALUES FROM (10) TO (20)
+    PARTITION BY RANGE (at);
+CREATE TABLE events_2a PARTITION OF events_2 FOR VALUES FROM (10) TO (15);
+CREATE PUBLICATION orders_pub FOR TABLE orders, TABLES IN SCHEMA billing;
+CREATE PUBLICATION items_inserts FOR TABLE order_items WITH (publish = 'insert');
+CREATE PUBLICATION events_pub FOR TABLE events WITH (publish = 'insert, truncate');
+CREATE PUBLICATION everything FOR ALL TABLES WITH (publish = 'delete');
+SELECT 'init' FROM pg_create_logical_replication_slot('publications', 'bottledwater');
+
+
+-- Table list and schema; an insert-only publication sends no update or delete; audit is in no
+-- publication; a partitioned table's publication covers its leaves at every level.
+INSERT INTO orders VALUES (1, 10);
+UPDATE orders SET total = 11 WHERE id = 1;
+INSERT INTO order_items VALUES (1, 5);
+UPDATE order_items SET quantity = 6 WHERE id = 1;
+DELETE FROM order_items WHERE id = 1;
+INSERT INTO audit VALUES (1);
+INSERT INTO billing.invoices VALUES (1);
+INSERT INTO events VALUES (1, 5), (2, 12);
+UPDATE events SET id = 3 WHERE id = 1;
+TRUNCATE events, orders;
+SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false',
+    'publication_names', 'orders_pub, items_inserts, events_pub');
+
+-- FOR ALL TABLES publishing deletes only: audit's delete arrives, its insert does not.
+INSERT INTO audit VALUES (2);
+DELETE FROM audit WHERE id = 2;
+SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false', 'publication_names', 'everything');
+
+-- Membership and operations changed mid-stream take effect at their place in the WAL, even
+-- when decoded in one call after all of them; so does a new table in a published schema.
+INSERT INTO audit VALUES (3);
+ALTER PUBLICATION orders_pub ADD TABLE audit;
+INSERT INTO audit VALUES (4);
+ALTER PUBLICATION orders_pub SET (publish = 'insert, delete');
+UPDATE audit SET id = 40 WHERE id = 4;
+DELETE FROM audit WHERE id = 3;
+ALTER PUBLICATION orders_pub DROP TABLE audit;
+INSERT INTO audit VALUES (5);
+CREATE TABLE billing.credits (id int PRIMARY KEY);
+INSERT INTO billing.credits VALUES (1);
+SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false', 'publication_names', 'orders_pub');
+
+-- Names are identifiers, as in pgoutput: unquoted ones fold to lower case.
+INSERT INTO orders VALUES (2, 20);
+SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false', 'publication_names', 'Orders_Pub');
+
+-- A publication that does not exist, or is dropped while streaming, is an error with a hint.
+-- The catalog as of each change decides: a publication of the same name created after the drop
+-- does not cover the changes in between.
+\set SHOW_CONTEXT never
+INSERT INTO orders VALUES (3, 30);
+SELECT data FROM pg_logical_slot_peek_changes('publications', NULL, NULL,
+    'format', 'json', 'publication_names', 'no_such_pub');
+SELECT data FROM pg_logical_slot_peek_changes('publications', NULL, NULL,
+    'format', 'json', 'publication_names', 'orders_pub,');
+DROP PUBLICATION orders_pub;
+INSERT INTO orders VALUES (4, 40);
+CREATE PUBLICATION orders_pub FOR TABLE orders;
+SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false', 'publication_names', 'orders_pub');
+
+SELECT pg_drop_replication_slot('publications');
+DROP PUBLICATION orders_pub, items_inserts, events_pub, everything;
+DROP TABLE orders, order_items, audit, events;
+DROP SCHEMA billing CASCADE;

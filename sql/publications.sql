@@ -1,5 +1,7 @@
 -- publication_names: the publications decide which tables and operations are decoded, with
 -- pgoutput's semantics, as the catalog stood at each change (ALTER PUBLICATION mid-stream).
+-- Errors show their hint; their context names an LSN, which varies.
+\set SHOW_CONTEXT never
 CREATE SCHEMA billing;
 CREATE TABLE orders (id int PRIMARY KEY, total int);
 CREATE TABLE order_items (id int PRIMARY KEY, quantity int);
@@ -59,10 +61,26 @@ INSERT INTO orders VALUES (2, 20);
 SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
     'format', 'json', 'include_transaction_details', 'false', 'publication_names', 'Orders_Pub');
 
+-- Column lists, row filters and publish_via_partition_root are not honoured yet: refused, since
+-- streaming such a table whole would send what the publication holds back.
+CREATE PUBLICATION narrow FOR TABLE order_items (id);
+CREATE PUBLICATION filtered FOR TABLE order_items WHERE (quantity > 0);
+CREATE PUBLICATION via_root FOR TABLE events WITH (publish_via_partition_root);
+INSERT INTO order_items VALUES (2, 1);
+INSERT INTO events VALUES (4, 1);
+SELECT data FROM pg_logical_slot_peek_changes('publications', NULL, NULL,
+    'format', 'json', 'publication_names', 'narrow');
+SELECT data FROM pg_logical_slot_peek_changes('publications', NULL, NULL,
+    'format', 'json', 'publication_names', 'filtered');
+SELECT data FROM pg_logical_slot_peek_changes('publications', NULL, NULL,
+    'format', 'json', 'publication_names', 'via_root');
+SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false', 'publication_names', 'items_inserts');
+DROP PUBLICATION narrow, filtered, via_root;
+
 -- A publication that does not exist, or is dropped while streaming, is an error with a hint.
 -- The catalog as of each change decides: a publication of the same name created after the drop
 -- does not cover the changes in between.
-\set SHOW_CONTEXT never
 INSERT INTO orders VALUES (3, 30);
 SELECT data FROM pg_logical_slot_peek_changes('publications', NULL, NULL,
     'format', 'json', 'publication_names', 'no_such_pub');

@@ -6,6 +6,7 @@
 extern "C" {
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_publication_rel.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -18,6 +19,35 @@ namespace bw {
 namespace {
 
 constexpr PublicationActions kEveryAction = {true, true, true, true};
+
+[[noreturn]] void report_unsupported(const char* publication, Relation relation,
+                                     const char* feature) {
+    ereport(ERROR,
+            (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+             errmsg("bottledwater: publication \"%s\" gives table \"%s.%s\" %s, which "
+                    "bottledwater does not support yet",
+                    publication, get_namespace_name(RelationGetNamespace(relation)),
+                    RelationGetRelationName(relation), feature),
+             errhint("Publish the table without it, or leave this publication out of "
+                     "bottledwater.publication.")));
+    pg_unreachable();
+}
+
+// Column lists and row filters live on a membership row (of `relation` or of the ancestor that
+// is listed). Ignoring them would send columns or rows the publication holds back, so until they
+// are honoured they are refused.
+void refuse_unsupported_membership(const char* publication, Oid publication_oid, Oid member_relid,
+                                   Relation relation) {
+    HeapTuple row = SearchSysCache2(PUBLICATIONRELMAP, ObjectIdGetDatum(member_relid),
+                                    ObjectIdGetDatum(publication_oid));
+    if (!HeapTupleIsValid(row)) return;
+    bool no_columns, no_filter;
+    (void)SysCacheGetAttr(PUBLICATIONRELMAP, row, Anum_pg_publication_rel_prattrs, &no_columns);
+    (void)SysCacheGetAttr(PUBLICATIONRELMAP, row, Anum_pg_publication_rel_prqual, &no_filter);
+    ReleaseSysCache(row);
+    if (!no_columns) report_unsupported(publication, relation, "a column list");
+    if (!no_filter) report_unsupported(publication, relation, "a row filter (WHERE)");
+}
 
 [[noreturn]] void report_missing(const char* name) {
     ereport(ERROR,
@@ -38,8 +68,8 @@ void CaptureSet::load_publications() {
     for (const std::string& name : publication_names_) {
         Publication* publication = GetPublicationByName(name.c_str(), true);
         if (publication == nullptr) report_missing(name.c_str());
-        publications_.push_back(
-            {publication->oid, publication->alltables, publication->pubactions});
+        publications_.push_back({name, publication->oid, publication->alltables,
+                                 publication->pubviaroot, publication->pubactions});
     }
     publications_valid_ = true;
 }
@@ -60,12 +90,21 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
     List* ancestors = relation->rd_rel->relispartition ? get_partition_ancestors(relid) : NIL;
     for (const PublicationRule& publication : publications_) {
         int level;
+        Oid published_ancestor =
+            ancestors != NIL
+                ? GetTopMostAncestorInPublication(publication.oid, ancestors, &level)
+                : InvalidOid;
         bool listed = publication.all_tables || list_member_oid(own, publication.oid) ||
                       list_member_oid(of_schema, publication.oid) ||
-                      (ancestors != NIL &&
-                       OidIsValid(GetTopMostAncestorInPublication(publication.oid, ancestors,
-                                                                  &level)));
+                      OidIsValid(published_ancestor);
         if (!listed) continue;
+        refuse_unsupported_membership(publication.name.c_str(), publication.oid, relid, relation);
+        if (OidIsValid(published_ancestor))
+            refuse_unsupported_membership(publication.name.c_str(), publication.oid,
+                                          published_ancestor, relation);
+        if (publication.via_root && ancestors != NIL)
+            report_unsupported(publication.name.c_str(), relation,
+                               "publish_via_partition_root");
         capture.member = true;
         // Changes of a partitioned table are its partitions' (publish_via_partition_root aside).
         if (relation->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)

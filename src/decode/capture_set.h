@@ -44,8 +44,10 @@ public:
 
 private:
     struct PublicationRule {
+        std::string name;
         Oid oid;
         bool all_tables;
+        bool via_root;
         PublicationActions actions;
     };
     void load_publications();

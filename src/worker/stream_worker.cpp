@@ -98,7 +98,12 @@ emit_log_hook_type previous_emit_log_hook = nullptr;
 // message is harmless.
 void remember_error(ErrorData* edata) {
     if (edata->elevel >= ERROR && my_state != nullptr && edata->message != nullptr) {
-        strlcpy(my_state->last_error, edata->message, sizeof my_state->last_error);
+        // The hint is what tells a user the remedy: bw_status shows it with the message.
+        if (edata->hint != nullptr)
+            snprintf(my_state->last_error, sizeof my_state->last_error, "%s HINT: %s",
+                     edata->message, edata->hint);
+        else
+            strlcpy(my_state->last_error, edata->message, sizeof my_state->last_error);
         my_state->last_error_time = GetCurrentTimestamp();
     }
     if (previous_emit_log_hook != nullptr) previous_emit_log_hook(edata);
@@ -106,7 +111,7 @@ void remember_error(ErrorData* edata) {
 
 // Records the error where bw_status shows it, then leaves for good (not restarted).
 [[noreturn]] void exit_with_config_error(const char* message, const char* hint) {
-    report_worker_error(my_state, message);
+    report_worker_error(my_state, hint ? psprintf("%s HINT: %s", message, hint) : message);
     set_worker_phase(my_state, WorkerPhase::Error);
     exiting_with_config_error = true;
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" cannot run: %s", my_state->dbname,

@@ -2,10 +2,14 @@
 operations the worker streams and snapshots, ALTER PUBLICATION takes effect mid-stream, and a
 missing publication is an error with a hint in bw_status."""
 
+import io
 import json
 import random
 
+import fastavro
 import psycopg
+import pytest
+import requests
 
 from test_worker import bw_db, real_messages, status, wait_for  # noqa: F401
 from test_worker_faults import final_state_in_kafka
@@ -95,3 +99,45 @@ def test_a_publication_dropped_while_streaming_is_reported(bw_db, pg, consumer_f
     # Nothing after the drop was sent: the worker stops at the change, it does not skip it.
     messages = real_messages(consumer_factory([bw_db["prefix"] + "t"]), 2.0)
     assert [json.loads(m.key())["id"]["int"] for m in messages] == [1]
+
+
+@pytest.mark.parametrize("output_format", ["json", "avro"])
+def test_a_column_list_keeps_a_column_out_of_kafka(bw_db, pg, registry_url, consumer_factory,
+                                                   consume, output_format):
+    """The hidden column's values appear nowhere in the topic's raw bytes, in the snapshot or
+    the stream, nor its name in the registered schema."""
+    db = bw_db["conn"]
+    name = bw_db["name"]
+    if output_format == "avro":
+        pg.execute(f"ALTER DATABASE {name} SET bottledwater.output_format = 'avro'")
+        pg.execute(f"ALTER DATABASE {name} SET bottledwater.schema_registry_url = "
+                   f"'{registry_url}'")
+    db.execute("CREATE TABLE people (id int PRIMARY KEY, name text, ssn text)")
+    db.execute("INSERT INTO people VALUES (1, 'ann', 'hidden-ssn-snapshot')")
+    db.execute("CREATE PUBLICATION people_pub FOR TABLE people (id, name)")
+    start_with_publication(pg, bw_db, "people_pub")
+    db.execute("INSERT INTO people VALUES (2, 'bob', 'hidden-ssn-insert')")
+    db.execute("UPDATE people SET name = 'anne', ssn = 'hidden-ssn-update' WHERE id = 1")
+    db.execute("DELETE FROM people WHERE id = 2")
+
+    topic = bw_db["prefix"] + "people"
+    messages = consume(consumer_factory([topic]), 4)
+    raw = b"".join((m.key() or b"") + (m.value() or b"") for m in messages)
+    assert b"hidden-ssn" not in raw and b"ssn" not in raw
+    if output_format == "json":
+        values = [json.loads(m.value()) if m.value() else None for m in messages]
+    else:
+        schema = requests.get(f"{registry_url}/subjects/{topic}-value/versions/latest",
+                              timeout=10).json()["schema"]
+        assert "ssn" not in schema
+        parsed = fastavro.parse_schema(json.loads(schema))
+        values = [fastavro.schemaless_reader(io.BytesIO(m.value()[5:]), parsed)
+                  if m.value() else None for m in messages]
+        values = [{k: {"int": v} if k == "id" else {"string": v} for k, v in value.items()}
+                  if value else None for value in values]
+    assert values == [
+        {"id": {"int": 1}, "name": {"string": "ann"}},
+        {"id": {"int": 2}, "name": {"string": "bob"}},
+        {"id": {"int": 1}, "name": {"string": "anne"}},
+        None,
+    ]

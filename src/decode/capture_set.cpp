@@ -7,12 +7,15 @@ extern "C" {
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_publication_rel.h"
+#include "fmgr.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 }
+
+#include <algorithm>
 
 namespace bw {
 
@@ -33,20 +36,37 @@ constexpr PublicationActions kEveryAction = {true, true, true, true};
     pg_unreachable();
 }
 
-// Column lists and row filters live on a membership row (of `relation` or of the ancestor that
-// is listed). Ignoring them would send columns or rows the publication holds back, so until they
-// are honoured they are refused.
-void refuse_unsupported_membership(const char* publication, Oid publication_oid, Oid member_relid,
-                                   Relation relation) {
+// A row filter lives on a membership row (of `relation` or of the ancestor that is listed).
+// Ignoring it would send rows the publication holds back, so until it is honoured it is refused.
+void refuse_row_filter(const char* publication, Oid publication_oid, Oid member_relid,
+                       Relation relation) {
     HeapTuple row = SearchSysCache2(PUBLICATIONRELMAP, ObjectIdGetDatum(member_relid),
                                     ObjectIdGetDatum(publication_oid));
     if (!HeapTupleIsValid(row)) return;
-    bool no_columns, no_filter;
-    (void)SysCacheGetAttr(PUBLICATIONRELMAP, row, Anum_pg_publication_rel_prattrs, &no_columns);
+    bool no_filter;
     (void)SysCacheGetAttr(PUBLICATIONRELMAP, row, Anum_pg_publication_rel_prqual, &no_filter);
     ReleaseSysCache(row);
-    if (!no_columns) report_unsupported(publication, relation, "a column list");
     if (!no_filter) report_unsupported(publication, relation, "a row filter (WHERE)");
+}
+
+// The column list of a membership row, palloc'd in ascending order, or nullptr when it has none.
+// Plain palloc'd data: the syscache calls around it may ereport.
+int2vector* column_list_of(Oid publication_oid, Oid member_relid) {
+    HeapTuple row = SearchSysCache2(PUBLICATIONRELMAP, ObjectIdGetDatum(member_relid),
+                                    ObjectIdGetDatum(publication_oid));
+    if (!HeapTupleIsValid(row)) return nullptr;
+    bool none;
+    Datum attributes =
+        SysCacheGetAttr(PUBLICATIONRELMAP, row, Anum_pg_publication_rel_prattrs, &none);
+    int2vector* copy = none ? nullptr : (int2vector*)PG_DETOAST_DATUM_COPY(attributes);
+    ReleaseSysCache(row);
+    if (copy) std::sort(copy->values, copy->values + copy->dim1);
+    return copy;
+}
+
+bool same_columns(const ColumnList& columns, const int2vector* list) {
+    if (list == nullptr) return columns.empty();
+    return std::equal(columns.begin(), columns.end(), list->values, list->values + list->dim1);
 }
 
 [[noreturn]] void report_missing(const char* name) {
@@ -81,9 +101,31 @@ static void add_actions(PublicationActions& into, const PublicationActions& acti
     into.pubtruncate |= actions.pubtruncate;
 }
 
+// As pgoutput: a publication of every table or of the schema has no column list; two
+// publications that list the table with different column lists are an error.
+void CaptureSet::merge_column_list(TableCapture& capture, const PublicationRule& publication,
+                                   bool listed_by_table, Oid member_relid, Relation relation,
+                                   bool first) {
+    int2vector* list = listed_by_table ? column_list_of(publication.oid, member_relid) : nullptr;
+    if (first) {
+        if (list) capture.columns.assign(list->values, list->values + list->dim1);
+        return;
+    }
+    if (!same_columns(capture.columns, list))
+        ereport(ERROR,
+                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                 errmsg("bottledwater: cannot use different column lists for table \"%s.%s\" in "
+                        "different publications",
+                        get_namespace_name(RelationGetNamespace(relation)),
+                        RelationGetRelationName(relation)),
+                 errhint("Give the table the same column list in every publication of "
+                         "bottledwater.publication.")));
+}
+
 void CaptureSet::decide(TableCapture& capture, Relation relation) {
     capture.member = false;
     capture.actions = {false, false, false, false};
+    capture.columns.clear();
     Oid relid = RelationGetRelid(relation);
     List* own = GetRelationPublications(relid);
     List* of_schema = GetSchemaPublications(RelationGetNamespace(relation));
@@ -98,10 +140,15 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
                       list_member_oid(of_schema, publication.oid) ||
                       OidIsValid(published_ancestor);
         if (!listed) continue;
-        refuse_unsupported_membership(publication.name.c_str(), publication.oid, relid, relation);
-        if (OidIsValid(published_ancestor))
-            refuse_unsupported_membership(publication.name.c_str(), publication.oid,
-                                          published_ancestor, relation);
+        // XXX a partition listed through its ancestor takes the ancestor's row filter and column
+        // list: stricter than PostgreSQL 15, which reads the partition's own, so nothing the
+        // ancestor's publication holds back is ever sent.
+        const Oid member_relid = OidIsValid(published_ancestor) ? published_ancestor : relid;
+        refuse_row_filter(publication.name.c_str(), publication.oid, member_relid, relation);
+        const bool listed_by_table =
+            !publication.all_tables && !list_member_oid(of_schema, publication.oid);
+        merge_column_list(capture, publication, listed_by_table, member_relid, relation,
+                          !capture.member);
         if (publication.via_root && ancestors != NIL)
             report_unsupported(publication.name.c_str(), relation,
                                "publish_via_partition_root");
@@ -121,6 +168,7 @@ const TableCapture& CaptureSet::lookup(Relation relation) {
     if (!filters()) {
         capture.member = true;
         capture.actions = kEveryAction;
+        capture.columns.clear();
     } else {
         if (!publications_valid_) load_publications();
         decide(capture, relation);

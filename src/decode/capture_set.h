@@ -18,10 +18,14 @@ extern "C" {
 
 namespace bw {
 
+// Attribute numbers, ascending.
+using ColumnList = std::vector<AttrNumber>;
+
 // What the publications say about one table.
 struct TableCapture {
     bool member = false;  // listed by a publication (the snapshot dumps it)
     PublicationActions actions = {false, false, false, false};
+    ColumnList columns;  // the publications' column list; empty: every column
     bool valid = false;
 };
 
@@ -52,6 +56,9 @@ private:
     };
     void load_publications();
     void decide(TableCapture& capture, Relation relation);
+    void merge_column_list(TableCapture& capture, const PublicationRule& publication,
+                           bool listed_by_table, Oid member_relid, Relation relation,
+                           bool first);
 
     std::vector<std::string> publication_names_;
     std::vector<PublicationRule> publications_;

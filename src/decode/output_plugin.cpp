@@ -230,8 +230,9 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
     }
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     if (session->capture.publishes(relation, op)) {
+        const ColumnList& published = session->capture.lookup(relation).columns;
         guard_cpp("encoding a change", [&] {
-            TableSchema& table = session->schemas.lookup(relation);
+            TableSchema& table = session->schemas.lookup(relation, published);
             if (!should_stream(session, table)) return;
             announce(session, table);
             session->encoder.encode(op, relation, table, old_tuple_of(change),
@@ -249,7 +250,8 @@ static void bw_truncate(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, int 
     guard_cpp("reporting a truncate", [&] {
         for (int i = 0; i < relation_count; i++) {
             if (!session->capture.publishes_truncate(relations[i])) continue;
-            TableSchema& table = session->schemas.lookup(relations[i]);
+            TableSchema& table =
+                session->schemas.lookup(relations[i], session->capture.lookup(relations[i]).columns);
             if (!should_stream(session, table)) continue;
             announce(session, table);
             session->sink->truncate(table.description);

@@ -13,6 +13,9 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include <algorithm>
+
+#include "pg_boundary.h"
 #include "schema/avro_names.h"
 #include "schema/schema_check.h"
 
@@ -20,13 +23,13 @@ namespace bw {
 
 SchemaCache::SchemaCache(MemoryContext parent) : parent_(parent) {}
 
-TableSchema& SchemaCache::lookup(Relation relation) {
+TableSchema& SchemaCache::lookup(Relation relation, const ColumnList& published) {
     std::unique_ptr<TableSchema>& slot = tables_[RelationGetRelid(relation)];
     if (!slot) {
         slot.reset(new TableSchema());
         slot->relid = RelationGetRelid(relation);
     }
-    if (!slot->valid) rebuild(*slot, relation);
+    if (!slot->valid || slot->published != published) rebuild(*slot, relation, published);
     return *slot;
 }
 
@@ -69,7 +72,12 @@ static std::shared_ptr<AvroType> make_record(std::string full_name, std::string 
     return record;
 }
 
-void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
+static bool is_published(const ColumnList& published, int attribute_index) {
+    return published.empty() ||
+           std::binary_search(published.begin(), published.end(), attribute_index + 1);
+}
+
+void SchemaCache::rebuild(TableSchema& schema, Relation relation, const ColumnList& published) {
     if (schema.context) MemoryContextDelete(schema.context);
     schema.context =
         AllocSetContextCreate(parent_, "bottledwater table schema", ALLOCSET_SMALL_SIZES);
@@ -84,7 +92,7 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
     std::vector<std::string> column_names;
     for (int i = 0; i < descriptor->natts; i++) {
         Form_pg_attribute attribute = TupleDescAttr(descriptor, i);
-        if (attribute->attisdropped) continue;
+        if (attribute->attisdropped || !is_published(published, i)) continue;
         ColumnEncoding column;
         column.attribute_index = i;
         column.codec = ValueCodec::for_type(attribute->atttypid, attribute->atttypmod,
@@ -109,6 +117,14 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
 
     std::shared_ptr<AvroType> key_record;
     for (AttrNumber attnum : key_attributes(relation)) {
+        if (!is_published(published, attnum - 1))
+            throw ReportableError(
+                ERRCODE_INVALID_OBJECT_DEFINITION,
+                "bottledwater: the column list published for table \"" + qualified +
+                    "\" leaves out key column \"" +
+                    NameStr(TupleDescAttr(descriptor, attnum - 1)->attname) + "\"",
+                "Every change is keyed on the primary key or replica identity columns.",
+                "Add the key columns to the column list (ALTER PUBLICATION ... SET TABLE ...).");
         if (!key_record)
             key_record = make_record(record_namespace + ".key." + avro_name(table_name),
                                      "key of table " + qualified);
@@ -139,6 +155,7 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
         description.schema_version++;
         schema.announced = false;
     }
+    schema.published = published;
     schema.valid = true;
 }
 

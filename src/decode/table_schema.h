@@ -13,6 +13,7 @@ extern "C" {
 #include <unordered_map>
 #include <vector>
 
+#include "decode/capture_set.h"
 #include "decode/value_codec.h"
 #include "encode/encoded_change.h"
 
@@ -31,6 +32,7 @@ struct TableSchema {
     TableDescription description;
     bool keyed = false;
     bool replica_identity_full = false;
+    ColumnList published;                 // the column list it was built for; empty: all
     std::vector<ColumnEncoding> columns;  // value record fields, in column order
     std::vector<size_t> key_columns;      // indexes into `columns`, in key order
     AvroTypePtr key_record;               // null for an unkeyed table
@@ -48,14 +50,15 @@ public:
     // Each table's memory is a child of `parent` and goes with it.
     explicit SchemaCache(MemoryContext parent);
 
-    // The schema of `relation` at the change being decoded; rebuilt if invalidated.
-    TableSchema& lookup(Relation relation);
+    // The schema of `relation` at the change being decoded, holding only the `published`
+    // columns (all when empty); rebuilt if invalidated or given another column list.
+    TableSchema& lookup(Relation relation, const ColumnList& published);
 
     void invalidate(Oid relid);
     void invalidate_all();
 
 private:
-    void rebuild(TableSchema& schema, Relation relation);
+    void rebuild(TableSchema& schema, Relation relation, const ColumnList& published);
 
     MemoryContext parent_;
     std::unordered_map<Oid, std::unique_ptr<TableSchema>> tables_;

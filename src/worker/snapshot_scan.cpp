@@ -114,13 +114,15 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     foreach (cell, tables) {
         Relation relation =
             table_open(static_cast<TableToScan*>(lfirst(cell))->relid, AccessShareLock);
-        if (!capture->lookup(relation).member) {
+        const TableCapture& captured = capture->lookup(relation);
+        if (!captured.member) {
             table_close(relation, AccessShareLock);
             tables_done++;
             continue;
         }
         TableSchema* table = nullptr;
-        guard_cpp("describing a table", [&] { table = &schemas->lookup(relation); });
+        guard_cpp("describing a table",
+                  [&] { table = &schemas->lookup(relation, captured.columns); });
         if (!table->keyed && !allow_unkeyed) {
             ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica "
                                  "identity index; it is left out of the snapshot",

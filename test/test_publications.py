@@ -5,6 +5,7 @@ missing publication is an error with a hint in bw_status."""
 import io
 import json
 import random
+import time
 
 import fastavro
 import psycopg
@@ -141,3 +142,93 @@ def test_a_column_list_keeps_a_column_out_of_kafka(bw_db, pg, registry_url, cons
         {"id": {"int": 1}, "name": {"string": "anne"}},
         None,
     ]
+
+
+class Decoder:
+    """Kafka keys and values as dicts, from Avro-JSON text or Confluent-framed Avro."""
+
+    def __init__(self, output_format, registry_url):
+        self.avro = output_format == "avro"
+        self.registry_url = registry_url
+        self.schemas = {}
+
+    def __call__(self, data):
+        if data is None:
+            return None
+        if not self.avro:
+            return {k: (next(iter(v.values())) if v else None)
+                    for k, v in json.loads(data).items()}
+        schema_id = int.from_bytes(data[1:5], "big")
+        if schema_id not in self.schemas:
+            text = requests.get(f"{self.registry_url}/schemas/ids/{schema_id}",
+                                timeout=10).json()["schema"]
+            self.schemas[schema_id] = fastavro.parse_schema(json.loads(text))
+        return fastavro.schemaless_reader(io.BytesIO(data[5:]), self.schemas[schema_id])
+
+
+def use_format(pg, bw_db, output_format, registry_url):
+    if output_format == "avro":
+        pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.output_format = 'avro'")
+        pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.schema_registry_url = "
+                   f"'{registry_url}'")
+    return Decoder(output_format, registry_url)
+
+
+def final_rows_in_kafka(consumer, decode, expected, timeout=60.0):
+    """Reads until the last message per key equals `expected` ((id, at) -> v); returns the
+    topics the messages came from."""
+    latest, topics = {}, set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is None:
+            if latest == expected:
+                return topics
+            continue
+        if msg.error():
+            continue
+        topics.add(msg.topic())
+        key, value = decode(msg.key()), decode(msg.value())
+        if value is None:
+            latest.pop((key["id"], key["at"]), None)
+        else:
+            latest[(key["id"], key["at"])] = value["v"]
+    pytest.fail(f"Kafka holds {latest}, the table {expected}")
+
+
+@pytest.mark.parametrize("output_format", ["json", "avro"])
+def test_a_partition_tree_streams_as_its_root(bw_db, pg, registry_url, consumer_factory,
+                                              output_format):
+    """Three levels, no publication: the snapshot and every change, through the root or into a
+    leaf, moved between partitions, in partitions attached and detached while streaming, arrive
+    in the root's topic only."""
+    decode = use_format(pg, bw_db, output_format, registry_url)
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE m (id int, at int, v int, PRIMARY KEY (id, at)) "
+               "PARTITION BY RANGE (at)")
+    db.execute("CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (10)")
+    db.execute("CREATE TABLE m_high PARTITION OF m FOR VALUES FROM (10) TO (50) "
+               "PARTITION BY RANGE (at)")
+    db.execute("CREATE TABLE m_high_a (v int, at int NOT NULL, id int NOT NULL)")
+    db.execute("ALTER TABLE m_high ATTACH PARTITION m_high_a FOR VALUES FROM (10) TO (50)")
+    db.execute("INSERT INTO m SELECT g, g % 50, g FROM generate_series(1, 40) g")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    db.execute("INSERT INTO m VALUES (100, 5, 1), (101, 25, 1)")
+    db.execute("INSERT INTO m_high_a (id, at, v) VALUES (102, 30, 1)")
+    db.execute("UPDATE m SET at = 45 WHERE id = 100")   # low -> high_a
+    db.execute("UPDATE m SET v = v + 1 WHERE id % 3 = 0")
+    db.execute("DELETE FROM m WHERE id % 7 = 0")
+    db.execute("CREATE TABLE m_new (LIKE m INCLUDING INDEXES)")
+    db.execute("ALTER TABLE m ATTACH PARTITION m_new FOR VALUES FROM (50) TO (100)")
+    db.execute("INSERT INTO m VALUES (103, 70, 1)")
+    db.execute("UPDATE m SET at = 60 WHERE id = 101")   # high_a -> m_new
+    db.execute("ALTER TABLE m DETACH PARTITION m_low")
+    db.execute("INSERT INTO m_low VALUES (104, 1, 1)")  # its own table now
+
+    # m_low's rows went to m's topic until it was detached, and its own since.
+    expected = {(i, at): v for i, at, v in db.execute(
+        "SELECT id, at, v FROM m UNION ALL SELECT id, at, v FROM m_low").fetchall()}
+    prefix = bw_db["prefix"]
+    consumer = consumer_factory([f"^{prefix.replace('.', '[.]')}m.*"])
+    topics = final_rows_in_kafka(consumer, decode, expected)
+    assert topics == {prefix + "m", prefix + "m_low"}

@@ -101,62 +101,105 @@ static void add_actions(PublicationActions& into, const PublicationActions& acti
     into.pubtruncate |= actions.pubtruncate;
 }
 
-// As pgoutput: a publication of every table or of the schema has no column list; two
-// publications that list the table with different column lists are an error.
-void CaptureSet::merge_column_list(TableCapture& capture, const PublicationRule& publication,
-                                   bool listed_by_table, Oid member_relid, Relation relation,
-                                   bool first) {
-    int2vector* list = listed_by_table ? column_list_of(publication.oid, member_relid) : nullptr;
-    if (first) {
-        if (list) capture.columns.assign(list->values, list->values + list->dim1);
-        return;
-    }
-    if (!same_columns(capture.columns, list))
-        ereport(ERROR,
-                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                 errmsg("bottledwater: cannot use different column lists for table \"%s.%s\" in "
-                        "different publications",
-                        get_namespace_name(RelationGetNamespace(relation)),
-                        RelationGetRelationName(relation)),
-                 errhint("Give the table the same column list in every publication of "
-                         "bottledwater.publication.")));
+// The column list `publication` gives through `rules_relid`'s membership row, in the attribute
+// numbers of `target` (they differ when a partition takes its ancestor's list), or nullptr.
+static int2vector* column_list_for(Oid publication_oid, Oid rules_relid, Oid target) {
+    int2vector* list = column_list_of(publication_oid, rules_relid);
+    if (list == nullptr || rules_relid == target) return list;
+    for (int i = 0; i < list->dim1; i++)
+        list->values[i] = get_attnum(target, get_attname(rules_relid, list->values[i], false));
+    std::sort(list->values, list->values + list->dim1);
+    return list;
 }
 
 void CaptureSet::decide(TableCapture& capture, Relation relation) {
     capture.member = false;
     capture.actions = {false, false, false, false};
     capture.columns.clear();
-    Oid relid = RelationGetRelid(relation);
+    capture.stream_as = InvalidOid;
+    // One publication that publishes the table: the relation its changes are sent as (itself,
+    // or an ancestor under publish_via_partition_root) at that ancestor's level, and the
+    // relation whose membership row holds its column list and row filter.
+    struct Publishing {
+        const PublicationRule* rule;
+        Oid as_relid;
+        int level;
+        Oid rules_relid;
+    };
+    const Oid relid = RelationGetRelid(relation);
     List* own = GetRelationPublications(relid);
     List* of_schema = GetSchemaPublications(RelationGetNamespace(relation));
     List* ancestors = relation->rd_rel->relispartition ? get_partition_ancestors(relid) : NIL;
+    // palloc'd, not a std::vector: the catalog lookups below may ereport.
+    Publishing* publishing =
+        static_cast<Publishing*>(palloc(sizeof(Publishing) * (publications_.size() + 1)));
+    int count = 0;
+    int top_level = 0;
     for (const PublicationRule& publication : publications_) {
-        int level;
-        Oid published_ancestor =
-            ancestors != NIL
-                ? GetTopMostAncestorInPublication(publication.oid, ancestors, &level)
-                : InvalidOid;
-        bool listed = publication.all_tables || list_member_oid(own, publication.oid) ||
-                      list_member_oid(of_schema, publication.oid) ||
-                      OidIsValid(published_ancestor);
-        if (!listed) continue;
-        // XXX a partition listed through its ancestor takes the ancestor's row filter and column
-        // list: stricter than PostgreSQL 15, which reads the partition's own, so nothing the
-        // ancestor's publication holds back is ever sent.
-        const Oid member_relid = OidIsValid(published_ancestor) ? published_ancestor : relid;
-        refuse_row_filter(publication.name.c_str(), publication.oid, member_relid, relation);
-        const bool listed_by_table =
-            !publication.all_tables && !list_member_oid(of_schema, publication.oid);
-        merge_column_list(capture, publication, listed_by_table, member_relid, relation,
-                          !capture.member);
-        if (publication.via_root && ancestors != NIL)
-            report_unsupported(publication.name.c_str(), relation,
-                               "publish_via_partition_root");
+        Publishing entry = {&publication, relid, 0, relid};
+        const bool self_listed =
+            list_member_oid(own, publication.oid) || list_member_oid(of_schema, publication.oid);
+        bool publish = self_listed;
+        if (publication.all_tables) {
+            publish = true;
+            if (publication.via_root && ancestors != NIL) {
+                entry.as_relid = entry.rules_relid = llast_oid(ancestors);
+                entry.level = list_length(ancestors);
+            }
+        } else if (ancestors != NIL) {
+            int level;
+            Oid ancestor = GetTopMostAncestorInPublication(publication.oid, ancestors, &level);
+            if (OidIsValid(ancestor)) {
+                publish = true;
+                if (publication.via_root) {
+                    entry.as_relid = ancestor;
+                    entry.level = level;
+                }
+                // XXX a partition listed only through its ancestor takes the ancestor's row
+                // filter and column list even without publish_via_partition_root: stricter than
+                // PostgreSQL 15, which reads the partition's own, so nothing the ancestor's
+                // publication holds back is ever sent.
+                if (publication.via_root || !self_listed) entry.rules_relid = ancestor;
+            }
+        }
+        if (!publish) continue;
         capture.member = true;
-        // Changes of a partitioned table are its partitions' (publish_via_partition_root aside).
-        if (relation->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-            add_actions(capture.actions, publication.actions);
+        // A partitioned table's changes are its partitions', unless sent as their root.
+        if (relation->rd_rel->relkind == RELKIND_PARTITIONED_TABLE && !publication.via_root)
+            continue;
+        add_actions(capture.actions, publication.actions);
+        publishing[count++] = entry;
+        top_level = Max(top_level, entry.level);
     }
+    // As pgoutput: only the publications that send the table as its highest published ancestor
+    // give it its column list; they must agree on it (FOR ALL TABLES and schemas have none).
+    bool first = true;
+    for (int i = 0; i < count; i++) {
+        if (publishing[i].level != top_level) continue;
+        const PublicationRule& publication = *publishing[i].rule;
+        const Oid target = publishing[i].as_relid;
+        if (target != relid) capture.stream_as = target;
+        refuse_row_filter(publication.name.c_str(), publication.oid, publishing[i].rules_relid,
+                          relation);
+        int2vector* list =
+            publication.all_tables
+                ? nullptr
+                : column_list_for(publication.oid, publishing[i].rules_relid, target);
+        if (first) {
+            if (list) capture.columns.assign(list->values, list->values + list->dim1);
+            first = false;
+        } else if (!same_columns(capture.columns, list)) {
+            ereport(ERROR,
+                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                     errmsg("bottledwater: cannot use different column lists for table "
+                            "\"%s.%s\" in different publications",
+                            get_namespace_name(RelationGetNamespace(relation)),
+                            RelationGetRelationName(relation)),
+                     errhint("Give the table the same column list in every publication of "
+                             "bottledwater.publication.")));
+        }
+    }
+    pfree(publishing);
     list_free(own);
     list_free(of_schema);
     list_free(ancestors);
@@ -166,9 +209,13 @@ const TableCapture& CaptureSet::lookup(Relation relation) {
     TableCapture& capture = tables_[RelationGetRelid(relation)];
     if (capture.valid) return capture;
     if (!filters()) {
+        // Without publications a partition is streamed as its root table, one topic per tree.
         capture.member = true;
         capture.actions = kEveryAction;
         capture.columns.clear();
+        capture.stream_as = relation->rd_rel->relispartition
+                                ? llast_oid(get_partition_ancestors(RelationGetRelid(relation)))
+                                : InvalidOid;
     } else {
         if (!publications_valid_) load_publications();
         decide(capture, relation);

@@ -26,6 +26,9 @@ struct TableCapture {
     bool member = false;  // listed by a publication (the snapshot dumps it)
     PublicationActions actions = {false, false, false, false};
     ColumnList columns;  // the publications' column list; empty: every column
+    // The ancestor whose topic and schema the changes go to (publish_via_partition_root, or a
+    // partition without publications); InvalidOid: the table itself. `columns` are its columns.
+    Oid stream_as = InvalidOid;
     bool valid = false;
 };
 
@@ -56,9 +59,6 @@ private:
     };
     void load_publications();
     void decide(TableCapture& capture, Relation relation);
-    void merge_column_list(TableCapture& capture, const PublicationRule& publication,
-                           bool listed_by_table, Oid member_relid, Relation relation,
-                           bool first);
 
     std::vector<std::string> publication_names_;
     std::vector<PublicationRule> publications_;

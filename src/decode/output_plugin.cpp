@@ -20,6 +20,7 @@ extern "C" {
 #include "decode/capture_set.h"
 #include "decode/change_encoder.h"
 #include "decode/sql_output.h"
+#include "decode/stream_target.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
 
@@ -230,14 +231,18 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
     }
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     if (session->capture.publishes(relation, op)) {
-        const ColumnList& published = session->capture.lookup(relation).columns;
+        const TableCapture& captured = session->capture.lookup(relation);
+        StreamTarget target = open_stream_target(relation, captured.stream_as);
+        HeapTuple old_tuple = to_stream_target(target, old_tuple_of(change));
+        HeapTuple new_tuple = to_stream_target(target, new_tuple_of(change));
         guard_cpp("encoding a change", [&] {
-            TableSchema& table = session->schemas.lookup(relation, published);
+            TableSchema& table = session->schemas.lookup(target.relation, captured.columns);
             if (!should_stream(session, table)) return;
             announce(session, table);
-            session->encoder.encode(op, relation, table, old_tuple_of(change),
-                                    new_tuple_of(change), *session->sink);
+            session->encoder.encode(op, target.relation, table, old_tuple, new_tuple,
+                                    *session->sink);
         });
+        close_stream_target(target);
     }
     MemoryContextSwitchTo(old);
     MemoryContextReset(session->change_context);

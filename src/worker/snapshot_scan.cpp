@@ -20,6 +20,7 @@ extern "C" {
 
 #include "decode/capture_set.h"
 #include "decode/change_encoder.h"
+#include "decode/stream_target.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
 #include "worker/settings.h"
@@ -120,14 +121,17 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
             tables_done++;
             continue;
         }
+        // A partition is dumped as the table its changes are streamed as, in its topic.
+        StreamTarget target = open_stream_target(relation, captured.stream_as);
         TableSchema* table = nullptr;
         guard_cpp("describing a table",
-                  [&] { table = &schemas->lookup(relation, captured.columns); });
+                  [&] { table = &schemas->lookup(target.relation, captured.columns); });
         if (!table->keyed && !allow_unkeyed) {
             ereport(LOG, (errmsg("bottledwater: table \"%s\" has no primary key or replica "
                                  "identity index; it is left out of the snapshot",
                                  table->description.qualified_name.c_str()),
                           errhint("Add a primary key, or set bottledwater.allow_unkeyed.")));
+            close_stream_target(target);
             table_close(relation, AccessShareLock);
             tables_done++;
             continue;
@@ -140,11 +144,12 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
             MemoryContext old = MemoryContextSwitchTo(row_context);
             bool should_free;
             HeapTuple stored = ExecFetchSlotHeapTuple(slot, false, &should_free);
-            HeapTuple tuple = HeapTupleHasExternal(stored)
-                                  ? toast_flatten_tuple(stored, RelationGetDescr(relation))
-                                  : stored;
+            HeapTuple tuple = to_stream_target(
+                target, HeapTupleHasExternal(stored)
+                            ? toast_flatten_tuple(stored, RelationGetDescr(relation))
+                            : stored);
             guard_cpp("encoding a snapshot row", [&] {
-                encoder->encode(ChangeOp::Insert, relation, *table, nullptr, tuple, sink);
+                encoder->encode(ChangeOp::Insert, target.relation, *table, nullptr, tuple, sink);
             });
             MemoryContextSwitchTo(old);
             MemoryContextReset(row_context);
@@ -160,6 +165,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         }
         ExecDropSingleTupleTableSlot(slot);
         table_endscan(scan);
+        close_stream_target(target);
         table_close(relation, AccessShareLock);
         tables_done++;
         publish(state, tables_done, tables_total, rows_done, Max(rows_total, rows_done));

@@ -232,3 +232,23 @@ def test_a_partition_tree_streams_as_its_root(bw_db, pg, registry_url, consumer_
     consumer = consumer_factory([f"^{prefix.replace('.', '[.]')}m.*"])
     topics = final_rows_in_kafka(consumer, decode, expected)
     assert topics == {prefix + "m", prefix + "m_low"}
+
+
+def test_a_row_filter_decides_rows_in_snapshot_and_stream(bw_db, pg, consumer_factory):
+    """Kafka ends up holding exactly the rows that match, as the last message per key: rows
+    that stop matching are deleted there, rows that start matching appear."""
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v int)")
+    db.execute("ALTER TABLE t REPLICA IDENTITY FULL")
+    db.execute("INSERT INTO t SELECT g, g % 4 FROM generate_series(1, 100) g")
+    db.execute("CREATE PUBLICATION positive FOR TABLE t WHERE (v > 0)")
+    start_with_publication(pg, bw_db, "positive")
+    rng = random.Random(4)
+    for _ in range(300):
+        key = rng.randint(1, 120)
+        db.execute("INSERT INTO t VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET v = excluded.v",
+                   (key, rng.randint(-2, 3)))
+        if rng.random() < 0.1:
+            db.execute("DELETE FROM t WHERE id = %s", (rng.randint(1, 120),))
+    expected = dict(db.execute("SELECT id, v FROM t WHERE v > 0").fetchall())
+    final_state_in_kafka(consumer_factory, bw_db["prefix"] + "t", expected)

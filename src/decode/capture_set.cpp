@@ -8,6 +8,8 @@ extern "C" {
 #include "catalog/pg_class.h"
 #include "catalog/pg_publication_rel.h"
 #include "fmgr.h"
+#include "nodes/nodes.h"
+#include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -36,17 +38,24 @@ constexpr PublicationActions kEveryAction = {true, true, true, true};
     pg_unreachable();
 }
 
-// A row filter lives on a membership row (of `relation` or of the ancestor that is listed).
-// Ignoring it would send rows the publication holds back, so until it is honoured it is refused.
-void refuse_row_filter(const char* publication, Oid publication_oid, Oid member_relid,
-                       Relation relation) {
+// The row filter of a membership row, palloc'd, or nullptr when it has none.
+Node* row_filter_of(Oid publication_oid, Oid member_relid) {
     HeapTuple row = SearchSysCache2(PUBLICATIONRELMAP, ObjectIdGetDatum(member_relid),
                                     ObjectIdGetDatum(publication_oid));
-    if (!HeapTupleIsValid(row)) return;
-    bool no_filter;
-    (void)SysCacheGetAttr(PUBLICATIONRELMAP, row, Anum_pg_publication_rel_prqual, &no_filter);
+    if (!HeapTupleIsValid(row)) return nullptr;
+    bool none;
+    Datum qual = SysCacheGetAttr(PUBLICATIONRELMAP, row, Anum_pg_publication_rel_prqual, &none);
+    Node* filter = none ? nullptr : (Node*)stringToNode(TextDatumGetCString(qual));
     ReleaseSysCache(row);
-    if (!no_filter) report_unsupported(publication, relation, "a row filter (WHERE)");
+    return filter;
+}
+
+void add_qual(List** quals, bool* unfiltered, bool publishes, Node* qual) {
+    if (!publishes) return;
+    if (qual == nullptr)
+        *unfiltered = true;
+    else
+        *quals = lappend(*quals, qual);
 }
 
 // The column list of a membership row, palloc'd in ascending order, or nullptr when it has none.
@@ -80,8 +89,8 @@ bool same_columns(const ColumnList& columns, const int2vector* list) {
 
 }  // namespace
 
-CaptureSet::CaptureSet(std::vector<std::string> publication_names)
-    : publication_names_(std::move(publication_names)) {}
+CaptureSet::CaptureSet(std::vector<std::string> publication_names, MemoryContext parent)
+    : publication_names_(std::move(publication_names)), filter_context_(parent) {}
 
 void CaptureSet::load_publications() {
     publications_.clear();
@@ -117,6 +126,8 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
     capture.actions = {false, false, false, false};
     capture.columns.clear();
     capture.stream_as = InvalidOid;
+    free_row_filter(capture.row_filter);
+    capture.row_filter = nullptr;
     // One publication that publishes the table: the relation its changes are sent as (itself,
     // or an ancestor under publish_via_partition_root) at that ancestor's level, and the
     // relation whose membership row holds its column list and row filter.
@@ -172,15 +183,25 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
         top_level = Max(top_level, entry.level);
     }
     // As pgoutput: only the publications that send the table as its highest published ancestor
-    // give it its column list; they must agree on it (FOR ALL TABLES and schemas have none).
+    // give it its column list and row filter; they must agree on the column list (FOR ALL
+    // TABLES and schemas have none), and their filters are ORed per operation.
     bool first = true;
+    RowFilterQuals quals;
     for (int i = 0; i < count; i++) {
         if (publishing[i].level != top_level) continue;
         const PublicationRule& publication = *publishing[i].rule;
         const Oid target = publishing[i].as_relid;
         if (target != relid) capture.stream_as = target;
-        refuse_row_filter(publication.name.c_str(), publication.oid, publishing[i].rules_relid,
-                          relation);
+        Node* qual = row_filter_of(publication.oid, publishing[i].rules_relid);
+        // PostgreSQL applies a partition's own filter here, not its ancestor's; neither
+        // ignoring the ancestor's nor applying it would say what the publication means.
+        if (qual != nullptr && publishing[i].rules_relid != target)
+            report_unsupported(publication.name.c_str(), relation,
+                               "its partitioned table's row filter without "
+                               "publish_via_partition_root");
+        add_qual(&quals.insert, &quals.insert_unfiltered, publication.actions.pubinsert, qual);
+        add_qual(&quals.update, &quals.update_unfiltered, publication.actions.pubupdate, qual);
+        add_qual(&quals.delete_, &quals.delete_unfiltered, publication.actions.pubdelete, qual);
         int2vector* list =
             publication.all_tables
                 ? nullptr
@@ -198,6 +219,13 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
                      errhint("Give the table the same column list in every publication of "
                              "bottledwater.publication.")));
         }
+    }
+    if (count > 0) {
+        Relation target = capture.stream_as != InvalidOid
+                              ? RelationIdGetRelation(capture.stream_as)
+                              : relation;
+        capture.row_filter = compile_row_filter(target, quals, filter_context_);
+        if (target != relation) RelationClose(target);
     }
     pfree(publishing);
     list_free(own);

@@ -14,6 +14,7 @@ extern "C" {
 #include <unordered_map>
 #include <vector>
 
+#include "decode/row_filter.h"
 #include "encode/encoded_change.h"
 
 namespace bw {
@@ -29,13 +30,14 @@ struct TableCapture {
     // The ancestor whose topic and schema the changes go to (publish_via_partition_root, or a
     // partition without publications); InvalidOid: the table itself. `columns` are its columns.
     Oid stream_as = InvalidOid;
+    RowFilter* row_filter = nullptr;  // in the target's attribute numbers; null: every row
     bool valid = false;
 };
 
 class CaptureSet {
 public:
-    // No names: every table, every operation.
-    explicit CaptureSet(std::vector<std::string> publication_names);
+    // No names: every table, every operation. Row filters live in children of `parent`.
+    CaptureSet(std::vector<std::string> publication_names, MemoryContext parent);
 
     bool filters() const { return !publication_names_.empty(); }
     const std::vector<std::string>& publication_names() const { return publication_names_; }
@@ -61,6 +63,7 @@ private:
     void decide(TableCapture& capture, Relation relation);
 
     std::vector<std::string> publication_names_;
+    MemoryContext filter_context_;
     std::vector<PublicationRule> publications_;
     bool publications_valid_ = false;
     std::unordered_map<Oid, TableCapture> tables_;

@@ -42,7 +42,7 @@ struct PluginOptions {
 struct DecodingSession {
     DecodingSession(LogicalDecodingContext* ctx, const PluginOptions& options)
         : options(options),
-          capture(options.publication_names),
+          capture(options.publication_names, ctx->context),
           schemas(ctx->context),
           encoder(options.format) {}
 
@@ -235,13 +235,23 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
         StreamTarget target = open_stream_target(relation, captured.stream_as);
         HeapTuple old_tuple = to_stream_target(target, old_tuple_of(change));
         HeapTuple new_tuple = to_stream_target(target, new_tuple_of(change));
-        guard_cpp("encoding a change", [&] {
-            TableSchema& table = session->schemas.lookup(target.relation, captured.columns);
-            if (!should_stream(session, table)) return;
-            announce(session, table);
-            session->encoder.encode(op, target.relation, table, old_tuple, new_tuple,
-                                    *session->sink);
-        });
+        ChangeOp send_as;
+        if (filter_change(captured.row_filter, op, old_tuple, new_tuple, &send_as)) {
+            if (send_as == ChangeOp::Delete && op == ChangeOp::Update) {
+                // The row stopped matching: its key goes, from the old row if the WAL has one.
+                if (old_tuple == nullptr) old_tuple = new_tuple;
+                new_tuple = nullptr;
+            } else if (send_as == ChangeOp::Insert && op == ChangeOp::Update) {
+                old_tuple = nullptr;
+            }
+            guard_cpp("encoding a change", [&] {
+                TableSchema& table = session->schemas.lookup(target.relation, captured.columns);
+                if (!should_stream(session, table)) return;
+                announce(session, table);
+                session->encoder.encode(send_as, target.relation, table, old_tuple, new_tuple,
+                                        *session->sink);
+            });
+        }
         close_stream_target(target);
     }
     MemoryContextSwitchTo(old);

@@ -103,7 +103,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     guard_cpp("reading bottledwater.publication", [&] {
         std::vector<std::string> names;
         split_publication_names(publication, &names);  // the GUC's check hook parsed it
-        capture = new CaptureSet(std::move(names));
+        capture = new CaptureSet(std::move(names), scan_context);
     });
     ChangeEncoder* encoder = new ChangeEncoder(json ? OutputFormat::Json : OutputFormat::Avro);
 
@@ -148,9 +148,12 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
                 target, HeapTupleHasExternal(stored)
                             ? toast_flatten_tuple(stored, RelationGetDescr(relation))
                             : stored);
-            guard_cpp("encoding a snapshot row", [&] {
-                encoder->encode(ChangeOp::Insert, target.relation, *table, nullptr, tuple, sink);
-            });
+            if (filter_snapshot_row(captured.row_filter, tuple)) {
+                guard_cpp("encoding a snapshot row", [&] {
+                    encoder->encode(ChangeOp::Insert, target.relation, *table, nullptr, tuple,
+                                    sink);
+                });
+            }
             MemoryContextSwitchTo(old);
             MemoryContextReset(row_context);
             if (++rows_done % kProgressEveryRows == 0)

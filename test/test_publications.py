@@ -25,7 +25,8 @@ def start_with_publication(pg, bw_db, publication):
     bw_db["conn"].execute("SELECT bw_start(%s)", (bw_db["name"],))
 
 
-def test_publications_decide_tables_operations_and_snapshot(bw_db, pg, consumer_factory):
+def test_publications_decide_tables_operations_and_snapshot(bw_db, pg, pg_connect,
+                                                           consumer_factory):
     db = bw_db["conn"]
     prefix = bw_db["prefix"]
     db.execute("CREATE SCHEMA billing")
@@ -68,6 +69,15 @@ def test_publications_decide_tables_operations_and_snapshot(bw_db, pg, consumer_
     final_state_in_kafka(consumer_factory, prefix + "later", {1: 10, 2: 2})
     # Everything above is in Kafka, so anything of `hidden` would be too.
     assert real_messages(consumer_factory([prefix + "hidden"]), 3.0) == []
+    # bw_captured_tables says the same, in a session that sees the database's settings.
+    captured = pg_connect(bw_db["name"]).execute(
+        "SELECT table_name::text, topic, operations FROM bw_captured_tables()").fetchall()
+    assert sorted(captured) == [
+        ("billing.invoices", prefix + "billing.invoices", "insert, update, delete, truncate"),
+        ("items", prefix + "items", "insert"),
+        ("later", prefix + "later", "insert, update, delete, truncate"),
+        ("orders", prefix + "orders", "insert, update, delete, truncate"),
+    ]
 
 
 def test_a_missing_publication_at_start_is_an_error_with_a_hint(bw_db, pg):

@@ -27,3 +27,12 @@ COMMENT ON FUNCTION bw_status() IS 'One row per bottledwater worker since the se
 -- bw_status shows every database's name, slot and errors: for superusers and pg_monitor.
 REVOKE EXECUTE ON FUNCTION bw_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION bw_status() TO pg_monitor;
+
+-- What the worker of this database captures (publications, partitions as their root).
+CREATE FUNCTION bw_captured_tables(
+    OUT table_name regclass, OUT streamed_as regclass, OUT topic text, OUT operations text,
+    OUT columns text[], OUT row_filter boolean)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'bw_captured_tables' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION bw_captured_tables() IS
+    'The tables the worker of this database captures (bottledwater.publication), the table each is streamed as, and its topic';

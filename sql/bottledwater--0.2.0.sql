@@ -35,6 +35,14 @@ CREATE FUNCTION bw_status(
     AS 'MODULE_PATHNAME', 'bw_status' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION bw_status() IS 'One row per bottledwater worker since the server started';
 
+CREATE FUNCTION bw_captured_tables(
+    OUT table_name regclass, OUT streamed_as regclass, OUT topic text, OUT operations text,
+    OUT columns text[], OUT row_filter boolean)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'bw_captured_tables' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION bw_captured_tables() IS
+    'The tables the worker of this database captures (bottledwater.publication), the table each is streamed as, and its topic';
+
 CREATE FUNCTION bw_drop_slot(dbname name) RETURNS SETOF name
     AS 'MODULE_PATHNAME', 'bw_drop_slot' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION bw_drop_slot(name) IS

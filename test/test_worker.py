@@ -43,11 +43,11 @@ def bw_db(pg, pg_connect):
 def status(conn, dbname):
     row = conn.execute(
         "SELECT state, pid, messages_produced, messages_acknowledged, messages_skipped, "
-        "confirmed_lsn, last_commit_lsn, last_error, slot_name FROM bw_status() "
+        "confirmed_lsn, last_commit_lsn, last_error, last_error_hint, slot_name FROM bw_status() "
         "WHERE database = %s", (dbname,)).fetchone()
     assert row is not None, f"bw_status() has no row for {dbname}"
     keys = ("state", "pid", "produced", "acknowledged", "skipped", "confirmed_lsn",
-            "last_commit_lsn", "last_error", "slot_name")
+            "last_commit_lsn", "last_error", "hint", "slot_name")
     return dict(zip(keys, row))
 
 

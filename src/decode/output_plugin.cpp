@@ -17,8 +17,10 @@ extern "C" {
 
 #include <unordered_set>
 
+#include "decode/capture_set.h"
 #include "decode/change_encoder.h"
 #include "decode/sql_output.h"
+#include "decode/stream_target.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
 
@@ -32,15 +34,20 @@ struct PluginOptions {
     OutputFormat format = OutputFormat::Avro;
     bool allow_unkeyed = false;
     bool transaction_details = true;
+    std::vector<std::string> publication_names;  // none: every table
 };
 
 // All state of one decoding session. Deleted by a reset callback on the decoding context's
 // memory, so it is freed whether the session ends cleanly or by an error.
 struct DecodingSession {
     DecodingSession(LogicalDecodingContext* ctx, const PluginOptions& options)
-        : options(options), schemas(ctx->context), encoder(options.format) {}
+        : options(options),
+          capture(options.publication_names, ctx->context),
+          schemas(ctx->context),
+          encoder(options.format) {}
 
     PluginOptions options;
+    CaptureSet capture;
     SchemaCache schemas;
     ChangeEncoder encoder;
     std::unique_ptr<SqlOutput> sql_output;
@@ -85,11 +92,21 @@ PluginOptions parse_options(List* options) {
             parsed.allow_unkeyed = parse_bool_option(option);
         } else if (strcmp(option->defname, "include_transaction_details") == 0) {
             parsed.transaction_details = parse_bool_option(option);
+        } else if (strcmp(option->defname, "publication_names") == 0) {
+            const char* value = option->arg ? strVal(option->arg) : "";
+            parsed.publication_names.clear();
+            if (!split_publication_names(value, &parsed.publication_names))
+                ereport(ERROR,
+                        (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                         errmsg("bottledwater: option \"publication_names\" has invalid value "
+                                "\"%s\"",
+                                value),
+                         errhint("Give publication names separated by commas.")));
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("bottledwater: unknown option \"%s\"", option->defname),
-                            errhint("Valid options are format, allow_unkeyed and "
-                                    "include_transaction_details.")));
+                            errhint("Valid options are format, allow_unkeyed, "
+                                    "include_transaction_details and publication_names.")));
         }
     }
     return parsed;
@@ -98,6 +115,7 @@ PluginOptions parse_options(List* options) {
 void delete_session(void* arg) {
     DecodingSession* session = static_cast<DecodingSession*>(arg);
     attach_schema_invalidations(nullptr);
+    attach_capture_invalidations(nullptr);
     delete session;
 }
 
@@ -172,11 +190,13 @@ static void bw_startup(LogicalDecodingContext* ctx, OutputPluginOptions* output_
                                       : OUTPUT_PLUGIN_BINARY_OUTPUT;
     output_options->receive_rewrites = false;
     attach_schema_invalidations(&session->schemas);
+    attach_capture_invalidations(&session->capture);
 }
 
 static void bw_shutdown(LogicalDecodingContext* ctx) {
     // The session itself goes with ctx->context (see delete_session).
     attach_schema_invalidations(nullptr);
+    attach_capture_invalidations(nullptr);
 }
 
 static void bw_begin(LogicalDecodingContext* ctx, ReorderBufferTXN* txn) {
@@ -204,14 +224,37 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
         default: return;
     }
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
-    guard_cpp("encoding a change", [&] {
+    guard_cpp("forgetting dropped tables", [&] {
         for (Oid dropped : session->schemas.forget_dropped()) session->sink->table_dropped(dropped);
-        TableSchema& table = session->schemas.lookup(relation);
-        if (!should_stream(session, table)) return;
-        announce(session, table);
-        session->encoder.encode(op, relation, table, old_tuple_of(change), new_tuple_of(change),
-                                *session->sink);
     });
+    const TableCapture* published = nullptr;
+    guard_cpp("looking up the capture set", [&] {
+        if (session->capture.publishes(relation, op)) published = &session->capture.lookup(relation);
+    });
+    if (published != nullptr) {
+        const TableCapture& captured = *published;
+        StreamTarget target = open_stream_target(relation, captured.stream_as);
+        HeapTuple old_tuple = to_stream_target(target, old_tuple_of(change));
+        HeapTuple new_tuple = to_stream_target(target, new_tuple_of(change));
+        ChangeOp send_as;
+        if (filter_change(captured.row_filter, op, old_tuple, new_tuple, &send_as)) {
+            if (send_as == ChangeOp::Delete && op == ChangeOp::Update) {
+                // The row stopped matching: its key goes, from the old row if the WAL has one.
+                if (old_tuple == nullptr) old_tuple = new_tuple;
+                new_tuple = nullptr;
+            } else if (send_as == ChangeOp::Insert && op == ChangeOp::Update) {
+                old_tuple = nullptr;
+            }
+            guard_cpp("encoding a change", [&] {
+                TableSchema& table = session->schemas.lookup(target.relation, captured.columns);
+                if (!should_stream(session, table)) return;
+                announce(session, table);
+                session->encoder.encode(send_as, target.relation, table, old_tuple, new_tuple,
+                                        *session->sink);
+            });
+        }
+        close_stream_target(target);
+    }
     MemoryContextSwitchTo(old);
     MemoryContextReset(session->change_context);
 }
@@ -222,7 +265,9 @@ static void bw_truncate(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, int 
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     guard_cpp("reporting a truncate", [&] {
         for (int i = 0; i < relation_count; i++) {
-            TableSchema& table = session->schemas.lookup(relations[i]);
+            if (!session->capture.publishes_truncate(relations[i])) continue;
+            TableSchema& table =
+                session->schemas.lookup(relations[i], session->capture.lookup(relations[i]).columns);
             if (!should_stream(session, table)) continue;
             announce(session, table);
             session->sink->truncate(table.description);

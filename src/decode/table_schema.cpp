@@ -17,6 +17,7 @@ extern "C" {
 
 #include <algorithm>
 
+#include "pg_boundary.h"
 #include "schema/avro_names.h"
 #include "schema/schema_check.h"
 
@@ -27,13 +28,13 @@ static constexpr size_t kFirstSweepAt = 256;
 
 SchemaCache::SchemaCache(MemoryContext parent) : parent_(parent), next_sweep_at_(kFirstSweepAt) {}
 
-TableSchema& SchemaCache::lookup(Relation relation) {
+TableSchema& SchemaCache::lookup(Relation relation, const ColumnList& published) {
     std::unique_ptr<TableSchema>& slot = tables_[RelationGetRelid(relation)];
     if (!slot) {
         slot.reset(new TableSchema());
         slot->relid = RelationGetRelid(relation);
     }
-    if (!slot->valid) rebuild(*slot, relation);
+    if (!slot->valid || slot->published != published) rebuild(*slot, relation, published);
     return *slot;
 }
 
@@ -124,7 +125,12 @@ static std::shared_ptr<AvroType> make_record(std::string full_name, std::string 
     return record;
 }
 
-void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
+static bool is_published(const ColumnList& published, int attribute_index) {
+    return published.empty() ||
+           std::binary_search(published.begin(), published.end(), attribute_index + 1);
+}
+
+void SchemaCache::rebuild(TableSchema& schema, Relation relation, const ColumnList& published) {
     if (schema.context) MemoryContextDelete(schema.context);
     schema.context =
         AllocSetContextCreate(parent_, "bottledwater table schema", ALLOCSET_SMALL_SIZES);
@@ -143,7 +149,7 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
     std::vector<std::string> column_names;
     for (int i = 0; i < descriptor->natts; i++) {
         Form_pg_attribute attribute = TupleDescAttr(descriptor, i);
-        if (attribute->attisdropped) continue;
+        if (attribute->attisdropped || !is_published(published, i)) continue;
         ColumnEncoding column;
         column.attribute_index = i;
         column.codec =
@@ -168,6 +174,14 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
 
     std::shared_ptr<AvroType> key_record;
     for (AttrNumber attnum : identity) {
+        if (!is_published(published, attnum - 1))
+            throw ReportableError(
+                ERRCODE_INVALID_OBJECT_DEFINITION,
+                "bottledwater: the column list published for table \"" + qualified +
+                    "\" leaves out key column \"" +
+                    NameStr(TupleDescAttr(descriptor, attnum - 1)->attname) + "\"",
+                "Every change is keyed on the primary key or replica identity columns.",
+                "Add the key columns to the column list (ALTER PUBLICATION ... SET TABLE ...).");
         if (!key_record)
             key_record = make_record(record_namespace + ".key." + avro_name(table_name),
                                      "key of table " + qualified);
@@ -200,6 +214,7 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation) {
         description.schema_version++;
         schema.announced = false;
     }
+    schema.published = published;
     schema.valid = true;
 }
 

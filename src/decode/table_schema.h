@@ -13,6 +13,7 @@ extern "C" {
 #include <unordered_map>
 #include <vector>
 
+#include "decode/capture_set.h"
 #include "decode/value_codec.h"
 #include "encode/encoded_change.h"
 
@@ -37,6 +38,7 @@ struct TableSchema {
     bool keyed = false;
     bool replica_identity_full = false;
     bool replica_identity_nothing = false;
+    ColumnList published;                 // the column list it was built for; empty: all
     std::vector<ColumnEncoding> columns;  // value record fields, in column order
     // Indexes into `columns`, in key order. A table without a key index under REPLICA IDENTITY
     // FULL is identified by its whole row, as PostgreSQL identifies it: every column, in order.
@@ -57,8 +59,9 @@ public:
     // Each table's memory is a child of `parent` and goes with it.
     explicit SchemaCache(MemoryContext parent);
 
-    // The schema of `relation` at the change being decoded; rebuilt if invalidated.
-    TableSchema& lookup(Relation relation);
+    // The schema of `relation` at the change being decoded, holding only the `published`
+    // columns (all when empty); rebuilt if invalidated or given another column list.
+    TableSchema& lookup(Relation relation, const ColumnList& published);
 
     // The table `relid`, or every table using the composite type whose relation is `relid`.
     void invalidate(Oid relid);
@@ -71,7 +74,7 @@ public:
     const std::vector<Oid>& forget_dropped();
 
 private:
-    void rebuild(TableSchema& schema, Relation relation);
+    void rebuild(TableSchema& schema, Relation relation, const ColumnList& published);
 
     MemoryContext parent_;
     std::unordered_map<Oid, std::unique_ptr<TableSchema>> tables_;

@@ -14,6 +14,7 @@ extern "C" {
 #include <string>
 #include <stdexcept>
 
+#include "decode/capture_set.h"
 #include "produce/kafka_properties.h"
 
 namespace bw {
@@ -25,6 +26,7 @@ char* setting_schema_registry_user_info = nullptr;
 char* setting_schema_registry_ca_file = nullptr;
 char* setting_topic_prefix = nullptr;
 bool setting_allow_unkeyed = false;
+char* setting_publication = nullptr;
 char* setting_slot_name = nullptr;
 int setting_on_error = static_cast<int>(OnError::Exit);
 bool setting_skip_snapshot = false;
@@ -119,6 +121,15 @@ bool check_slot_name(char** newval, void** extra, GucSource source) {
     return true;
 }
 
+// Only the syntax: the publications live in the worker's database, which may not be this one.
+bool check_publication(char** newval, void** extra, GucSource source) {
+    std::vector<std::string> names;
+    if (split_publication_names(*newval ? *newval : "", &names)) return true;
+    GUC_check_errmsg("invalid list of publication names \"%s\"", *newval);
+    GUC_check_errhint("Give publication names separated by commas, e.g. 'orders_pub, billing_pub'.");
+    return false;
+}
+
 bool check_url(char** newval, void** extra, GucSource source) {
     const char* url = *newval ? *newval : "";
     if (*url == '\0' || strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
@@ -176,6 +187,11 @@ void define_settings() {
                              "with null Kafka keys.",
                              nullptr, &setting_allow_unkeyed, false, PGC_SUSET, 0, nullptr, nullptr,
                              nullptr);
+    DefineCustomStringVariable("bottledwater.publication",
+                               "Publications whose tables, operations and rows the worker streams.",
+                               "A comma-separated list; empty streams every table.",
+                               &setting_publication, "", PGC_SUSET, 0, check_publication, nullptr,
+                               nullptr);
     DefineCustomStringVariable(
         "bottledwater.slot_name", "Replication slot of the worker (one per database).",
         "Empty: bottledwater_<database>.", &setting_slot_name, "", PGC_SUSET, 0, check_slot_name,

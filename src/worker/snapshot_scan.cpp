@@ -24,7 +24,9 @@ extern "C" {
 
 #include <memory>
 
+#include "decode/capture_set.h"
 #include "decode/change_encoder.h"
+#include "decode/stream_target.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
 #include "worker/settings.h"
@@ -120,7 +122,8 @@ void publish(WorkerState* state, int64 tables_done, int64 tables_total, int64 ro
 
 }  // namespace
 
-void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed, bool json,
+void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed,
+                   const char* publication, bool json,
                    XLogRecPtr consistent_lsn) {
     List* tables = lock_tables(tables_to_scan());
     int64 rows_total = 0;
@@ -138,9 +141,13 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     // Heap objects, deleted below; an ERROR ends the process, which frees them with it.
     SchemaCache* schemas = nullptr;
     ChangeEncoder* encoder = nullptr;
+    CaptureSet* capture = nullptr;
     guard_cpp("preparing the snapshot", [&] {
         schemas = new SchemaCache(scan_context);
         encoder = new ChangeEncoder(json ? OutputFormat::Json : OutputFormat::Avro);
+        std::vector<std::string> names;
+        split_publication_names(publication, &names);  // the GUC's check hook parsed it
+        capture = new CaptureSet(std::move(names), scan_context);
     });
 
     TransactionInfo txn;
@@ -151,10 +158,22 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     foreach (cell, tables) {
         // Locked by lock_tables() until the transaction ends.
         Relation relation = table_open(static_cast<TableToScan*>(lfirst(cell))->relid, NoLock);
+        const TableCapture* lookup = nullptr;
+        guard_cpp("looking up the capture set", [&] { lookup = &capture->lookup(relation); });
+        const TableCapture& captured = *lookup;
+        if (!captured.member) {
+            table_close(relation, NoLock);
+            tables_done++;
+            continue;
+        }
+        // A partition is dumped as the table its changes are streamed as, in its topic.
+        StreamTarget target = open_stream_target(relation, captured.stream_as);
         TableSchema* table = nullptr;
-        guard_cpp("describing a table", [&] { table = &schemas->lookup(relation); });
+        guard_cpp("describing a table",
+                  [&] { table = &schemas->lookup(target.relation, captured.columns); });
         if (!table->keyed && !allow_unkeyed) {
             log_unkeyed_table(*table, "it is left out of the snapshot");
+            close_stream_target(target);
             table_close(relation, NoLock);
             tables_done++;
             continue;
@@ -167,12 +186,16 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
             MemoryContext old = MemoryContextSwitchTo(row_context);
             bool should_free;
             HeapTuple stored = ExecFetchSlotHeapTuple(slot, false, &should_free);
-            HeapTuple tuple = HeapTupleHasExternal(stored)
-                                  ? toast_flatten_tuple(stored, RelationGetDescr(relation))
-                                  : stored;
-            guard_cpp("encoding a snapshot row", [&] {
-                encoder->encode(ChangeOp::Insert, relation, *table, nullptr, tuple, sink);
-            });
+            HeapTuple tuple = to_stream_target(
+                target, HeapTupleHasExternal(stored)
+                            ? toast_flatten_tuple(stored, RelationGetDescr(relation))
+                            : stored);
+            if (filter_snapshot_row(captured.row_filter, tuple)) {
+                guard_cpp("encoding a snapshot row", [&] {
+                    encoder->encode(ChangeOp::Insert, target.relation, *table, nullptr, tuple,
+                                    sink);
+                });
+            }
             MemoryContextSwitchTo(old);
             MemoryContextReset(row_context);
             if (++rows_done % kProgressEveryRows == 0)
@@ -183,6 +206,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         }
         ExecDropSingleTupleTableSlot(slot);
         table_endscan(scan);
+        close_stream_target(target);
         table_close(relation, NoLock);
         tables_done++;
         publish(state, tables_done, tables_total, rows_done, Max(rows_total, rows_done));
@@ -191,6 +215,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     publish(state, tables_done, tables_total, rows_done, rows_done);
     guard_cpp("freeing the snapshot's encoder", [&] {
         delete encoder;
+        delete capture;
         delete schemas;
     });
     MemoryContextDelete(scan_context);

@@ -43,6 +43,7 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include "decode/capture_set.h"
 #include "decode/output_plugin.h"
 #include "pg_boundary.h"
 #include "produce/kafka_properties.h"
@@ -179,6 +180,9 @@ List* plugin_options() {
         makeDefElem(pstrdup("format"), (Node*)makeString(pstrdup(output_format_name())), -1),
         makeDefElem(pstrdup("allow_unkeyed"),
                     (Node*)makeString(pstrdup(setting_allow_unkeyed ? "true" : "false")), -1));
+    if (setting_publication[0] != '\0')
+        options = lappend(options, makeDefElem(pstrdup("publication_names"),
+                                               (Node*)makeString(pstrdup(setting_publication)), -1));
     MemoryContextSwitchTo(old);
     return options;
 }
@@ -219,6 +223,22 @@ void create_producer() {
         exit_with_config_error(message,
                                "Check bottledwater.kafka_config, kafka_secret_config and "
                                "topic_config.");
+}
+
+// A publication missing at start is a configuration error, reported once rather than retried.
+// One dropped later fails decoding at the drop's place in the WAL (see capture_set.cpp).
+void check_publications_exist() {
+    StartTransactionCommand();
+    const char* missing = missing_publication(setting_publication);
+    char* message = missing ? psprintf("publication \"%s\" named in bottledwater.publication "
+                                       "does not exist in database \"%s\"",
+                                       missing, my_state->dbname)
+                            : nullptr;
+    CommitTransactionCommand();
+    if (message)
+        exit_with_config_error(message,
+                               "Create it with CREATE PUBLICATION in this database, or change "
+                               "bottledwater.publication.");
 }
 
 // Waits until Kafka has acknowledged everything produced so far. A stop request leaves at once:
@@ -264,7 +284,7 @@ void create_slot(const char* slot_name) {
         sink->set_active_phase(WorkerPhase::Snapshot);
         ereport(LOG,
                 (errmsg("bottledwater: snapshot of database \"%s\" started", my_state->dbname)));
-        scan_snapshot(*sink, my_state, setting_allow_unkeyed,
+        scan_snapshot(*sink, my_state, setting_allow_unkeyed, setting_publication,
                       static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json,
                       MyReplicationSlot->data.confirmed_flush);
         wait_for_all_acknowledged();
@@ -602,6 +622,7 @@ PGDLLEXPORT void bw_worker_main(Datum main_arg) {
                      "in postgresql.conf), or set bottledwater.output_format = 'json'.",
                      quote_identifier(dbname)));
     create_producer();
+    check_publications_exist();
 
     claim_topics();
     char slot_name[NAMEDATALEN];

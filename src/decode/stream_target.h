@@ -1,0 +1,27 @@
+// The relation a change is sent as: the changed table itself, or the partition tree's root (or
+// the ancestor publish_via_partition_root names), whose topic, schema and column order the
+// partition's rows are converted to. Used by decoding and by the snapshot alike.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "access/tupconvert.h"
+#include "utils/rel.h"
+}
+
+namespace bw {
+
+struct StreamTarget {
+    Relation relation = nullptr;
+    TupleConversionMap* map = nullptr;  // null when the column orders agree
+    bool opened = false;                // relation is an ancestor this opened
+};
+
+// `stream_as` as TableCapture says; InvalidOid: `source` itself. The map lives in the current
+// memory context.
+StreamTarget open_stream_target(Relation source, Oid stream_as);
+// A tuple of `source` in the target's column order; null stays null.
+HeapTuple to_stream_target(const StreamTarget& target, HeapTuple tuple);
+void close_stream_target(StreamTarget& target);
+
+}  // namespace bw

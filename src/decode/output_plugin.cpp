@@ -26,6 +26,10 @@ namespace bw {
 
 ChangeSink* worker_change_sink = nullptr;
 
+int64_t unix_micros(int64_t timestamp) {
+    return timestamp + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
 namespace {
 
 struct PluginOptions {
@@ -99,10 +103,6 @@ void delete_session(void* arg) {
     DecodingSession* session = static_cast<DecodingSession*>(arg);
     attach_schema_invalidations(nullptr);
     delete session;
-}
-
-int64_t unix_micros(TimestampTz timestamp) {
-    return timestamp + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 }
 
 // Tables without a key are left out unless allow_unkeyed; either way the log says so once.

@@ -29,6 +29,7 @@ struct TransactionInfo {
     uint64_t commit_lsn = 0;         // start of the commit record
     uint64_t end_lsn = 0;            // end of the commit record: what a consumer confirms
     int64_t commit_time_micros = 0;  // since the Unix epoch, UTC
+    bool snapshot = false;  // the initial snapshot's rows, framed as one transaction
 };
 
 struct EncodedChange {
@@ -50,7 +51,7 @@ public:
     virtual void truncate(const TableDescription& table) = 0;
     virtual void commit_transaction(const TransactionInfo& txn) = 0;
     // The relation was dropped: whatever the sink keeps for it can go.
-    virtual void table_dropped(uint32_t relid) {}
+    virtual void table_dropped(uint32_t /* relid */) {}
 };
 
 }  // namespace bw

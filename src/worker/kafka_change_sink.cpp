@@ -59,6 +59,8 @@ KafkaChangeSink::KafkaChangeSink(KafkaSink& kafka, WorkerState* state, std::stri
 
 void KafkaChangeSink::begin_transaction(const TransactionInfo& txn) {
     current_ = kafka_.acks().begin_transaction(txn.end_lsn);
+    headers_.begin_transaction(txn);
+    in_snapshot_ = txn.snapshot;
 }
 
 void KafkaChangeSink::table_schema(const TableDescription& table) {
@@ -222,6 +224,10 @@ void KafkaChangeSink::change(const EncodedChange& change) {
 
 void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
     const TableTopic& table = topic_of(*change.table);
+    // Numbered before a skip, so a consumer sees the gap.
+    const MessageHeaders& headers =
+        headers_.next(in_snapshot_ ? "snapshot" : change_op_name(change.op),
+                      change.table->qualified_name, change.table->schema_version);
     if (table.rejected) {
         ++skipped_;
         return;
@@ -237,7 +243,7 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         if (registry_ != nullptr)
             value = framed_value_ = confluent_frame(table.value_schema_id, *value);
     }
-    produce_or_refuse(table, key, value, txn);
+    produce_or_refuse(table, key, value, headers, txn);
     clear_row_buffer(framed_key_);
     clear_row_buffer(framed_value_);
     full_rounds_ = 0;
@@ -253,11 +259,12 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
 // replaying would meet it again.
 void KafkaChangeSink::produce_or_refuse(const TableTopic& table,
                                         std::optional<std::string_view> key,
-                                        std::optional<std::string_view> value, TxnId txn) {
+                                        std::optional<std::string_view> value,
+                                        const MessageHeaders& headers, TxnId txn) {
     for (;;) {
         ProduceResult result;
         try {
-            result = kafka_.produce(table.topic, key, value, txn);
+            result = kafka_.produce(table.topic, key, value, txn, headers);
         } catch (const MessageRefused& e) {
             const std::string reason =
                 "Kafka cannot take the change of " + describe_change(table, key) + ": " + e.what();

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "encode/encoded_change.h"
+#include "produce/event_headers.h"
 #include "produce/kafka_sink.h"
 #include "produce/topic_owners.h"
 #include "registry/schema_registry_client.h"
@@ -63,7 +64,8 @@ private:
     std::string describe_change(const TableTopic& table,
                                 std::optional<std::string_view> key) const;
     void produce_or_refuse(const TableTopic& table, std::optional<std::string_view> key,
-                           std::optional<std::string_view> value, TxnId txn);
+                           std::optional<std::string_view> value,
+                           const MessageHeaders& headers, TxnId txn);
     bool judge_failed_delivery(const DeliveryFailure& failure, std::string& reason);
     // Under on_error = log, warns and records the reason and returns true; under exit, false
     // (the caller rethrows and the worker stops). `skipped` says what is given up: one change,
@@ -84,6 +86,8 @@ private:
     SchemaRegistryClient* registry_;
     std::unordered_map<uint32_t, TableTopic> topics_;  // by relation OID, this schema version
     TopicOwners owners_;
+    EventHeaders headers_;
+    bool in_snapshot_ = false;
     std::string framed_key_;
     std::string framed_value_;
     TxnId current_ = 0;

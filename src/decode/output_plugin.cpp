@@ -18,6 +18,7 @@ extern "C" {
 #include <unordered_set>
 
 #include "decode/change_encoder.h"
+#include "decode/outbox_decoding.h"
 #include "decode/sql_output.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
@@ -232,12 +233,25 @@ static void bw_truncate(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, int 
     MemoryContextReset(session->change_context);
 }
 
+static void bw_message(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, XLogRecPtr message_lsn,
+                       bool transactional, const char* prefix, Size message_size,
+                       const char* message) {
+    DecodingSession* session = session_of(ctx);
+    MemoryContext old = MemoryContextSwitchTo(session->change_context);
+    guard_cpp("decoding a message", [&] {
+        decode_logical_message(*session->sink, transactional, prefix, message_size, message);
+    });
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(session->change_context);
+}
+
 PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks* callbacks) {
     callbacks->startup_cb = bw_startup;
     callbacks->begin_cb = bw_begin;
     callbacks->change_cb = bw_change;
     callbacks->truncate_cb = bw_truncate;
     callbacks->commit_cb = bw_commit;
+    callbacks->message_cb = bw_message;
     callbacks->shutdown_cb = bw_shutdown;
 }
 

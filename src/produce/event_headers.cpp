@@ -26,8 +26,6 @@ EventHeaders::EventHeaders() {
     headers_[kXid].name = "bw.xid";
     headers_[kCommitTime].name = "bw.commit_time";
     headers_[kTxnIndex].name = "bw.txn_index";
-    headers_[kTable].name = "bw.table";
-    headers_[kSchemaVersion].name = "bw.schema_version";
 }
 
 // The LSN as PostgreSQL prints it (pg_lsn): what a consumer compares with
@@ -45,12 +43,24 @@ void EventHeaders::begin_transaction(const TransactionInfo& txn) {
     next_index_ = 0;
 }
 
-const MessageHeaders& EventHeaders::next(const char* op, std::string_view table,
-                                         uint32_t schema_version) {
+void EventHeaders::number_next(const char* op) {
     headers_[kOp].value = op;
     headers_[kTxnIndex].value = decimal(index_, next_index_++);
-    headers_[kTable].value = table;
-    headers_[kSchemaVersion].value = decimal(schema_version_, schema_version);
+}
+
+// Resizing within the capacity reserved in the constructor allocates nothing.
+const MessageHeaders& EventHeaders::next(const char* op, std::string_view table,
+                                         uint32_t schema_version) {
+    number_next(op);
+    headers_.resize(kSlots);
+    headers_[kTable] = {"bw.table", table};
+    headers_[kSchemaVersion] = {"bw.schema_version", decimal(schema_version_, schema_version)};
+    return headers_;
+}
+
+const MessageHeaders& EventHeaders::next_outbox_message() {
+    number_next("message");
+    headers_.resize(kTable);
     return headers_;
 }
 

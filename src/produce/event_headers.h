@@ -21,8 +21,12 @@ public:
     // The headers of the transaction's next message; valid until the next call. bw.op is
     // insert, update or delete, snapshot for a row of the initial snapshot.
     const MessageHeaders& next(const char* op, std::string_view table, uint32_t schema_version);
+    // An outbox message's: bw.op is message, and there is no table.
+    const MessageHeaders& next_outbox_message();
 
 private:
+    void number_next(const char* op);
+
     std::string lsn_;
     std::string xid_;
     std::string commit_time_;

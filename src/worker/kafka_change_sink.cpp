@@ -12,6 +12,7 @@ extern "C" {
 }
 
 #include "encode/avro_binary_text.h"
+#include "encode/outbox_payload.h"
 #include "encode/row_buffer.h"
 #include "pg_boundary.h"
 #include "produce/topic_namer.h"
@@ -180,6 +181,8 @@ bool KafkaChangeSink::on_error_skips_table(const std::string& table, const std::
     report_worker_error(state_, reason.c_str());
     ereport(WARNING, (errmsg(skipped == Skipped::OneChange
                                  ? "bottledwater: skipping a change of table \"%s\": %s"
+                             : skipped == Skipped::OneOutboxMessage
+                                 ? "bottledwater: skipping an outbox message to topic \"%s\": %s"
                                  : "bottledwater: skipping the changes of table \"%s\" until "
                                    "its schema changes: %s",
                              table.c_str(), reason.c_str()),
@@ -243,9 +246,14 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         if (registry_ != nullptr)
             value = framed_value_ = confluent_frame(table.value_schema_id, *value);
     }
-    produce_or_refuse(table, key, value, headers, txn);
+    produce_or_refuse(table.topic, table.table, Skipped::OneChange, key, value, headers, txn,
+                      [&] { return "the change of " + describe_change(table, key); });
     clear_row_buffer(framed_key_);
     clear_row_buffer(framed_value_);
+    after_produced();
+}
+
+void KafkaChangeSink::after_produced() {
     full_rounds_ = 0;
     end_back_off();
     if (++since_poll_ >= kPollEveryMessages) {
@@ -257,18 +265,20 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
 
 // A message Kafka cannot take as it stands is named by table and key, and follows on_error:
 // replaying would meet it again.
-void KafkaChangeSink::produce_or_refuse(const TableTopic& table,
+template <typename Describe>
+void KafkaChangeSink::produce_or_refuse(std::string_view topic, const std::string& source,
+                                        Skipped skipped,
                                         std::optional<std::string_view> key,
                                         std::optional<std::string_view> value,
-                                        const MessageHeaders& headers, TxnId txn) {
+                                        const MessageHeaders& headers, TxnId txn,
+                                        Describe describe) {
     for (;;) {
         ProduceResult result;
         try {
-            result = kafka_.produce(table.topic, key, value, txn, headers);
+            result = kafka_.produce(topic, key, value, txn, headers);
         } catch (const MessageRefused& e) {
-            const std::string reason =
-                "Kafka cannot take the change of " + describe_change(table, key) + ": " + e.what();
-            if (!on_error_skips_table(table.table, reason, Skipped::OneChange))
+            const std::string reason = "Kafka cannot take " + describe() + ": " + e.what();
+            if (!on_error_skips_table(source, reason, skipped))
                 throw ReportableError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "bottledwater: " + reason, "",
                                       kRaiseLimitsHint);
             ++skipped_;
@@ -319,6 +329,19 @@ void KafkaChangeSink::end_back_off() {
     set_worker_phase(state_, active_phase_);
     clear_worker_error(state_);
     backing_off_ = false;
+}
+
+// Validated by bw_emit() and again when decoded, so the topic is legal. Outbox messages of
+// another table's topic are not refused: bw_emit() is for trusted roles (see README).
+void KafkaChangeSink::outbox_message(const OutboxMessage& message) {
+    const MessageHeaders& headers = headers_.next_outbox_message();
+    const std::string topic(message.topic);
+    produce_or_refuse(topic, topic, Skipped::OneOutboxMessage, message.key, message.value, headers,
+                      current_, [&] {
+        return "the outbox message to topic \"" + std::string(message.topic) + "\", " +
+               (message.key ? "key " + shortened(std::string(*message.key)) : "null key");
+    });
+    after_produced();
 }
 
 // Kafka has no truncate; consumers see the rows' deletes only if they are decoded as deletes.

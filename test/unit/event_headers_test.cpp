@@ -36,6 +36,14 @@ TEST(EventHeaders, CarryTheTransactionAndTheEventsPositionInIt) {
     EXPECT_EQ(second["bw.table"], "sales.items");
     EXPECT_EQ(second["bw.lsn"], "1A/F28");
 
+    const auto message = as_map(headers.next_outbox_message());
+    EXPECT_EQ(message, (std::map<std::string, std::string>{{"bw.op", "message"},
+                                                           {"bw.lsn", "1A/F28"},
+                                                           {"bw.xid", "745"},
+                                                           {"bw.commit_time", "1764583200123456"},
+                                                           {"bw.txn_index", "2"}}));
+    EXPECT_EQ(as_map(headers.next("insert", "public.orders", 3))["bw.table"], "public.orders");
+
     txn.xid = 746;
     txn.end_lsn = 0x1A00001000ull;
     headers.begin_transaction(txn);

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from test_avro_registry import use_avro
 from test_worker import bw_db  # noqa: F401  (fixture)
 
 HEADER_NAMES = {"bw.op", "bw.lsn", "bw.xid", "bw.commit_time", "bw.txn_index", "bw.table",
@@ -28,9 +29,7 @@ def headers_of(message):
 def test_every_message_kind_carries_the_headers(bw_db, pg, registry_url, consumer_factory,  # noqa: F811
                                                 consume, output_format):
     if output_format == "avro":
-        pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.output_format = 'avro'")
-        pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.schema_registry_url = "
-                   f"'{registry_url}'")
+        use_avro(pg, bw_db, registry_url)
     db = bw_db["conn"]
     db.execute("CREATE TABLE orders (id int PRIMARY KEY, note text)")
     db.execute("INSERT INTO orders VALUES (1, 'from the snapshot')")

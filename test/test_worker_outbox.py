@@ -3,7 +3,6 @@ transaction's rows, with its key and value byte for byte and the bw.* headers; a
 bw_emit never arrives; an illegal topic is an error at bw_emit time; a message over the
 producer's message.max.bytes follows on_error."""
 
-import json
 import uuid
 
 import psycopg
@@ -11,10 +10,7 @@ import pytest
 
 from test_kafka_refusals import PRODUCER_LIMIT, BIG, log_size, server_log_since, set_db
 from test_worker import bw_db, real_messages, status, wait_for  # noqa: F401 (fixture)
-
-
-def headers_of(message):
-    return {name: value.decode() for name, value in message.headers() or []}
+from test_worker_headers import headers_of, lsn_value
 
 
 def test_an_order_and_its_event_arrive_in_commit_order(bw_db, consumer_factory, consume):  # noqa: F811
@@ -45,7 +41,7 @@ def test_an_order_and_its_event_arrive_in_commit_order(bw_db, consumer_factory, 
     # positions within a transaction follow the statements.
     position = {(headers_of(m)["bw.lsn"], int(headers_of(m)["bw.txn_index"])):
                 (m.topic(), headers_of(m)["bw.op"]) for m in got}
-    lsns = sorted({lsn for lsn, _ in position}, key=lambda t: tuple(int(p, 16) for p in t.split("/")))
+    lsns = sorted({lsn for lsn, _ in position}, key=lsn_value)
     assert len(lsns) == 2
     assert [position[(lsns[0], 0)], position[(lsns[0], 1)]] == [
         (bw_db["prefix"] + "orders", "insert"), (events, "message")]

@@ -7,6 +7,9 @@ extern "C" {
 #include "replication/message.h"
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
 }
 
 #include <optional>

@@ -36,3 +36,16 @@ CREATE FUNCTION bw_captured_tables(
     AS 'MODULE_PATHNAME', 'bw_captured_tables' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION bw_captured_tables() IS
     'The tables the worker of this database captures (bottledwater.publication), the table each is streamed as, and its topic';
+
+-- The outbox: a message for Kafka written in the calling transaction, produced only if it
+-- commits, in commit order with its rows. It may name any topic the worker can write, a table's
+-- topic too: for superusers and roles granted EXECUTE explicitly.
+CREATE FUNCTION bw_emit(topic text, key bytea, value bytea) RETURNS pg_lsn
+    AS 'MODULE_PATHNAME', 'bw_emit' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION bw_emit(text, bytea, bytea) IS
+    'Publish a message to a Kafka topic when the current transaction commits (outbox)';
+CREATE FUNCTION bw_emit(topic text, key text, value text) RETURNS pg_lsn
+    AS 'MODULE_PATHNAME', 'bw_emit' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION bw_emit(text, text, text) IS
+    'Publish a message to a Kafka topic when the current transaction commits (outbox)';
+REVOKE EXECUTE ON FUNCTION bw_emit(text, bytea, bytea), bw_emit(text, text, text) FROM PUBLIC;

@@ -55,6 +55,19 @@ REVOKE EXECUTE ON FUNCTION bw_start(name), bw_stop(name), bw_drop_slot(name) FRO
 REVOKE EXECUTE ON FUNCTION bw_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION bw_status() TO pg_monitor;
 
+-- The outbox: a message for Kafka written in the calling transaction, produced only if it
+-- commits, in commit order with its rows. It may name any topic the worker can write, a table's
+-- topic too: for superusers and roles granted EXECUTE explicitly.
+CREATE FUNCTION bw_emit(topic text, key bytea, value bytea) RETURNS pg_lsn
+    AS 'MODULE_PATHNAME', 'bw_emit' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION bw_emit(text, bytea, bytea) IS
+    'Publish a message to a Kafka topic when the current transaction commits (outbox)';
+CREATE FUNCTION bw_emit(topic text, key text, value text) RETURNS pg_lsn
+    AS 'MODULE_PATHNAME', 'bw_emit' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION bw_emit(text, text, text) IS
+    'Publish a message to a Kafka topic when the current transaction commits (outbox)';
+REVOKE EXECUTE ON FUNCTION bw_emit(text, bytea, bytea), bw_emit(text, text, text) FROM PUBLIC;
+
 -- SQL-language functions of the extension, if any are added, pin their search_path
 -- (SET search_path = pg_catalog, pg_temp): a superuser may call them inside a database whose
 -- owner put a schema of their own first. sql/security.sql checks it.

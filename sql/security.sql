@@ -92,7 +92,7 @@ WHERE l.lanname <> 'c'
   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false);
 
 -- An updated install equals a fresh one: the same functions, languages, settings and grants.
-\set functions 'SELECT p.oid::regprocedure AS function, l.lanname, p.prosecdef, p.proconfig, replace(p.proacl::text, current_user, \'owner\') AS acl FROM pg_proc p JOIN pg_depend d ON d.classid = \'pg_proc\'::regclass AND d.objid = p.oid AND d.deptype = \'e\' JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = \'bottledwater\' JOIN pg_language l ON l.oid = p.prolang ORDER BY p.proname'
+\set functions 'SELECT p.oid::regprocedure AS function, l.lanname, p.prosecdef, p.proconfig, replace(p.proacl::text, current_user, \'owner\') AS acl FROM pg_proc p JOIN pg_depend d ON d.classid = \'pg_proc\'::regclass AND d.objid = p.oid AND d.deptype = \'e\' JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = \'bottledwater\' JOIN pg_language l ON l.oid = p.prolang ORDER BY p.proname, p.oid::regprocedure::text'
 :functions;
 \set regress_db :DBNAME
 CREATE DATABASE bw_sec_upgraded;

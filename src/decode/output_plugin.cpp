@@ -19,6 +19,7 @@ extern "C" {
 
 #include "decode/capture_set.h"
 #include "decode/change_encoder.h"
+#include "decode/outbox_decoding.h"
 #include "decode/sql_output.h"
 #include "decode/stream_target.h"
 #include "decode/table_schema.h"
@@ -27,6 +28,10 @@ extern "C" {
 namespace bw {
 
 ChangeSink* worker_change_sink = nullptr;
+
+int64_t unix_micros(int64_t timestamp) {
+    return timestamp + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
 
 namespace {
 
@@ -117,10 +122,6 @@ void delete_session(void* arg) {
     attach_schema_invalidations(nullptr);
     attach_capture_invalidations(nullptr);
     delete session;
-}
-
-int64_t unix_micros(TimestampTz timestamp) {
-    return timestamp + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 }
 
 // Tables without a key are left out unless allow_unkeyed; either way the log says so once.
@@ -277,12 +278,25 @@ static void bw_truncate(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, int 
     MemoryContextReset(session->change_context);
 }
 
+static void bw_message(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, XLogRecPtr message_lsn,
+                       bool transactional, const char* prefix, Size message_size,
+                       const char* message) {
+    DecodingSession* session = session_of(ctx);
+    MemoryContext old = MemoryContextSwitchTo(session->change_context);
+    guard_cpp("decoding a message", [&] {
+        decode_logical_message(*session->sink, transactional, prefix, message_size, message);
+    });
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(session->change_context);
+}
+
 PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks* callbacks) {
     callbacks->startup_cb = bw_startup;
     callbacks->begin_cb = bw_begin;
     callbacks->change_cb = bw_change;
     callbacks->truncate_cb = bw_truncate;
     callbacks->commit_cb = bw_commit;
+    callbacks->message_cb = bw_message;
     callbacks->shutdown_cb = bw_shutdown;
 }
 

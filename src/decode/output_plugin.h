@@ -9,4 +9,8 @@ namespace bw {
 
 extern ChangeSink* worker_change_sink;
 
+// A PostgreSQL timestamp (TimestampTz) as microseconds since the Unix epoch: how
+// TransactionInfo holds commit times.
+int64_t unix_micros(int64_t timestamp);
+
 }  // namespace bw

@@ -41,6 +41,11 @@ void SqlOutput::truncate(const TableDescription& table) {
     write_row(envelope_.truncate(*txn_, table), false);
 }
 
+void SqlOutput::outbox_message(const OutboxMessage& message) {
+    write_begin_once();
+    write_row(envelope_.outbox_message(*txn_, message), false);
+}
+
 void SqlOutput::commit_transaction(const TransactionInfo& txn) {
     if (begin_written_) write_row(envelope_.commit(txn), true);
     begin_written_ = false;

@@ -20,6 +20,7 @@ public:
     void table_schema(const TableDescription& table) override;
     void change(const EncodedChange& change) override;
     void truncate(const TableDescription& table) override;
+    void outbox_message(const OutboxMessage& message) override;
     void commit_transaction(const TransactionInfo& txn) override;
 
 private:

@@ -9,6 +9,8 @@
 
 namespace bw {
 
+struct OutboxMessage;  // encode/outbox_payload.h
+
 enum class ChangeOp { Insert, Update, Delete };
 
 const char* change_op_name(ChangeOp op);
@@ -29,6 +31,7 @@ struct TransactionInfo {
     uint64_t commit_lsn = 0;         // start of the commit record
     uint64_t end_lsn = 0;            // end of the commit record: what a consumer confirms
     int64_t commit_time_micros = 0;  // since the Unix epoch, UTC
+    bool snapshot = false;  // the initial snapshot's rows, framed as one transaction
 };
 
 struct EncodedChange {
@@ -48,9 +51,11 @@ public:
     virtual void table_schema(const TableDescription& table) = 0;
     virtual void change(const EncodedChange& change) = 0;
     virtual void truncate(const TableDescription& table) = 0;
+    // A bw_emit() of the transaction, in its place among the transaction's changes.
+    virtual void outbox_message(const OutboxMessage& message) = 0;
     virtual void commit_transaction(const TransactionInfo& txn) = 0;
     // The relation was dropped: whatever the sink keeps for it can go.
-    virtual void table_dropped(uint32_t relid) {}
+    virtual void table_dropped(uint32_t /* relid */) {}
 };
 
 }  // namespace bw

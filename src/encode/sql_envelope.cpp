@@ -6,16 +6,17 @@
 
 #include "encode/avro_binary_writer.h"
 #include "encode/json_text.h"
+#include "encode/outbox_payload.h"
 
 namespace bw {
 
 static const char* const kOpNames[] = {"begin",  "commit", "schema",  "insert",
-                                       "update", "delete", "truncate"};
+                                       "update", "delete", "truncate", "message"};
 
 const char* envelope_schema_json() {
     return R"({"type":"record","name":"bottledwater.Envelope","fields":[)"
            R"({"name":"op","type":{"type":"enum","name":"bottledwater.Operation","symbols":)"
-           R"(["begin","commit","schema","insert","update","delete","truncate"]}},)"
+           R"(["begin","commit","schema","insert","update","delete","truncate","message"]}},)"
            R"({"name":"xid","type":"long"},)"
            R"({"name":"lsn","type":"long"},)"
            R"({"name":"commit_time_micros","type":"long"},)"
@@ -48,6 +49,13 @@ const std::string& SqlEnvelope::change(const TransactionInfo& txn, const Encoded
 const std::string& SqlEnvelope::truncate(const TransactionInfo& txn,
                                          const TableDescription& table) {
     return render({Op::Truncate, &txn, &table});
+}
+
+const std::string& SqlEnvelope::outbox_message(const TransactionInfo& txn,
+                                               const OutboxMessage& message) {
+    Row row{Op::Message, &txn};
+    row.message = &message;
+    return render(row);
 }
 
 const std::string& SqlEnvelope::render(const Row& row) {
@@ -88,6 +96,21 @@ void SqlEnvelope::render_json(const Row& row) {
         else
             out_ += "null";
     }
+    if (row.message) {
+        // The bytes shown as text: the Avro form carries binary keys and values exactly.
+        auto text_or_null = [this](std::optional<std::string_view> part) {
+            if (part)
+                append_json_string(out_, *part);
+            else
+                out_ += "null";
+        };
+        out_ += R"(, "topic": )";
+        append_json_string(out_, row.message->topic);
+        out_ += R"(, "key": )";
+        text_or_null(row.message->key);
+        out_ += R"(, "value": )";
+        text_or_null(row.message->value);
+    }
     out_ += '}';
 }
 
@@ -101,14 +124,23 @@ void SqlEnvelope::render_avro(const Row& row) {
     writer.write_long(transaction_details_ ? row.txn->xid : 0);
     writer.write_long(transaction_details_ ? static_cast<int64_t>(row.txn->end_lsn) : 0);
     writer.write_long(transaction_details_ ? row.txn->commit_time_micros : 0);
-    optional(row.table != nullptr, row.table ? row.table->qualified_name : std::string_view());
+    if (row.message)
+        optional(true, row.message->topic);
+    else
+        optional(row.table != nullptr, row.table ? row.table->qualified_name : std::string_view());
     bool key_schema = row.with_schemas && !row.table->key_schema_json.empty();
     optional(key_schema, key_schema ? row.table->key_schema_json : std::string_view());
     optional(row.with_schemas,
              row.with_schemas ? row.table->value_schema_json : std::string_view());
-    optional(row.change && row.change->has_key, row.change ? row.change->key : std::string_view());
-    optional(row.change && row.change->has_value,
-             row.change ? row.change->value : std::string_view());
+    if (row.message) {
+        optional(row.message->key.has_value(), row.message->key.value_or(std::string_view()));
+        optional(row.message->value.has_value(), row.message->value.value_or(std::string_view()));
+    } else {
+        optional(row.change && row.change->has_key,
+                 row.change ? row.change->key : std::string_view());
+        optional(row.change && row.change->has_value,
+                 row.change ? row.change->value : std::string_view());
+    }
     out_ = writer.bytes();
 }
 

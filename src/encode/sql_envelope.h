@@ -26,15 +26,18 @@ public:
     const std::string& schema(const TransactionInfo& txn, const TableDescription& table);
     const std::string& change(const TransactionInfo& txn, const EncodedChange& change);
     const std::string& truncate(const TransactionInfo& txn, const TableDescription& table);
+    // Avro rows carry the topic in `table`.
+    const std::string& outbox_message(const TransactionInfo& txn, const OutboxMessage& message);
 
 private:
-    enum class Op { Begin, Commit, Schema, Insert, Update, Delete, Truncate };
+    enum class Op { Begin, Commit, Schema, Insert, Update, Delete, Truncate, Message };
     struct Row {
         Op op;
         const TransactionInfo* txn;
         const TableDescription* table = nullptr;
         bool with_schemas = false;
         const EncodedChange* change = nullptr;
+        const OutboxMessage* message = nullptr;
     };
     const std::string& render(const Row& row);
     void render_json(const Row& row);

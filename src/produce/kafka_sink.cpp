@@ -129,21 +129,43 @@ KafkaSink::~KafkaSink() {
 }
 
 ProduceResult KafkaSink::produce(std::string_view topic, std::optional<std::string_view> key,
-                                 std::optional<std::string_view> value, TxnId txn) {
+                                 std::optional<std::string_view> value, TxnId txn,
+                                 const MessageHeaders& headers) {
     rd_kafka_topic_t* handle = topic_handle(topic);
     // RD_KAFKA_MSG_F_COPY takes a copy, so casting away const is safe.
     void* payload = value ? const_cast<char*>(value->data()) : nullptr;
     const size_t payload_len = value ? value->size() : 0;
-    const void* key_bytes = key ? key->data() : nullptr;
+    void* key_bytes = key ? const_cast<char*>(key->data()) : nullptr;
     const size_t key_len = key ? key->size() : 0;
     void* opaque = reinterpret_cast<void*>(static_cast<uintptr_t>(txn));
 
-    if (rd_kafka_produce(handle, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, payload, payload_len,
-                         key_bytes, key_len, opaque) == 0) {
+    // Owned by the message once it is queued, ours to free when it is not. No headers, no list:
+    // librdkafka allocates per header.
+    rd_kafka_headers_t* record_headers =
+        headers.empty() ? nullptr : rd_kafka_headers_new(headers.size());
+    for (const MessageHeader& header : headers)
+        rd_kafka_header_add(record_headers, header.name, -1, header.value.data(),
+                            static_cast<ssize_t>(header.value.size()));
+
+    const rd_kafka_resp_err_t err =
+        record_headers != nullptr
+            ? rd_kafka_producev(producer_, RD_KAFKA_V_RKT(handle),
+                                RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_VALUE(payload, payload_len),
+                                RD_KAFKA_V_KEY(key_bytes, key_len), RD_KAFKA_V_OPAQUE(opaque),
+                                RD_KAFKA_V_HEADERS(record_headers), RD_KAFKA_V_END)
+            : rd_kafka_producev(producer_, RD_KAFKA_V_RKT(handle),
+                                RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_VALUE(payload, payload_len),
+                                RD_KAFKA_V_KEY(key_bytes, key_len), RD_KAFKA_V_OPAQUE(opaque),
+                                RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         acks_.message_produced(txn);
         return ProduceResult::Queued;
     }
-    const rd_kafka_resp_err_t err = rd_kafka_last_error();
+    if (record_headers != nullptr) rd_kafka_headers_destroy(record_headers);
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return ProduceResult::QueueFull;
     if (err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
     const std::string what =

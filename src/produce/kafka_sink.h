@@ -42,6 +42,13 @@ struct DeliveryFailure {
 
 using KafkaProperties = std::vector<std::pair<std::string, std::string>>;
 
+// One Kafka record header; the bytes are copied when the message is produced.
+struct MessageHeader {
+    const char* name;
+    std::string_view value;
+};
+using MessageHeaders = std::vector<MessageHeader>;
+
 struct KafkaSinkConfig {
     std::string brokers;
     // Passed through to librdkafka after our defaults, so they win (SSL, SASL, tuning), except
@@ -75,10 +82,12 @@ public:
     AckTracker& acks() { return acks_; }
     const AckTracker& acks() const { return acks_; }
 
-    // A null key or value is sent as null; a null value is a tombstone. Copies the bytes.
-    // Throws MessageRefused for a message too large for the producer, KafkaError otherwise.
+    // A null key or value is sent as null; a null value is a tombstone. Copies the bytes, the
+    // headers' too. Throws MessageRefused for a message too large for the producer, KafkaError
+    // otherwise.
     ProduceResult produce(std::string_view topic, std::optional<std::string_view> key,
-                          std::optional<std::string_view> value, TxnId txn);
+                          std::optional<std::string_view> value, TxnId txn,
+                          const MessageHeaders& headers = {});
 
     // Drops the handle of a topic no table writes any more; messages in flight keep their own.
     void forget_topic(std::string_view topic);

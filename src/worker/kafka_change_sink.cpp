@@ -12,6 +12,7 @@ extern "C" {
 }
 
 #include "encode/avro_binary_text.h"
+#include "encode/outbox_payload.h"
 #include "encode/row_buffer.h"
 #include "pg_boundary.h"
 #include "produce/topic_namer.h"
@@ -20,6 +21,9 @@ extern "C" {
 #include "worker/stream_worker.h"
 
 namespace bw {
+
+// bottledwater.message_headers off: messages carry no record headers (see README for their cost).
+static const MessageHeaders kNoHeaders;
 
 namespace {
 
@@ -59,6 +63,8 @@ KafkaChangeSink::KafkaChangeSink(KafkaSink& kafka, WorkerState* state, std::stri
 
 void KafkaChangeSink::begin_transaction(const TransactionInfo& txn) {
     current_ = kafka_.acks().begin_transaction(txn.end_lsn);
+    headers_.begin_transaction(txn);
+    in_snapshot_ = txn.snapshot;
 }
 
 void KafkaChangeSink::table_schema(const TableDescription& table) {
@@ -178,6 +184,8 @@ bool KafkaChangeSink::on_error_skips_table(const std::string& table, const std::
     report_worker_error(state_, reason.c_str());
     ereport(WARNING, (errmsg(skipped == Skipped::OneChange
                                  ? "bottledwater: skipping a change of table \"%s\": %s"
+                             : skipped == Skipped::OneOutboxMessage
+                                 ? "bottledwater: skipping an outbox message to topic \"%s\": %s"
                                  : "bottledwater: skipping the changes of table \"%s\" until "
                                    "its schema changes: %s",
                              table.c_str(), reason.c_str()),
@@ -222,6 +230,12 @@ void KafkaChangeSink::change(const EncodedChange& change) {
 
 void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
     const TableTopic& table = topic_of(*change.table);
+    // Numbered before a skip, so a consumer sees the gap.
+    const MessageHeaders& headers =
+        setting_message_headers
+            ? headers_.next(in_snapshot_ ? "snapshot" : change_op_name(change.op),
+                            change.table->qualified_name, change.table->schema_version)
+            : kNoHeaders;
     if (table.rejected) {
         ++skipped_;
         return;
@@ -237,9 +251,14 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         if (registry_ != nullptr)
             value = framed_value_ = confluent_frame(table.value_schema_id, *value);
     }
-    produce_or_refuse(table, key, value, txn);
+    produce_or_refuse(table.topic, table.table, Skipped::OneChange, key, value, headers, txn,
+                      [&] { return "the change of " + describe_change(table, key); });
     clear_row_buffer(framed_key_);
     clear_row_buffer(framed_value_);
+    after_produced();
+}
+
+void KafkaChangeSink::after_produced() {
     full_rounds_ = 0;
     end_back_off();
     if (++since_poll_ >= kPollEveryMessages) {
@@ -251,17 +270,20 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
 
 // A message Kafka cannot take as it stands is named by table and key, and follows on_error:
 // replaying would meet it again.
-void KafkaChangeSink::produce_or_refuse(const TableTopic& table,
+template <typename Describe>
+void KafkaChangeSink::produce_or_refuse(std::string_view topic, const std::string& source,
+                                        Skipped skipped,
                                         std::optional<std::string_view> key,
-                                        std::optional<std::string_view> value, TxnId txn) {
+                                        std::optional<std::string_view> value,
+                                        const MessageHeaders& headers, TxnId txn,
+                                        Describe describe) {
     for (;;) {
         ProduceResult result;
         try {
-            result = kafka_.produce(table.topic, key, value, txn);
+            result = kafka_.produce(topic, key, value, txn, headers);
         } catch (const MessageRefused& e) {
-            const std::string reason =
-                "Kafka cannot take the change of " + describe_change(table, key) + ": " + e.what();
-            if (!on_error_skips_table(table.table, reason, Skipped::OneChange))
+            const std::string reason = "Kafka cannot take " + describe() + ": " + e.what();
+            if (!on_error_skips_table(source, reason, skipped))
                 throw ReportableError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "bottledwater: " + reason, "",
                                       kRaiseLimitsHint);
             ++skipped_;
@@ -312,6 +334,20 @@ void KafkaChangeSink::end_back_off() {
     set_worker_phase(state_, active_phase_);
     clear_worker_error(state_);
     backing_off_ = false;
+}
+
+// Validated by bw_emit() and again when decoded, so the topic is legal. Outbox messages of
+// another table's topic are not refused: bw_emit() is for trusted roles (see README).
+void KafkaChangeSink::outbox_message(const OutboxMessage& message) {
+    const MessageHeaders& headers =
+        setting_message_headers ? headers_.next_outbox_message() : kNoHeaders;
+    const std::string topic(message.topic);
+    produce_or_refuse(topic, topic, Skipped::OneOutboxMessage, message.key, message.value, headers,
+                      current_, [&] {
+        return "the outbox message to topic \"" + std::string(message.topic) + "\", " +
+               (message.key ? "key " + shortened(std::string(*message.key)) : "null key");
+    });
+    after_produced();
 }
 
 // Kafka has no truncate; consumers see the rows' deletes only if they are decoded as deletes.

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "encode/encoded_change.h"
+#include "produce/event_headers.h"
 #include "produce/kafka_sink.h"
 #include "produce/topic_owners.h"
 #include "registry/schema_registry_client.h"
@@ -28,6 +29,8 @@ public:
     void table_schema(const TableDescription& table) override;
     void change(const EncodedChange& change) override;
     void truncate(const TableDescription& table) override;
+    // To the topic bw_emit() named, with its key and value as given, never registry-framed.
+    void outbox_message(const OutboxMessage& message) override;
     void commit_transaction(const TransactionInfo& txn) override;
     void table_dropped(uint32_t relid) override;
 
@@ -62,15 +65,23 @@ private:
     // `table "s.t", key {...}`: how messages name one change (key as sent, framed or not).
     std::string describe_change(const TableTopic& table,
                                 std::optional<std::string_view> key) const;
-    void produce_or_refuse(const TableTopic& table, std::optional<std::string_view> key,
-                           std::optional<std::string_view> value, TxnId txn);
+    // `source` is the table, or for an outbox message the topic, that on_error's warning names
+    // with `skipped`; describe() names the message itself, called only when it is refused.
+    enum class Skipped { OneChange, OneOutboxMessage, UntilSchemaChanges };
+    template <typename Describe>
+    void produce_or_refuse(std::string_view topic, const std::string& source, Skipped skipped,
+                           std::optional<std::string_view> key,
+                           std::optional<std::string_view> value, const MessageHeaders& headers,
+                           TxnId txn, Describe describe);
     bool judge_failed_delivery(const DeliveryFailure& failure, std::string& reason);
     // Under on_error = log, warns and records the reason and returns true; under exit, false
     // (the caller rethrows and the worker stops). `skipped` says what is given up: one change,
-    // or every change of the table until its schema changes.
-    enum class Skipped { OneChange, UntilSchemaChanges };
+    // one outbox message (then `table` is its topic), or every change of the table until its
+    // schema changes.
     bool on_error_skips_table(const std::string& table, const std::string& reason,
                               Skipped skipped);
+    // After each message handed to the producer: serves delivery reports now and then.
+    void after_produced();
     void wait_for_queue_space();
     int register_schema(const std::string& subject, const std::string& schema_json);
     void leave_if_stop_requested();
@@ -84,6 +95,8 @@ private:
     SchemaRegistryClient* registry_;
     std::unordered_map<uint32_t, TableTopic> topics_;  // by relation OID, this schema version
     TopicOwners owners_;
+    EventHeaders headers_;
+    bool in_snapshot_ = false;
     std::string framed_key_;
     std::string framed_value_;
     TxnId current_ = 0;

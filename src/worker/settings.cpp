@@ -26,6 +26,7 @@ char* setting_schema_registry_user_info = nullptr;
 char* setting_schema_registry_ca_file = nullptr;
 char* setting_topic_prefix = nullptr;
 bool setting_allow_unkeyed = false;
+bool setting_message_headers = false;
 char* setting_publication = nullptr;
 char* setting_slot_name = nullptr;
 int setting_on_error = static_cast<int>(OnError::Exit);
@@ -187,6 +188,12 @@ void define_settings() {
                              "with null Kafka keys.",
                              nullptr, &setting_allow_unkeyed, false, PGC_SUSET, 0, nullptr, nullptr,
                              nullptr);
+    DefineCustomBoolVariable("bottledwater.message_headers",
+                             "Give every Kafka message bw.* record headers: operation, commit "
+                             "LSN, xid, commit time, position in its transaction, table, schema "
+                             "version.",
+                             nullptr, &setting_message_headers, false, PGC_SUSET, 0, nullptr,
+                             nullptr, nullptr);
     DefineCustomStringVariable("bottledwater.publication",
                                "Publications whose tables, operations and rows the worker streams.",
                                "A comma-separated list; empty streams every table.",

@@ -14,6 +14,7 @@ extern char* setting_schema_registry_user_info;
 extern char* setting_schema_registry_ca_file;
 extern char* setting_topic_prefix;
 extern bool setting_allow_unkeyed;
+extern bool setting_message_headers;
 extern char* setting_publication;  // publication names; empty: every table
 extern char* setting_slot_name;
 extern int setting_on_error;  // OnError

@@ -20,12 +20,14 @@ extern "C" {
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 }
 
 #include <memory>
 
 #include "decode/capture_set.h"
 #include "decode/change_encoder.h"
+#include "decode/output_plugin.h"
 #include "decode/stream_target.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
@@ -153,6 +155,8 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     TransactionInfo txn;
     txn.commit_lsn = consistent_lsn;
     txn.end_lsn = consistent_lsn;
+    txn.commit_time_micros = unix_micros(GetCurrentTimestamp());
+    txn.snapshot = true;
     guard_cpp("starting the snapshot", [&] { sink.begin_transaction(txn); });
 
     foreach (cell, tables) {

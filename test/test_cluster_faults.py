@@ -120,7 +120,8 @@ class Faults:
 
     def __init__(self, rng, cluster, soak_db):
         self.rng, self.cluster, self.db = rng, cluster, soak_db
-        self.admin = AdminClient({"bootstrap.servers": cluster["bootstrap"]})
+        # log_level 0: a killed broker is expected, its connection errors are not news.
+        self.admin = AdminClient({"bootstrap.servers": cluster["bootstrap"], "log_level": 0})
         self.counts = dict.fromkeys(self.KINDS, 0)
 
     def run(self, seconds):
@@ -186,7 +187,7 @@ def read_all_changes(bootstrap, topics, committed, timeout=120.0):
     all `committed` changes are in and then nothing more comes for two seconds."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bw-soak-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, "log_level": 0})
     consumer.subscribe(topics)
     wanted = set(committed)
     seen, read = set(), []

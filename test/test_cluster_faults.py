@@ -6,8 +6,9 @@ SIGKILL of the worker. At the end a read_committed consumer reads every topic fr
 every committed change must be there, each key's changes in commit order; duplicates are
 counted and reported (at-least-once allows them).
 
-BW_SOAK_SECONDS bounds the fault phase (30 s by default, for CI; longer by hand) and
-BW_SOAK_SEED replays a run: each run prints its seed.
+BW_SOAK_SECONDS bounds the fault phase (20 s by default, for CI: one round of every kind;
+longer by hand), which always ends a round begun; BW_SOAK_SEED replays a run: each run prints
+its seed.
 """
 
 import json
@@ -125,14 +126,15 @@ class Faults:
         self.counts = dict.fromkeys(self.KINDS, 0)
 
     def run(self, seconds):
+        """Whole rounds until `seconds` have passed: at least one fault of every kind."""
         end = time.monotonic() + seconds
         while True:
             for kind in self.rng.sample(self.KINDS, len(self.KINDS)):
-                if time.monotonic() >= end:
-                    return
                 time.sleep(self.rng.uniform(0.5, 3.0))
                 getattr(self, kind)(self.rng.uniform(1.5, 4.0))
                 self.counts[kind] += 1
+            if time.monotonic() >= end:
+                return
 
     def topics(self):
         return [self.db["prefix"] + table for table in TABLES]
@@ -217,7 +219,7 @@ def read_all_changes(bootstrap, topics, committed, timeout=120.0):
 
 def test_at_least_once_loses_nothing_under_cluster_and_network_faults(cluster, soak_db):
     seed = int(os.environ.get("BW_SOAK_SEED") or random.randrange(2**32))
-    seconds = float(os.environ.get("BW_SOAK_SECONDS", "30"))
+    seconds = float(os.environ.get("BW_SOAK_SECONDS", "20"))
     print(f"fault soak: BW_SOAK_SEED={seed} BW_SOAK_SECONDS={seconds:g}")
     rng = random.Random(seed)
     wait_streaming(soak_db["connect"], soak_db["name"])
@@ -250,4 +252,3 @@ def test_at_least_once_loses_nothing_under_cluster_and_network_faults(cluster, s
     duplicates = len(read) - len(set(read))
     print(f"fault soak: seed {seed}, {len(committed)} changes committed, {len(read)} read, "
           f"{duplicates} duplicates; faults {faults.counts}")
-    assert all(faults.counts.values()), f"some faults never came: {faults.counts} {replay}"

@@ -33,7 +33,7 @@ class FaultProxy:
         return self
 
     def stop(self):
-        self._call(self._cut())
+        self._call(self._shutdown())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()
@@ -78,6 +78,13 @@ class FaultProxy:
         for writer in list(self.connections):
             writer.transport.abort()
         self.connections.clear()
+
+    async def _shutdown(self):
+        await self._cut()
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _connect(self, client_reader, client_writer, target_port):
         try:

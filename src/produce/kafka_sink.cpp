@@ -139,28 +139,19 @@ ProduceResult KafkaSink::produce(std::string_view topic, std::optional<std::stri
     const size_t key_len = key ? key->size() : 0;
     void* opaque = reinterpret_cast<void*>(static_cast<uintptr_t>(txn));
 
-    // Owned by the message once it is queued, ours to free when it is not. No headers, no list:
-    // librdkafka allocates per header.
+    // Owned by the message once it is queued, ours to free when it is not. No headers, no list
+    // (librdkafka allocates per header); a null list is a message without headers.
     rd_kafka_headers_t* record_headers =
         headers.empty() ? nullptr : rd_kafka_headers_new(headers.size());
     for (const MessageHeader& header : headers)
         rd_kafka_header_add(record_headers, header.name, -1, header.value.data(),
                             static_cast<ssize_t>(header.value.size()));
 
-    const rd_kafka_resp_err_t err =
-        record_headers != nullptr
-            ? rd_kafka_producev(producer_, RD_KAFKA_V_RKT(handle),
-                                RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_VALUE(payload, payload_len),
-                                RD_KAFKA_V_KEY(key_bytes, key_len), RD_KAFKA_V_OPAQUE(opaque),
-                                RD_KAFKA_V_HEADERS(record_headers), RD_KAFKA_V_END)
-            : rd_kafka_producev(producer_, RD_KAFKA_V_RKT(handle),
-                                RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_VALUE(payload, payload_len),
-                                RD_KAFKA_V_KEY(key_bytes, key_len), RD_KAFKA_V_OPAQUE(opaque),
-                                RD_KAFKA_V_END);
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_, RD_KAFKA_V_RKT(handle), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(payload, payload_len),
+        RD_KAFKA_V_KEY(key_bytes, key_len), RD_KAFKA_V_OPAQUE(opaque),
+        RD_KAFKA_V_HEADERS(record_headers), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         acks_.message_produced(txn);
         return ProduceResult::Queued;

@@ -347,10 +347,6 @@ void ensure_slot(const char* slot_name, MissingSlot missing_slot) {
     refuse_invalidated_slot(slot_name);
 }
 
-void choose_slot_name(char* out) {
-    resolve_slot_name(setting_slot_name, MyDatabaseId, my_state->dbname, out);
-}
-
 // Rows of two databases' same-named tables must not meet in one topic: a second running worker
 // with the same topic prefix is refused before it takes a slot or a snapshot.
 void claim_topics() {
@@ -626,7 +622,7 @@ PGDLLEXPORT void bw_worker_main(Datum main_arg) {
 
     claim_topics();
     char slot_name[NAMEDATALEN];
-    choose_slot_name(slot_name);
+    resolve_slot_name(setting_slot_name, MyDatabaseId, my_state->dbname, slot_name);
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     strlcpy(my_state->slot_name, slot_name, sizeof my_state->slot_name);
     LWLockRelease(worker_states->lock);

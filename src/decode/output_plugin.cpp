@@ -230,7 +230,8 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
     });
     const TableCapture* published = nullptr;
     guard_cpp("looking up the capture set", [&] {
-        if (session->capture.publishes(relation, op)) published = &session->capture.lookup(relation);
+        if (session->capture.publishes(relation, op))
+            published = &session->capture.lookup(relation);
     });
     if (published != nullptr) {
         const TableCapture& captured = *published;

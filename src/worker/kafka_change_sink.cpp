@@ -146,7 +146,8 @@ bool KafkaChangeSink::judge_failed_delivery(const DeliveryFailure& failure, std:
                  rd_kafka_err2str(failure.error) +
                  "): a topic with cleanup.policy=compact takes no message without a key; give "
                  "the table a primary key or use a topic with cleanup.policy=delete";
-        if (owner == nullptr || !on_error_skips_table(owner->table, reason, Skipped::OneChange)) return false;
+        if (owner == nullptr || !on_error_skips_table(owner->table, reason, Skipped::OneChange))
+            return false;
         ++skipped_;
         return true;
     }

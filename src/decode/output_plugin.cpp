@@ -268,8 +268,8 @@ static void bw_truncate(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, int 
     guard_cpp("reporting a truncate", [&] {
         for (int i = 0; i < relation_count; i++) {
             if (!session->capture.publishes_truncate(relations[i])) continue;
-            TableSchema& table =
-                session->schemas.lookup(relations[i], session->capture.lookup(relations[i]).columns);
+            TableSchema& table = session->schemas.lookup(
+                relations[i], session->capture.lookup(relations[i]).columns);
             if (!should_stream(session, table)) continue;
             announce(session, table);
             session->sink->truncate(table.description);

@@ -18,7 +18,8 @@ StreamTarget open_stream_target(Relation source, Oid stream_as) {
     if (!RelationIsValid(target.relation))
         elog(ERROR, "bottledwater: could not open relation with OID %u", stream_as);
     target.opened = true;
-    target.map = convert_tuples_by_name(RelationGetDescr(source), RelationGetDescr(target.relation));
+    target.map =
+        convert_tuples_by_name(RelationGetDescr(source), RelationGetDescr(target.relation));
     return target;
 }
 

@@ -33,7 +33,8 @@ Oid require_database_access(const char* dbname) {
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
                         errmsg("database \"%s\" does not exist", dbname)));
 #if PG_VERSION_NUM >= 160000
-    const AclResult access = object_aclcheck(DatabaseRelationId, database, GetUserId(), ACL_CONNECT);
+    const AclResult access =
+        object_aclcheck(DatabaseRelationId, database, GetUserId(), ACL_CONNECT);
 #else
     const AclResult access = pg_database_aclcheck(database, GetUserId(), ACL_CONNECT);
 #endif

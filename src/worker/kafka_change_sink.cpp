@@ -139,7 +139,8 @@ bool KafkaChangeSink::judge_failed_delivery(const DeliveryFailure& failure, std:
         "Kafka cannot take " +
         (entry != topics_.end()
              ? "the change of " + describe_change(entry->second, failure.key)
-             : "a change on topic \"" + std::string(failure.topic) + "\" of a table since dropped") +
+             : "a change on topic \"" + std::string(failure.topic) +
+                   "\" of a table since dropped") +
         ": ";
     if (failure.error == RD_KAFKA_RESP_ERR_INVALID_RECORD && !failure.key) {
         reason = what + "topic \"" + std::string(failure.topic) + "\" refused it (" +

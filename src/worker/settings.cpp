@@ -127,7 +127,8 @@ bool check_publication(char** newval, void** extra, GucSource source) {
     std::vector<std::string> names;
     if (split_publication_names(*newval ? *newval : "", &names)) return true;
     GUC_check_errmsg("invalid list of publication names \"%s\"", *newval);
-    GUC_check_errhint("Give publication names separated by commas, e.g. 'orders_pub, billing_pub'.");
+    GUC_check_errhint(
+        "Give publication names separated by commas, e.g. 'orders_pub, billing_pub'.");
     return false;
 }
 

@@ -181,8 +181,9 @@ List* plugin_options() {
         makeDefElem(pstrdup("allow_unkeyed"),
                     (Node*)makeString(pstrdup(setting_allow_unkeyed ? "true" : "false")), -1));
     if (setting_publication[0] != '\0')
-        options = lappend(options, makeDefElem(pstrdup("publication_names"),
-                                               (Node*)makeString(pstrdup(setting_publication)), -1));
+        options = lappend(
+            options, makeDefElem(pstrdup("publication_names"),
+                                 (Node*)makeString(pstrdup(setting_publication)), -1));
     MemoryContextSwitchTo(old);
     return options;
 }
@@ -562,7 +563,8 @@ bool stop_requested() {
         proc_exit(0);
     }
     // The checkpointer terminates the holder of a slot whose WAL it is about to remove.
-    const char* wal_status = slot_retention(my_state->slot_name, GetFlushRecPtr(nullptr)).wal_status;
+    const char* wal_status =
+        slot_retention(my_state->slot_name, GetFlushRecPtr(nullptr)).wal_status;
     if (wal_status != nullptr && strcmp(wal_status, "unreserved") == 0)
         report_worker_error(my_state,
                             "terminated while its slot's WAL was beyond max_slot_wal_keep_size: "

@@ -258,6 +258,7 @@ bool CaptureSet::publishes(Relation relation, ChangeOp op) {
         case ChangeOp::Insert: return actions.pubinsert;
         case ChangeOp::Update: return actions.pubupdate;
         case ChangeOp::Delete: return actions.pubdelete;
+        case ChangeOp::Truncate: return actions.pubtruncate;
     }
     return false;
 }

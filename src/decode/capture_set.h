@@ -45,7 +45,6 @@ public:
     // These may ereport: a publication named but missing is an ERROR with a HINT.
     const TableCapture& lookup(Relation relation);
     bool publishes(Relation relation, ChangeOp op);
-    bool publishes_truncate(Relation relation) { return lookup(relation).actions.pubtruncate; }
 
     void invalidate(Oid relid);
     void invalidate_all();

@@ -52,7 +52,6 @@ public:
 
 private:
     struct PublicationRule {
-        std::string name;
         Oid oid;
         bool all_tables;
         bool via_root;

@@ -25,6 +25,14 @@ INSERT INTO measurements_low VALUES (6, 1, 'detached');
 SELECT data FROM pg_logical_slot_get_changes('partitions', NULL, NULL,
     'format', 'json', 'include_transaction_details', 'false');
 
+-- A column added to the root while streaming reaches a leaf whose columns are in another order:
+-- the leaf's rows are converted with the new columns from the change after the ALTER on.
+ALTER TABLE measurements ADD COLUMN note text DEFAULT 'default note';
+INSERT INTO measurements_high_a (id, at, v, note) VALUES (8, 30, 'after alter', 'noted');
+UPDATE measurements SET v = 'updated after alter' WHERE id = 2;
+SELECT data FROM pg_logical_slot_get_changes('partitions', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false');
+
 -- TRUNCATE of the partitioned table is one truncate of it, however many partitions it empties;
 -- truncating a partition alone empties part of it, which is not sent (with a warning), as
 -- pgoutput does under publish_via_partition_root.

@@ -200,6 +200,7 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
 const TableCapture& CaptureSet::lookup(Relation relation) {
     TableCapture& capture = tables_[RelationGetRelid(relation)];
     if (capture.valid) return capture;
+    capture.target_map.forget();
     if (!filters()) {
         // Without publications a partition is streamed as its root table, one topic per tree.
         capture.member = true;
@@ -227,9 +228,19 @@ bool CaptureSet::publishes(Relation relation, ChangeOp op) {
     return false;
 }
 
+void CaptureSet::forget_dropped() {
+    sweep_.sweep(
+        tables_, [](const TableCapture& capture) { return capture.valid; },
+        [](Oid, TableCapture& capture) {
+            free_row_filter(capture.row_filter);
+            capture.target_map.forget();
+        });
+}
+
+// The ancestor's entries too: a partition's map reads the ancestor's columns.
 void CaptureSet::invalidate(Oid relid) {
-    auto found = tables_.find(relid);
-    if (found != tables_.end()) found->second.valid = false;
+    for (auto& entry : tables_)
+        if (entry.first == relid || entry.second.stream_as == relid) entry.second.valid = false;
 }
 
 void CaptureSet::invalidate_all() {

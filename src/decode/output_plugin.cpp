@@ -228,6 +228,7 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     guard_cpp("forgetting dropped tables", [&] {
         for (Oid dropped : session->schemas.forget_dropped()) session->sink->table_dropped(dropped);
+        session->capture.forget_dropped();
     });
     const TableCapture* published = nullptr;
     guard_cpp("looking up the capture set", [&] {
@@ -236,7 +237,8 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
     });
     if (published != nullptr) {
         const TableCapture& captured = *published;
-        StreamTarget target = open_stream_target(relation, captured.stream_as);
+        StreamTarget target =
+            open_stream_target(relation, captured.stream_as, &captured.target_map, ctx->context);
         HeapTuple old_tuple = to_stream_target(target, old_tuple_of(change));
         HeapTuple new_tuple = to_stream_target(target, new_tuple_of(change));
         ChangeOp send_as;

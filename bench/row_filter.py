@@ -9,7 +9,7 @@ import argparse
 import statistics
 import time
 
-from _common import connect, dev_env, header, machine, now_utc, table, write_results
+from _common import dev_env, fresh_database, header, machine, now_utc, table, write_results
 
 DB = "bench_row_filter"
 ARMS = {
@@ -21,14 +21,7 @@ ARMS = {
 
 
 def prepare(env, rows):
-    with connect(env, env["PGDATABASE"]) as admin:
-        for slot, in admin.execute(
-                "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (DB,)):
-            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DB}")
-    conn = connect(env, DB)
-    conn.execute("CREATE EXTENSION bottledwater")
+    conn = fresh_database(env, DB)
     conn.execute("CREATE TABLE f (id bigint PRIMARY KEY, n int, t text, at timestamptz, "
                  "amount numeric(12,2))")
     for i, clause in enumerate(ARMS.values()):

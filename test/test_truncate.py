@@ -41,7 +41,7 @@ def ops(messages, decode):
             seen.append(("truncate", decode(m.key())))
         else:
             key, value = decode(m.key()), decode(m.value())
-            seen.append((key["id"], value and value["v"]))
+            seen.append((key and key["id"], value and value["v"]))
     return seen
 
 
@@ -64,9 +64,11 @@ def test_truncate_is_one_message_per_truncated_topic(bw_db, pg, registry_url, ka
     # Unkeyed, keyed by the whole row: its truncate's key is that row, all null.
     db.execute("CREATE TABLE whole (id int, v int)")
     db.execute("ALTER TABLE whole REPLICA IDENTITY FULL")
+    # Unkeyed without an identity: null keys, its truncate's too.
+    db.execute("CREATE TABLE bare (id int, v int)")
     db.execute("SELECT bw_start(%s)", (bw_db["name"],))
 
-    for table in ("a", "b", "parent", "whole"):
+    for table in ("a", "b", "parent", "whole", "bare"):
         db.execute(f"INSERT INTO {table} VALUES (1, 1)")
     db.execute("INSERT INTO child VALUES (1, 1)")
     db.execute("INSERT INTO m VALUES (1, 1), (2, 20)")
@@ -79,7 +81,7 @@ def test_truncate_is_one_message_per_truncated_topic(bw_db, pg, registry_url, ka
     db.execute("TRUNCATE m")       # the root with all its partitions: one message
     db.execute("INSERT INTO m VALUES (3, 3)")
     db.execute("TRUNCATE m_low")   # part of m only: not sent
-    db.execute("TRUNCATE whole")
+    db.execute("TRUNCATE whole, bare")
     db.execute("INSERT INTO a VALUES (4, 4)")  # the worker streams on after the compacted one
 
     expected = {
@@ -90,6 +92,7 @@ def test_truncate_is_one_message_per_truncated_topic(bw_db, pg, registry_url, ka
         "child": [(1, 1), ("truncate", {"id": None})],
         "m": [(1, 1), (2, 20), ("truncate", {"id": None, "v": None}), (3, 3)],
         "whole": [(1, 1), ("truncate", {"id": None, "v": None})],
+        "bare": [(None, 1), ("truncate", None)],
     }
     consumer = consumer_factory([f"^{prefix.replace('.', '[.]')}.*"])
     got = read_topics(consumer, prefix, {t: len(v) for t, v in expected.items()})

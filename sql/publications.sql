@@ -85,9 +85,11 @@ DROP PUBLICATION filtered, big_ids;
 DROP TABLE stock;
 -- publish_via_partition_root: a partition's changes are sent as the root's, in its schema; a
 -- second publication sending the leaf as itself does not change that (the highest ancestor
--- wins, as in pgoutput).
+-- wins, as in pgoutput), for truncates too.
 CREATE PUBLICATION via_root FOR TABLE events WITH (publish_via_partition_root);
 INSERT INTO events VALUES (4, 1), (5, 11);
+-- TRUNCATE of the root: one truncate of the root, none of its partitions.
+TRUNCATE events;
 SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
     'format', 'json', 'include_transaction_details', 'false',
     'publication_names', 'via_root, events_pub');

@@ -44,6 +44,19 @@ def connect(env, dbname, **kwargs):
                            dbname=dbname, autocommit=True, **kwargs)
 
 
+def fresh_database(env, name):
+    """Database `name` created anew (its slots dropped first), with the extension."""
+    with connect(env, env["PGDATABASE"]) as admin:
+        for slot, in admin.execute(
+                "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)):
+            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    conn = connect(env, name)
+    conn.execute("CREATE EXTENSION bottledwater")
+    return conn
+
+
 def wait_for(predicate, timeout, what, interval=0.02):
     """Polls `predicate` until it returns something true, which is returned; bounded."""
     deadline = time.monotonic() + timeout

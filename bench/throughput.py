@@ -15,8 +15,9 @@ same WAL in the same run, reported as ratios (absolute rates are printed for con
 import argparse
 import time
 
-from _common import (connect, create_topics, dev_env, kafka_delete_topics_with_prefix, machine,
-                     now_utc, slot_confirmed, wait_for, write_results)
+from _common import (create_topics, dev_env, fresh_database,
+                     kafka_delete_topics_with_prefix, machine, now_utc, slot_confirmed, wait_for,
+                     write_results)
 
 DECODERS = {
     # name: (plugin, SQL function, options)
@@ -26,18 +27,6 @@ DECODERS = {
     "bottledwater_json": ("bottledwater", "pg_logical_slot_peek_changes", ["format", "json"]),
     "bottledwater_avro": ("bottledwater", "pg_logical_slot_peek_binary_changes", ["format", "avro"]),
 }
-
-
-def fresh_database(env, name):
-    with connect(env, env["PGDATABASE"]) as admin:
-        for slot, in admin.execute(
-                "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)):
-            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    conn = connect(env, name)
-    conn.execute("CREATE EXTENSION bottledwater")
-    return conn
 
 
 def create_tables(conn, count):

@@ -1,6 +1,6 @@
 -- Without publications a partitioned table streams as its root: one table name and schema for
 -- rows inserted through the root or into a leaf at any level, rows moved between partitions,
--- and partitions attached or detached while streaming.
+-- partitions attached or detached while streaming, and TRUNCATE.
 \set SHOW_CONTEXT never
 CREATE TABLE measurements (id int, at int, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
 CREATE TABLE measurements_low PARTITION OF measurements FOR VALUES FROM (0) TO (10);
@@ -22,6 +22,23 @@ ALTER TABLE measurements ATTACH PARTITION measurements_new FOR VALUES FROM (50) 
 INSERT INTO measurements VALUES (5, 70, 'after attach');
 ALTER TABLE measurements DETACH PARTITION measurements_low;
 INSERT INTO measurements_low VALUES (6, 1, 'detached');
+SELECT data FROM pg_logical_slot_get_changes('partitions', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false');
+
+-- A column added to the root while streaming reaches a leaf whose columns are in another order:
+-- the leaf's rows are converted with the new columns from the change after the ALTER on.
+ALTER TABLE measurements ADD COLUMN note text DEFAULT 'default note';
+INSERT INTO measurements_high_a (id, at, v, note) VALUES (8, 30, 'after alter', 'noted');
+UPDATE measurements SET v = 'updated after alter' WHERE id = 2;
+SELECT data FROM pg_logical_slot_get_changes('partitions', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false');
+
+-- TRUNCATE of the partitioned table is one truncate of it, however many partitions it empties;
+-- truncating a partition alone empties part of it, which is not sent (with a warning), as
+-- pgoutput does under publish_via_partition_root.
+INSERT INTO measurements VALUES (7, 20, 'gone');
+TRUNCATE measurements_high_a;
+TRUNCATE measurements;
 SELECT data FROM pg_logical_slot_get_changes('partitions', NULL, NULL,
     'format', 'json', 'include_transaction_details', 'false');
 

@@ -85,13 +85,32 @@ DROP PUBLICATION filtered, big_ids;
 DROP TABLE stock;
 -- publish_via_partition_root: a partition's changes are sent as the root's, in its schema; a
 -- second publication sending the leaf as itself does not change that (the highest ancestor
--- wins, as in pgoutput).
+-- wins, as in pgoutput), for truncates too.
 CREATE PUBLICATION via_root FOR TABLE events WITH (publish_via_partition_root);
 INSERT INTO events VALUES (4, 1), (5, 11);
+-- TRUNCATE of the root: one truncate of the root, none of its partitions.
+TRUNCATE events;
 SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
     'format', 'json', 'include_transaction_details', 'false',
     'publication_names', 'via_root, events_pub');
 DROP PUBLICATION via_root;
+-- A partition's column list and row filter are read as pgoutput reads them: the root's under
+-- publish_via_partition_root, otherwise the partition's own membership (none when it is listed
+-- only through its partitioned table, which PostgreSQL lets have neither then).
+CREATE TABLE readings (id int, at int, secret text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE readings_1 PARTITION OF readings FOR VALUES FROM (0) TO (10);
+CREATE TABLE readings_2 PARTITION OF readings FOR VALUES FROM (10) TO (20);
+CREATE PUBLICATION readings_root FOR TABLE readings (id, at) WHERE (id > 1)
+    WITH (publish_via_partition_root);
+CREATE PUBLICATION readings_leaves FOR TABLE readings, TABLE readings_2 (id, at) WHERE (id > 2);
+INSERT INTO readings VALUES (1, 1, 's1'), (2, 2, 's2'), (3, 13, 's3'), (2, 12, 's4');
+SELECT data FROM pg_logical_slot_peek_changes('publications', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false', 'publication_names', 'readings_root');
+SELECT data FROM pg_logical_slot_get_changes('publications', NULL, NULL,
+    'format', 'json', 'include_transaction_details', 'false',
+    'publication_names', 'readings_leaves');
+DROP PUBLICATION readings_root, readings_leaves;
+DROP TABLE readings;
 
 
 -- Column lists: only the listed columns are in the value and its schema, also in Avro; a

@@ -25,19 +25,6 @@ namespace {
 
 constexpr PublicationActions kEveryAction = {true, true, true, true};
 
-[[noreturn]] void report_unsupported(const char* publication, Relation relation,
-                                     const char* feature) {
-    ereport(ERROR,
-            (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-             errmsg("bottledwater: publication \"%s\" gives table \"%s.%s\" %s, which "
-                    "bottledwater does not support yet",
-                    publication, get_namespace_name(RelationGetNamespace(relation)),
-                    RelationGetRelationName(relation), feature),
-             errhint("Publish the table without it, or leave this publication out of "
-                     "bottledwater.publication.")));
-    pg_unreachable();
-}
-
 // The row filter of a membership row, palloc'd, or nullptr when it has none.
 Node* row_filter_of(Oid publication_oid, Oid member_relid) {
     HeapTuple row = SearchSysCache2(PUBLICATIONRELMAP, ObjectIdGetDatum(member_relid),
@@ -97,7 +84,7 @@ void CaptureSet::load_publications() {
     for (const std::string& name : publication_names_) {
         Publication* publication = GetPublicationByName(name.c_str(), true);
         if (publication == nullptr) report_missing(name.c_str());
-        publications_.push_back({name, publication->oid, publication->alltables,
+        publications_.push_back({publication->oid, publication->alltables,
                                  publication->pubviaroot, publication->pubactions});
     }
     publications_valid_ = true;
@@ -110,17 +97,6 @@ static void add_actions(PublicationActions& into, const PublicationActions& acti
     into.pubtruncate |= actions.pubtruncate;
 }
 
-// The column list `publication` gives through `rules_relid`'s membership row, in the attribute
-// numbers of `target` (they differ when a partition takes its ancestor's list), or nullptr.
-static int2vector* column_list_for(Oid publication_oid, Oid rules_relid, Oid target) {
-    int2vector* list = column_list_of(publication_oid, rules_relid);
-    if (list == nullptr || rules_relid == target) return list;
-    for (int i = 0; i < list->dim1; i++)
-        list->values[i] = get_attnum(target, get_attname(rules_relid, list->values[i], false));
-    std::sort(list->values, list->values + list->dim1);
-    return list;
-}
-
 void CaptureSet::decide(TableCapture& capture, Relation relation) {
     capture.member = false;
     capture.actions = {false, false, false, false};
@@ -129,13 +105,14 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
     free_row_filter(capture.row_filter);
     capture.row_filter = nullptr;
     // One publication that publishes the table: the relation its changes are sent as (itself,
-    // or an ancestor under publish_via_partition_root) at that ancestor's level, and the
-    // relation whose membership row holds its column list and row filter.
+    // or an ancestor under publish_via_partition_root) at that ancestor's level. As in pgoutput,
+    // that relation's membership row holds the column list and row filter: a partition sent as
+    // itself reads its own (none when it is listed only through its partitioned table, which
+    // PostgreSQL lets have neither without publish_via_partition_root).
     struct Publishing {
         const PublicationRule* rule;
         Oid as_relid;
         int level;
-        Oid rules_relid;
     };
     const Oid relid = RelationGetRelid(relation);
     List* own = GetRelationPublications(relid);
@@ -147,14 +124,14 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
     int count = 0;
     int top_level = 0;
     for (const PublicationRule& publication : publications_) {
-        Publishing entry = {&publication, relid, 0, relid};
+        Publishing entry = {&publication, relid, 0};
         const bool self_listed =
             list_member_oid(own, publication.oid) || list_member_oid(of_schema, publication.oid);
         bool publish = self_listed;
         if (publication.all_tables) {
             publish = true;
             if (publication.via_root && ancestors != NIL) {
-                entry.as_relid = entry.rules_relid = llast_oid(ancestors);
+                entry.as_relid = llast_oid(ancestors);
                 entry.level = list_length(ancestors);
             }
         } else if (ancestors != NIL) {
@@ -166,11 +143,6 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
                     entry.as_relid = ancestor;
                     entry.level = level;
                 }
-                // XXX a partition listed only through its ancestor takes the ancestor's row
-                // filter and column list even without publish_via_partition_root: stricter than
-                // PostgreSQL 15, which reads the partition's own, so nothing the ancestor's
-                // publication holds back is ever sent.
-                if (publication.via_root || !self_listed) entry.rules_relid = ancestor;
             }
         }
         if (!publish) continue;
@@ -192,20 +164,12 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
         const PublicationRule& publication = *publishing[i].rule;
         const Oid target = publishing[i].as_relid;
         if (target != relid) capture.stream_as = target;
-        Node* qual = row_filter_of(publication.oid, publishing[i].rules_relid);
-        // PostgreSQL applies a partition's own filter here, not its ancestor's; neither
-        // ignoring the ancestor's nor applying it would say what the publication means.
-        if (qual != nullptr && publishing[i].rules_relid != target)
-            report_unsupported(publication.name.c_str(), relation,
-                               "its partitioned table's row filter without "
-                               "publish_via_partition_root");
+        Node* qual = row_filter_of(publication.oid, target);
         add_qual(&quals.insert, &quals.insert_unfiltered, publication.actions.pubinsert, qual);
         add_qual(&quals.update, &quals.update_unfiltered, publication.actions.pubupdate, qual);
         add_qual(&quals.delete_, &quals.delete_unfiltered, publication.actions.pubdelete, qual);
         int2vector* list =
-            publication.all_tables
-                ? nullptr
-                : column_list_for(publication.oid, publishing[i].rules_relid, target);
+            publication.all_tables ? nullptr : column_list_of(publication.oid, target);
         if (first) {
             if (list) capture.columns.assign(list->values, list->values + list->dim1);
             first = false;
@@ -236,6 +200,7 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
 const TableCapture& CaptureSet::lookup(Relation relation) {
     TableCapture& capture = tables_[RelationGetRelid(relation)];
     if (capture.valid) return capture;
+    capture.target_map.forget();
     if (!filters()) {
         // Without publications a partition is streamed as its root table, one topic per tree.
         capture.member = true;
@@ -258,13 +223,24 @@ bool CaptureSet::publishes(Relation relation, ChangeOp op) {
         case ChangeOp::Insert: return actions.pubinsert;
         case ChangeOp::Update: return actions.pubupdate;
         case ChangeOp::Delete: return actions.pubdelete;
+        case ChangeOp::Truncate: return actions.pubtruncate;
     }
     return false;
 }
 
+void CaptureSet::forget_dropped() {
+    sweep_.sweep(
+        tables_, [](const TableCapture& capture) { return capture.valid; },
+        [](Oid, TableCapture& capture) {
+            free_row_filter(capture.row_filter);
+            capture.target_map.forget();
+        });
+}
+
+// The ancestor's entries too: a partition's map reads the ancestor's columns.
 void CaptureSet::invalidate(Oid relid) {
-    auto found = tables_.find(relid);
-    if (found != tables_.end()) found->second.valid = false;
+    for (auto& entry : tables_)
+        if (entry.first == relid || entry.second.stream_as == relid) entry.second.valid = false;
 }
 
 void CaptureSet::invalidate_all() {

@@ -14,7 +14,9 @@ extern "C" {
 #include <unordered_map>
 #include <vector>
 
+#include "decode/relation_sweep.h"
 #include "decode/row_filter.h"
+#include "decode/stream_target.h"
 #include "encode/encoded_change.h"
 
 namespace bw {
@@ -31,12 +33,15 @@ struct TableCapture {
     // partition without publications); InvalidOid: the table itself. `columns` are its columns.
     Oid stream_as = InvalidOid;
     RowFilter* row_filter = nullptr;  // in the target's attribute numbers; null: every row
+    // Rows to stream_as's column order: a cache filled by the first change that needs it.
+    mutable TargetMap target_map;
     bool valid = false;
 };
 
 class CaptureSet {
 public:
-    // No names: every table, every operation. Row filters live in children of `parent`.
+    // No names: every table, every operation. Row filters and partition maps live in children of
+// `parent`.
     CaptureSet(std::vector<std::string> publication_names, MemoryContext parent);
 
     bool filters() const { return !publication_names_.empty(); }
@@ -45,7 +50,8 @@ public:
     // These may ereport: a publication named but missing is an ERROR with a HINT.
     const TableCapture& lookup(Relation relation);
     bool publishes(Relation relation, ChangeOp op);
-    bool publishes_truncate(Relation relation) { return lookup(relation).actions.pubtruncate; }
+    // Drops the entries of dropped relations when a sweep is due (see RelationSweep).
+    void forget_dropped();
 
     void invalidate(Oid relid);
     void invalidate_all();
@@ -53,7 +59,6 @@ public:
 
 private:
     struct PublicationRule {
-        std::string name;
         Oid oid;
         bool all_tables;
         bool via_root;
@@ -67,6 +72,7 @@ private:
     std::vector<PublicationRule> publications_;
     bool publications_valid_ = false;
     std::unordered_map<Oid, TableCapture> tables_;
+    RelationSweep sweep_;
 };
 
 // Splits a comma-separated list of publication names as pgoutput's publication_names does

@@ -111,6 +111,24 @@ void ChangeEncoder::emit(ChangeOp op, const TableSchema& table, RowWriter* key, 
     sink.change(change);
 }
 
+void ChangeEncoder::encode_truncate(Relation relation, const TableSchema& table,
+                                    ChangeSink& sink) {
+    EncodedChange change;
+    change.op = ChangeOp::Truncate;
+    change.table = &table.description;
+    if (table.key_record) {
+        const int columns = RelationGetDescr(relation)->natts;
+        Row nulls;
+        nulls.values = (Datum*)palloc0(columns * sizeof(Datum));
+        nulls.nulls = (bool*)palloc(columns * sizeof(bool));
+        memset(nulls.nulls, true, columns * sizeof(bool));
+        write_key(table, nulls, *key_writer_);
+        change.has_key = true;
+        change.key = key_writer_->bytes();
+    }
+    sink.truncate(change);
+}
+
 void ChangeEncoder::encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
                            HeapTuple new_tuple, ChangeSink& sink) {
     Row new_row, old_row;

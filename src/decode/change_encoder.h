@@ -26,6 +26,11 @@ public:
     // table holds has a branch in its schema, so every change can be encoded.
     void encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
                 HeapTuple new_tuple, ChangeSink& sink);
+    // A TRUNCATE of the table: its key record with every field null (every key field is a
+    // nullable union, and no row's key is all null but a whole-row key's all-null row, which
+    // the truncate removed too), so that it decodes with the table's key schema and a compacted
+    // topic takes it; no value. An unkeyed table's has a null key, as its other changes.
+    void encode_truncate(Relation relation, const TableSchema& table, ChangeSink& sink);
 
     // A deformed tuple, palloc'd in the per-change memory context.
     struct Row {

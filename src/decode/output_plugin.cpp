@@ -12,6 +12,7 @@ extern "C" {
 #include "replication/output_plugin.h"
 #include "replication/reorderbuffer.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 }
 
@@ -227,6 +228,7 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     guard_cpp("forgetting dropped tables", [&] {
         for (Oid dropped : session->schemas.forget_dropped()) session->sink->table_dropped(dropped);
+        session->capture.forget_dropped();
     });
     const TableCapture* published = nullptr;
     guard_cpp("looking up the capture set", [&] {
@@ -235,7 +237,8 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
     });
     if (published != nullptr) {
         const TableCapture& captured = *published;
-        StreamTarget target = open_stream_target(relation, captured.stream_as);
+        StreamTarget target =
+            open_stream_target(relation, captured.stream_as, &captured.target_map, ctx->context);
         HeapTuple old_tuple = to_stream_target(target, old_tuple_of(change));
         HeapTuple new_tuple = to_stream_target(target, new_tuple_of(change));
         ChangeOp send_as;
@@ -261,18 +264,42 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
     MemoryContextReset(session->change_context);
 }
 
+// As pgoutput: a partition streamed as an ancestor sends no truncate of its own. Truncating the
+// ancestor lists it with its partitions, so its topic gets one truncate; truncating only some
+// partitions empties part of the ancestor's table, which one message cannot say, and is left
+// out with a warning.
+static bool truncated_as_itself(Relation relation, const TableCapture& captured, int count,
+                                Relation relations[]) {
+    if (!OidIsValid(captured.stream_as) || captured.stream_as == RelationGetRelid(relation))
+        return true;
+    for (int i = 0; i < count; i++)
+        if (RelationGetRelid(relations[i]) == captured.stream_as) return false;
+    ereport(WARNING,
+            (errmsg("bottledwater: TRUNCATE of partition \"%s.%s\" is not sent: its rows stream "
+                    "as table \"%s.%s\", of which it empties only a part",
+                    get_namespace_name(RelationGetNamespace(relation)),
+                    RelationGetRelationName(relation),
+                    get_namespace_name(get_rel_namespace(captured.stream_as)),
+                    get_rel_name(captured.stream_as)),
+             errhint("Truncate the partitioned table itself for consumers to see it, or stream "
+                     "its partitions as tables of their own (a publication without "
+                     "publish_via_partition_root).")));
+    return false;
+}
+
 static void bw_truncate(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, int relation_count,
                         Relation relations[], ReorderBufferChange* change) {
     DecodingSession* session = session_of(ctx);
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     guard_cpp("reporting a truncate", [&] {
         for (int i = 0; i < relation_count; i++) {
-            if (!session->capture.publishes_truncate(relations[i])) continue;
-            TableSchema& table = session->schemas.lookup(
-                relations[i], session->capture.lookup(relations[i]).columns);
+            if (!session->capture.publishes(relations[i], ChangeOp::Truncate)) continue;
+            const TableCapture& captured = session->capture.lookup(relations[i]);
+            if (!truncated_as_itself(relations[i], captured, relation_count, relations)) continue;
+            TableSchema& table = session->schemas.lookup(relations[i], captured.columns);
             if (!should_stream(session, table)) continue;
             announce(session, table);
-            session->sink->truncate(table.description);
+            session->encoder.encode_truncate(relations[i], table, *session->sink);
         }
     });
     MemoryContextSwitchTo(old);

@@ -83,6 +83,7 @@ bool filter_change(RowFilter* filter, ChangeOp op, HeapTuple old_tuple, HeapTupl
         case ChangeOp::Insert: return matches(filter, filter->insert, new_tuple);
         case ChangeOp::Delete: return matches(filter, filter->delete_, old_tuple);
         case ChangeOp::Update: break;
+        case ChangeOp::Truncate: return true;  // a truncate has no row to filter
     }
     if (filter->update == nullptr) return true;
     const bool new_matches = matches(filter, filter->update, new_tuple);

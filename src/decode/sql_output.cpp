@@ -36,9 +36,10 @@ void SqlOutput::change(const EncodedChange& change) {
     write_row(envelope_.change(*txn_, change), false);
 }
 
-void SqlOutput::truncate(const TableDescription& table) {
+// The SQL envelope's truncate row names the table; the null key is for Kafka's compacted topics.
+void SqlOutput::truncate(const EncodedChange& change) {
     write_begin_once();
-    write_row(envelope_.truncate(*txn_, table), false);
+    write_row(envelope_.truncate(*txn_, *change.table), false);
 }
 
 void SqlOutput::outbox_message(const OutboxMessage& message) {

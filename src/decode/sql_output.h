@@ -19,7 +19,7 @@ public:
     void begin_transaction(const TransactionInfo& txn) override;
     void table_schema(const TableDescription& table) override;
     void change(const EncodedChange& change) override;
-    void truncate(const TableDescription& table) override;
+    void truncate(const EncodedChange& change) override;
     void outbox_message(const OutboxMessage& message) override;
     void commit_transaction(const TransactionInfo& txn) override;
 

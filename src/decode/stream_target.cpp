@@ -2,12 +2,36 @@
 #include "decode/stream_target.h"
 
 extern "C" {
+#include "utils/memutils.h"
 #include "utils/relcache.h"
 }
 
 namespace bw {
 
-StreamTarget open_stream_target(Relation source, Oid stream_as) {
+void TargetMap::forget() {
+    if (context != nullptr) MemoryContextDelete(context);
+    *this = TargetMap();
+}
+
+// The input descriptor keeps its constraints: they hold the values of columns added since a
+// row was written (attmissingval), which deforming an old row reads.
+static TupleConversionMap* build_kept_map(Relation source, Relation target, TargetMap& cached,
+                                          MemoryContext parent) {
+    if (cached.built) return cached.map;
+    if (cached.context == nullptr)  // else left by a build that failed
+        cached.context =
+            AllocSetContextCreate(parent, "bottledwater partition map", ALLOCSET_SMALL_SIZES);
+    MemoryContextReset(cached.context);
+    MemoryContext old = MemoryContextSwitchTo(cached.context);
+    cached.map = convert_tuples_by_name(CreateTupleDescCopyConstr(RelationGetDescr(source)),
+                                        CreateTupleDescCopy(RelationGetDescr(target)));
+    MemoryContextSwitchTo(old);
+    cached.built = true;
+    return cached.map;
+}
+
+StreamTarget open_stream_target(Relation source, Oid stream_as, TargetMap* cached,
+                                MemoryContext parent) {
     StreamTarget target;
     if (!OidIsValid(stream_as) || stream_as == RelationGetRelid(source)) {
         target.relation = source;
@@ -18,8 +42,9 @@ StreamTarget open_stream_target(Relation source, Oid stream_as) {
     if (!RelationIsValid(target.relation))
         elog(ERROR, "bottledwater: could not open relation with OID %u", stream_as);
     target.opened = true;
-    target.map =
-        convert_tuples_by_name(RelationGetDescr(source), RelationGetDescr(target.relation));
+    target.map = cached != nullptr ? build_kept_map(source, target.relation, *cached, parent)
+                                   : convert_tuples_by_name(RelationGetDescr(source),
+                                                            RelationGetDescr(target.relation));
     return target;
 }
 

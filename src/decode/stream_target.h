@@ -11,15 +11,27 @@ extern "C" {
 
 namespace bw {
 
+// A partition's conversion map to its target, kept across its changes in a memory context of
+// its own, over copies of both descriptors (a relcache rebuild may free the relations' own).
+// forget() when either relation changes.
+struct TargetMap {
+    bool built = false;
+    TupleConversionMap* map = nullptr;  // null when the column orders agree
+    MemoryContext context = nullptr;
+    void forget();
+};
+
 struct StreamTarget {
     Relation relation = nullptr;
     TupleConversionMap* map = nullptr;  // null when the column orders agree
     bool opened = false;                // relation is an ancestor this opened
 };
 
-// `stream_as` as TableCapture says; InvalidOid: `source` itself. The map lives in the current
+// `stream_as` as TableCapture says; InvalidOid: `source` itself. With `cached`, the map is the
+// one kept there (built under `parent` the first time); without, it lives in the current
 // memory context.
-StreamTarget open_stream_target(Relation source, Oid stream_as);
+StreamTarget open_stream_target(Relation source, Oid stream_as, TargetMap* cached = nullptr,
+                                MemoryContext parent = nullptr);
 // A tuple of `source` in the target's column order; null stays null.
 HeapTuple to_stream_target(const StreamTarget& target, HeapTuple tuple);
 void close_stream_target(StreamTarget& target);

@@ -23,10 +23,7 @@ extern "C" {
 
 namespace bw {
 
-// A database's tables fit in this many entries without any sweep.
-static constexpr size_t kFirstSweepAt = 256;
-
-SchemaCache::SchemaCache(MemoryContext parent) : parent_(parent), next_sweep_at_(kFirstSweepAt) {}
+SchemaCache::SchemaCache(MemoryContext parent) : parent_(parent) {}
 
 TableSchema& SchemaCache::lookup(Relation relation, const ColumnList& published) {
     std::unique_ptr<TableSchema>& slot = tables_[RelationGetRelid(relation)];
@@ -52,22 +49,14 @@ void SchemaCache::invalidate_all() {
     for (auto& entry : tables_) entry.second->valid = false;
 }
 
-// Only an invalidated entry can belong to a dropped relation: DROP invalidates it. Amortised
-// O(1) per lookup, since the threshold doubles with what survives.
 const std::vector<Oid>& SchemaCache::forget_dropped() {
     dropped_.clear();
-    if (tables_.size() < next_sweep_at_) return dropped_;
-    dropped_.reserve(tables_.size());
-    for (auto it = tables_.begin(); it != tables_.end();) {
-        if (it->second->valid || SearchSysCacheExists1(RELOID, ObjectIdGetDatum(it->first))) {
-            ++it;
-            continue;
-        }
-        dropped_.push_back(it->first);
-        if (it->second->context) MemoryContextDelete(it->second->context);
-        it = tables_.erase(it);
-    }
-    next_sweep_at_ = std::max(kFirstSweepAt, 2 * tables_.size());
+    sweep_.sweep(
+        tables_, [](const std::unique_ptr<TableSchema>& table) { return table->valid; },
+        [this](Oid relid, std::unique_ptr<TableSchema>& table) {
+            dropped_.push_back(relid);
+            if (table->context) MemoryContextDelete(table->context);
+        });
     return dropped_;
 }
 

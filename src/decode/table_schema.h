@@ -14,6 +14,7 @@ extern "C" {
 #include <vector>
 
 #include "decode/capture_set.h"
+#include "decode/relation_sweep.h"
 #include "decode/value_codec.h"
 #include "encode/encoded_change.h"
 
@@ -67,10 +68,9 @@ public:
     void invalidate(Oid relid);
     void invalidate_all();
 
-    // Under table churn the cache must not keep every relation ever seen: once it has doubled
-    // since the last sweep, entries of relations that no longer exist in the catalog as of the
-    // change being decoded are dropped. Returns their OIDs (valid until the next call), so the
-    // sink can drop what it keeps for them too; usually empty. Needs catalog access.
+    // Drops the entries of dropped relations when a sweep is due (see RelationSweep). Returns
+    // their OIDs (valid until the next call), so the sink can drop what it keeps for them too;
+    // usually empty. Needs catalog access.
     const std::vector<Oid>& forget_dropped();
 
 private:
@@ -78,7 +78,7 @@ private:
 
     MemoryContext parent_;
     std::unordered_map<Oid, std::unique_ptr<TableSchema>> tables_;
-    size_t next_sweep_at_;
+    RelationSweep sweep_;
     // A member, so that a catalog ERROR during the sweep leaves no C++ object behind.
     std::vector<Oid> dropped_;
 };

@@ -8,6 +8,7 @@ const char* change_op_name(ChangeOp op) {
         case ChangeOp::Insert: return "insert";
         case ChangeOp::Update: return "update";
         case ChangeOp::Delete: return "delete";
+        case ChangeOp::Truncate: return "truncate";
     }
     return "insert";
 }

@@ -11,7 +11,9 @@ namespace bw {
 
 struct OutboxMessage;  // encode/outbox_payload.h
 
-enum class ChangeOp { Insert, Update, Delete };
+// Truncate: the table was emptied (TRUNCATE); its change has the key record with every field
+// null and no value.
+enum class ChangeOp { Insert, Update, Delete, Truncate };
 
 const char* change_op_name(ChangeOp op);
 
@@ -50,7 +52,8 @@ public:
     // Called before the first change of a table at each schema version it is seen at.
     virtual void table_schema(const TableDescription& table) = 0;
     virtual void change(const EncodedChange& change) = 0;
-    virtual void truncate(const TableDescription& table) = 0;
+    // A TRUNCATE of the table, in its place among the transaction's changes (op Truncate).
+    virtual void truncate(const EncodedChange& change) = 0;
     // A bw_emit() of the transaction, in its place among the transaction's changes.
     virtual void outbox_message(const OutboxMessage& message) = 0;
     virtual void commit_transaction(const TransactionInfo& txn) = 0;

@@ -24,6 +24,8 @@ namespace bw {
 
 // bottledwater.message_headers off: messages carry no record headers (see README for their cost).
 static const MessageHeaders kNoHeaders;
+// A truncate is told from a tombstone by this header alone, so it always has it.
+static const MessageHeaders kTruncateHeader = {{"bw.op", "truncate"}};
 
 namespace {
 
@@ -237,7 +239,8 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         setting_message_headers
             ? headers_.next(in_snapshot_ ? "snapshot" : change_op_name(change.op),
                             change.table->qualified_name, change.table->schema_version)
-            : kNoHeaders;
+        : change.op == ChangeOp::Truncate ? kTruncateHeader
+                                          : kNoHeaders;
     if (table.rejected) {
         ++skipped_;
         return;
@@ -352,9 +355,9 @@ void KafkaChangeSink::outbox_message(const OutboxMessage& message) {
     after_produced();
 }
 
-// Kafka has no truncate; consumers see the rows' deletes only if they are decoded as deletes.
-// XXX a truncate could be announced with a tombstone per key, which needs a scan of old keys.
-void KafkaChangeSink::truncate(const TableDescription& table) {}
+void KafkaChangeSink::truncate(const EncodedChange& change) {
+    produce(change, current_);
+}
 
 void KafkaChangeSink::commit_transaction(const TransactionInfo& txn) {
     kafka_.acks().end_transaction(current_);

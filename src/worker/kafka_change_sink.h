@@ -28,7 +28,9 @@ public:
     void begin_transaction(const TransactionInfo& txn) override;
     void table_schema(const TableDescription& table) override;
     void change(const EncodedChange& change) override;
-    void truncate(const TableDescription& table) override;
+    // On the table's topic like a change: its all-null key (framed with the key schema's id),
+    // a null value, and the header bw.op = truncate whether or not message_headers is on.
+    void truncate(const EncodedChange& change) override;
     // To the topic bw_emit() named, with its key and value as given, never registry-framed.
     void outbox_message(const OutboxMessage& message) override;
     void commit_transaction(const TransactionInfo& txn) override;

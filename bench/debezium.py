@@ -4,8 +4,8 @@ timestamptz, numeric(12,2)), reported as bottledwater's rate over Debezium's.
 
 Debezium runs in Kafka Connect standalone (the broker's Kafka version, JSON converter without
 schemas, pgoutput, its own slot and publication, snapshot mode initial), fetched with Maven from
-scripts/java/connect/pom.xml into ${BW_CACHE}/connect. Both are run with their default producer
-settings. Messages are counted with the topics' watermark offsets.
+scripts/java/connect/pom.xml (scripts/python/kafka_connect.py). Both are run with their default
+producer settings. Messages are counted with the topics' watermark offsets.
 
 1. Snapshot: a table of N rows (1M; 100k with --quick) present before either starts. bottledwater
    from bw_start until bw_status says streaming with every snapshot row done and N messages are in
@@ -23,192 +23,34 @@ bottledwater figures were measured, and the script exits non-zero; no Debezium f
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
-import platform
-import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 
-from _common import connect, dev_env
-from _common import machine as common_machine
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
+from kafka_connect import (PORT_OFFSET_BENCH, ConnectStandalone, PeerError,  # noqa: E402
+                           connect_port, fetch_connect, jar_version, java_version)
+from _common import connect, dev_env  # noqa: E402
+from _common import machine as common_machine  # noqa: E402
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 BW_CACHE = Path(os.environ.get("BW_CACHE", "/var/cache/bottledwater"))
-CONNECT_POM = REPO / "scripts" / "java" / "connect" / "pom.xml"
-CONNECT_LIBS = BW_CACHE / "connect" / "libs"
 DEV_DIR = Path(os.environ.get("BW_DEV_DIR", REPO / ".dev-env"))
 DB = "bench_debezium"
 CONNECTOR = "bench-debezium"
 
 
-class PeerError(RuntimeError):
-    """Debezium (or Kafka Connect) could not be fetched, started, or did not finish."""
-
-
 def log(msg):
     print(f"debezium: {msg}", flush=True)
-
-
-# --- Kafka Connect and Debezium's jars --------------------------------------------------------
-
-def fetch_connect():
-    """Kafka Connect and Debezium with their dependencies in CONNECT_LIBS, fetched by Maven once
-    per version of the pom (a stamp holds its hash)."""
-    want = hashlib.sha256(CONNECT_POM.read_bytes()).hexdigest()
-    dest = CONNECT_LIBS.parent
-    stamp = dest / ".stamp"
-    if stamp.is_file() and stamp.read_text().strip() == want:
-        return
-    log("fetching Kafka Connect and the Debezium PostgreSQL connector with Maven")
-    new = dest.with_name(dest.name + ".new")
-    shutil.rmtree(new, ignore_errors=True)
-    proc = subprocess.run(
-        ["mvn", "-q", "-B", f"-Dmaven.repo.local={BW_CACHE / 'm2'}", "-f", str(CONNECT_POM),
-         "dependency:copy-dependencies", f"-DoutputDirectory={new / 'libs'}"],
-        capture_output=True, text=True)
-    if proc.returncode != 0:
-        out = (proc.stdout + proc.stderr).replace("\x1b[0m", "")
-        raise PeerError(f"Maven could not fetch {CONNECT_POM.relative_to(REPO)}:\n{out[-4000:]}")
-    (new / ".stamp").write_text(want + "\n")
-    shutil.rmtree(dest, ignore_errors=True)
-    new.rename(dest)
-
-
-def jar_version(prefix):
-    for jar in sorted(CONNECT_LIBS.glob(f"{prefix}-*.jar")):
-        m = re.fullmatch(re.escape(prefix) + r"-(\d[^-]*(?:-[A-Za-z]+)?)\.jar", jar.name)
-        if m:
-            return m.group(1)
-    return None
-
-
-def java_version():
-    out = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
-    m = re.search(r'version "([^"]+)"', out)
-    return m.group(1) if m else out.strip().splitlines()[0]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ConnectStandalone:
-    """A Kafka Connect standalone worker with no connector at start; connectors are created
-    through its REST API on 127.0.0.1, so that the JVM's start is not counted as Debezium's."""
-
-    def __init__(self, env, workdir):
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / "connect.log"
-        worker = workdir / "worker.properties"
-        worker.write_text("\n".join([
-            f"bootstrap.servers={env['BW_KAFKA_BOOTSTRAP']}",
-            "key.converter=org.apache.kafka.connect.json.JsonConverter",
-            "value.converter=org.apache.kafka.connect.json.JsonConverter",
-            "key.converter.schemas.enable=false",
-            "value.converter.schemas.enable=false",
-            f"offset.storage.file.filename={workdir / 'offsets'}",
-            "offset.flush.interval.ms=1000",
-            f"listeners=http://127.0.0.1:{self.port}",
-            f"rest.advertised.host.name=127.0.0.1",
-            # Everything is on the classpath: the connectors are found by their service files.
-            "plugin.discovery=service_load",
-            ""]))
-        log4j = workdir / "log4j2.properties"
-        log4j.write_text("\n".join([
-            "rootLogger.level = INFO",
-            "rootLogger.appenderRef.file.ref = FILE",
-            "appender.file.type = File",
-            "appender.file.name = FILE",
-            f"appender.file.fileName = {self.log_path}",
-            "appender.file.layout.type = PatternLayout",
-            "appender.file.layout.pattern = [%d] %p %m (%c)%n",
-            ""]))
-        self.proc = subprocess.Popen(
-            ["java", "-Xms512m", "-Xmx1g", f"-Dlog4j2.configurationFile={log4j}",
-             "-cp", f"{CONNECT_LIBS}/*", "org.apache.kafka.connect.cli.ConnectStandalone",
-             str(worker)],
-            stdout=open(workdir / "connect.out", "w"), stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
-        log(f"Kafka Connect standalone started, pid {self.proc.pid}, REST {self.url}")
-
-    def log_tail(self, lines=40):
-        text = ""
-        for path in (self.workdir / "connect.out", self.log_path):
-            if path.exists():
-                text += "".join(path.read_text(errors="replace").splitlines(True)[-lines:])
-        return text
-
-    def request(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return json.loads(raw) if raw else None
-
-    def check_alive(self):
-        if self.proc.poll() is not None:
-            raise PeerError(f"Kafka Connect exited with status {self.proc.returncode}:\n"
-                            + self.log_tail())
-
-    def wait_ready(self, timeout=120):
-        deadline = time.monotonic() + timeout
-        while True:
-            self.check_alive()
-            try:
-                self.request("GET", "/connectors")
-                return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise PeerError(f"Kafka Connect's REST API did not answer within {timeout} s:\n"
-                                + self.log_tail())
-            time.sleep(0.2)
-
-    def check_connector(self, name):
-        """Raises with Debezium's own error when the connector or its task failed."""
-        self.check_alive()
-        try:
-            status = self.request("GET", f"/connectors/{name}/status")
-        except urllib.error.HTTPError as e:
-            if e.code == 404:
-                return None
-            raise
-        for part in [status["connector"], *status.get("tasks", [])]:
-            if part.get("state") == "FAILED":
-                raise PeerError(f"the Debezium connector failed:\n{part.get('trace', part)}")
-        return status
-
-    def stop(self):
-        if self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            log("Kafka Connect did not stop within 30 s; killing it")
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        log(f"Kafka Connect (pid {self.proc.pid}) stopped")
 
 
 # --- counting messages ------------------------------------------------------------------------
@@ -386,10 +228,11 @@ def run(env, rows, result, tag):
         cleanup.append(("removing Connect's work dir", keep_log))
         dbz = None
         try:
-            fetch_connect()
-            result["versions"]["kafka_connect"] = jar_version("connect-runtime")
-            result["versions"]["debezium"] = jar_version("debezium-connector-postgres")
-            dbz = ConnectStandalone(env, workdir)
+            libs = fetch_connect()
+            result["versions"]["kafka_connect"] = jar_version(libs, "connect-runtime")
+            result["versions"]["debezium"] = jar_version(libs, "debezium-connector-postgres")
+            dbz = ConnectStandalone(env["BW_KAFKA_BOOTSTRAP"], workdir, libs,
+                                    connect_port(env, PORT_OFFSET_BENCH))
             cleanup.append(("stopping Kafka Connect", dbz.stop))
             dbz.wait_ready()
         except PeerError as e:
@@ -430,11 +273,7 @@ def run(env, rows, result, tag):
         }
         result["debezium_config"] = connector
         start = time.perf_counter()
-        try:
-            dbz.request("POST", "/connectors", {"name": CONNECTOR, "config": connector})
-        except urllib.error.HTTPError as e:
-            raise PeerError(f"Kafka Connect refused the connector: HTTP {e.code} "
-                            f"{e.read().decode(errors='replace')}")
+        dbz.create_connector(CONNECTOR, connector)
         check = lambda: dbz.check_connector(CONNECTOR)
         seconds = wait_count(counter, dbz_topic, rows, 1800, "Debezium's snapshot", check=check)
         seconds = time.perf_counter() - start

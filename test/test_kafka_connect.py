@@ -1,20 +1,25 @@
-"""A Debezium consumer pipeline, unchanged, fed by bottledwater: Kafka Connect (kafka_connect.py)
-runs Debezium's JDBC sink connector, which writes a second database from the change events of the
-source database's tables; after a mixed workload (snapshot rows, inserts, updates, deletes, key
-changes, NULLs, a TOASTed value, every column type below) the sink's tables equal the source's.
+"""A Debezium consumer pipeline, unchanged, fed by bottledwater: Kafka Connect
+(scripts/python/kafka_connect.py) runs Debezium's JDBC sink connector, which writes a second
+database from the change events of the source database's tables; after a mixed workload
+(snapshot rows, inserts, updates, deletes, key changes, NULLs, a TOASTed value, every column type
+below) the sink's tables equal the source's.
 
 The reference run has Debezium's own PostgreSQL connector as the source: it proves the harness
 and the sink's configuration, which the other runs then reuse with only the topics changed.
 """
 
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from kafka_connect import JSON_CONVERTER, PORT_OFFSET_TESTS, ConnectWorker, connect_port
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
+from kafka_connect import (JSON_CONVERTER, PORT_OFFSET_TESTS, ConnectStandalone,  # noqa: E402
+                           connect_port, fetch_connect, fetch_plugins)
 
 # One table per kind of key; the same DDL in the source and the sink database (the sink writes
 # into tables it finds, as a production sink does). REPLICA IDENTITY FULL in the source, as
@@ -51,8 +56,9 @@ def pg(env, dbname):
 @pytest.fixture(scope="module")
 def connect(dev_env, tmp_path_factory):
     """One Kafka Connect worker for the module's tests."""
-    worker = ConnectWorker(dev_env["BW_KAFKA_BOOTSTRAP"], tmp_path_factory.mktemp("connect"),
-                           connect_port(dev_env, PORT_OFFSET_TESTS))
+    worker = ConnectStandalone(dev_env["BW_KAFKA_BOOTSTRAP"], tmp_path_factory.mktemp("connect"),
+                               fetch_connect(), connect_port(dev_env, PORT_OFFSET_TESTS),
+                               plugins=fetch_plugins())
     try:
         worker.wait_ready()
         yield worker
@@ -181,17 +187,17 @@ def run_pipeline(env, connect, names, source_name, source_config, sink_topics):
         if callable(source_config):
             source_config()
         else:
-            connect.create(source_name, source_config)
+            connect.create_connector(source_name, source_config)
             connectors.append(source_name)
             connect.wait_running(source_name)
-        connect.create(sink_name, sink_config(env, names["sink"], sink_topics))
+        connect.create_connector(sink_name, sink_config(env, names["sink"], sink_topics))
         connect.wait_running(sink_name)
         wait_sink_equals_source(env, connect, names, connectors)
         workload(env, names["source"])
         wait_sink_equals_source(env, connect, names, connectors)
     finally:
         for name in connectors:
-            connect.delete(name)
+            connect.delete_connector(name)
 
 
 def test_debezium_source_to_jdbc_sink_reference(dev_env, connect, databases):

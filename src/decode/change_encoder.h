@@ -1,6 +1,6 @@
-// Turns one decoded row change into encoded key and value bytes and hands it to the sink:
-// an UPDATE that moves the key becomes a DELETE of the old key and an INSERT of the new row,
-// and TOAST values the WAL omits are filled from the old row or marked as unchanged.
+// Turns one decoded row change into its encoded key and rows and hands them to the envelope,
+// which frames them into messages for the sink; an UPDATE that moves the key is told apart, and
+// TOAST values the WAL omits are filled from the old row or marked as unchanged.
 #pragma once
 
 extern "C" {
@@ -12,20 +12,31 @@ extern "C" {
 #include <memory>
 
 #include "decode/table_schema.h"
+#include "encode/change_envelope.h"
 #include "encode/row_writer.h"
 
 namespace bw {
 
 enum class OutputFormat { Avro, Json };
 
+// The envelope's configuration in this database: the debezium envelope names its source after
+// the topic prefix (bottledwater.topic_prefix without its trailing '.', else the database's
+// name) and the database.
+EnvelopeConfig envelope_config(EnvelopeKind kind, OutputFormat format, bool json_schemas,
+                               const std::string& topic_prefix);
+TypeMapping type_mapping(EnvelopeKind kind);
+// ERRORs with a hint for an envelope the format cannot carry.
+void check_envelope_format(EnvelopeKind kind, OutputFormat format);
+
 class ChangeEncoder {
 public:
-    explicit ChangeEncoder(OutputFormat format);
+    explicit ChangeEncoder(ChangeEnvelope& envelope);
 
     // Tuples may be null where the WAL has none (the old row of most updates). Every value a
-    // table holds has a branch in its schema, so every change can be encoded.
+    // table holds has a branch in its schema, so every change can be encoded. `lsn` is the
+    // change's own position in the WAL.
     void encode(ChangeOp op, Relation relation, TableSchema& table, HeapTuple old_tuple,
-                HeapTuple new_tuple, ChangeSink& sink);
+                HeapTuple new_tuple, const TransactionInfo& txn, uint64_t lsn, ChangeSink& sink);
 
     // A deformed tuple, palloc'd in the per-change memory context.
     struct Row {
@@ -33,16 +44,16 @@ public:
         bool* nulls = nullptr;
     };
 
+    // Writes a row as one value of the table's row record.
+    static void write_row(TableSchema& table, const Row& row, RowWriter& writer);
+
 private:
     static Row deform(Relation relation, HeapTuple tuple);
     void write_key(const TableSchema& table, const Row& row, RowWriter& writer);
-    void write_value(TableSchema& table, const Row& row);
-    void emit(ChangeOp op, const TableSchema& table, RowWriter* key, RowWriter* value,
-              ChangeSink& sink);
 
+    ChangeEnvelope& envelope_;
     std::unique_ptr<RowWriter> key_writer_;
     std::unique_ptr<RowWriter> old_key_writer_;
-    std::unique_ptr<RowWriter> value_writer_;
 };
 
 }  // namespace bw

@@ -37,6 +37,9 @@ namespace {
 
 struct PluginOptions {
     OutputFormat format = OutputFormat::Avro;
+    EnvelopeKind envelope = EnvelopeKind::Row;
+    bool json_schemas = true;
+    std::string topic_prefix;
     bool allow_unkeyed = false;
     bool transaction_details = true;
     std::vector<std::string> publication_names;  // none: every table
@@ -47,11 +50,14 @@ struct PluginOptions {
 struct DecodingSession {
     DecodingSession(LogicalDecodingContext* ctx, const PluginOptions& options)
         : options(options),
+          envelope(make_envelope(envelope_config(options.envelope, options.format,
+                                                 options.json_schemas, options.topic_prefix))),
           capture(options.publication_names, ctx->context),
-          schemas(ctx->context),
-          encoder(options.format) {}
+          schemas(ctx->context, *envelope, type_mapping(options.envelope)),
+          encoder(*envelope) {}
 
     PluginOptions options;
+    std::unique_ptr<ChangeEnvelope> envelope;
     CaptureSet capture;
     SchemaCache schemas;
     ChangeEncoder encoder;
@@ -93,6 +99,22 @@ PluginOptions parse_options(List* options) {
                         (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                          errmsg("bottledwater: option \"format\" has invalid value \"%s\"", value),
                          errhint("Valid formats are avro and json.")));
+        } else if (strcmp(option->defname, "envelope") == 0) {
+            const char* value = option->arg ? strVal(option->arg) : "";
+            if (strcmp(value, "row") == 0)
+                parsed.envelope = EnvelopeKind::Row;
+            else if (strcmp(value, "debezium") == 0)
+                parsed.envelope = EnvelopeKind::Debezium;
+            else
+                ereport(ERROR,
+                        (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                         errmsg("bottledwater: option \"envelope\" has invalid value \"%s\"",
+                                value),
+                         errhint("Valid envelopes are row and debezium.")));
+        } else if (strcmp(option->defname, "json_schemas") == 0) {
+            parsed.json_schemas = parse_bool_option(option);
+        } else if (strcmp(option->defname, "topic_prefix") == 0) {
+            parsed.topic_prefix = option->arg ? strVal(option->arg) : "";
         } else if (strcmp(option->defname, "allow_unkeyed") == 0) {
             parsed.allow_unkeyed = parse_bool_option(option);
         } else if (strcmp(option->defname, "include_transaction_details") == 0) {
@@ -110,10 +132,12 @@ PluginOptions parse_options(List* options) {
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("bottledwater: unknown option \"%s\"", option->defname),
-                            errhint("Valid options are format, allow_unkeyed, "
-                                    "include_transaction_details and publication_names.")));
+                            errhint("Valid options are format, envelope, json_schemas, topic_prefix, "
+                                    "allow_unkeyed, include_transaction_details and "
+                                    "publication_names.")));
         }
     }
+    check_envelope_format(parsed.envelope, parsed.format);
     return parsed;
 }
 
@@ -252,7 +276,7 @@ static void bw_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relati
                 if (!should_stream(session, table)) return;
                 announce(session, table);
                 session->encoder.encode(send_as, target.relation, table, old_tuple, new_tuple,
-                                        *session->sink);
+                                        session->txn, change->lsn, *session->sink);
             });
         }
         close_stream_target(target);

@@ -19,20 +19,21 @@ extern "C" {
 
 #include "pg_boundary.h"
 #include "schema/avro_names.h"
-#include "schema/schema_check.h"
 
 namespace bw {
 
 // A database's tables fit in this many entries without any sweep.
 static constexpr size_t kFirstSweepAt = 256;
 
-SchemaCache::SchemaCache(MemoryContext parent) : parent_(parent), next_sweep_at_(kFirstSweepAt) {}
+SchemaCache::SchemaCache(MemoryContext parent, const ChangeEnvelope& envelope, TypeMapping mapping)
+    : parent_(parent), envelope_(envelope), mapping_(mapping), next_sweep_at_(kFirstSweepAt) {}
 
 TableSchema& SchemaCache::lookup(Relation relation, const ColumnList& published) {
     std::unique_ptr<TableSchema>& slot = tables_[RelationGetRelid(relation)];
     if (!slot) {
         slot.reset(new TableSchema());
         slot->relid = RelationGetRelid(relation);
+        slot->mapping = mapping_;
     }
     if (!slot->valid || slot->published != published) rebuild(*slot, relation, published);
     return *slot;
@@ -152,9 +153,13 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation, const ColumnLi
         if (attribute->attisdropped || !is_published(published, i)) continue;
         ColumnEncoding column;
         column.attribute_index = i;
-        column.codec =
-            ValueCodec::for_type(attribute->atttypid, attribute->atttypmod, schema.context);
-        column.may_be_unchanged_toast = !schema.replica_identity_full && column.codec->is_varlena();
+        column.codec = ValueCodec::for_type(attribute->atttypid, attribute->atttypmod,
+                                            schema.context, mapping_);
+        // Connect has no marker: the debezium envelope sends Debezium's placeholder instead.
+        column.may_be_unchanged_toast = mapping_ == TypeMapping::Avro &&
+                                        !schema.replica_identity_full &&
+                                        column.codec->is_varlena();
+        column.required = mapping_ == TypeMapping::Connect && attribute->attnotnull;
         if (whole_row_identity) identity.push_back(attribute->attnum);
         column.codec->add_composite_relations(schema.type_relations);
         schema.columns.push_back(std::move(column));
@@ -169,7 +174,10 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation, const ColumnLi
     for (size_t i = 0; i < schema.columns.size(); i++) {
         const ColumnEncoding& column = schema.columns[i];
         value_record->fields.push_back(
-            {field_names[i], column.codec->nullable_type(column.may_be_unchanged_toast), true});
+            {field_names[i],
+             column.required ? column.codec->value_type()
+                             : column.codec->nullable_type(column.may_be_unchanged_toast),
+             !column.required});
     }
 
     std::shared_ptr<AvroType> key_record;
@@ -189,8 +197,11 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation, const ColumnLi
             if (schema.columns[i].attribute_index != attnum - 1) continue;
             schema.key_columns.push_back(i);
             schema.columns[i].in_identity = true;
+            const ColumnEncoding& column = schema.columns[i];
             key_record->fields.push_back(
-                {field_names[i], schema.columns[i].codec->nullable_type(false), true});
+                {field_names[i],
+                 column.required ? column.codec->value_type() : column.codec->nullable_type(false),
+                 !column.required});
         }
     }
     schema.replica_identity_nothing = relation->rd_rel->relreplident == REPLICA_IDENTITY_NOTHING;
@@ -198,19 +209,20 @@ void SchemaCache::rebuild(TableSchema& schema, Relation relation, const ColumnLi
     schema.value_record = value_record;
 
     TableDescription& description = schema.description;
-    std::string key_json = key_record ? render_schema_json(*key_record) : std::string();
-    std::string value_json = render_schema_json(*value_record);
-    bool changed = description.schema_version == 0 || key_json != description.key_schema_json ||
-                   value_json != description.value_schema_json;
+    TableDescription described;
+    described.schema_name = namespace_name;
+    described.table_name = table_name;
+    envelope_.describe(described, key_record, value_record);
+    bool changed = description.schema_version == 0 ||
+                   described.key_schema_json != description.key_schema_json ||
+                   described.value_schema_json != description.value_schema_json;
     description.relid = schema.relid;
     description.schema_name = namespace_name;
     description.table_name = table_name;
     description.qualified_name = qualified;
     if (changed) {
-        if (!key_json.empty()) check_schema_json(key_json);
-        check_schema_json(value_json);
-        description.key_schema_json = std::move(key_json);
-        description.value_schema_json = std::move(value_json);
+        description.key_schema_json = std::move(described.key_schema_json);
+        description.value_schema_json = std::move(described.value_schema_json);
         description.schema_version++;
         schema.announced = false;
     }

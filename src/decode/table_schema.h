@@ -15,6 +15,7 @@ extern "C" {
 
 #include "decode/capture_set.h"
 #include "decode/value_codec.h"
+#include "encode/change_envelope.h"
 #include "encode/encoded_change.h"
 
 namespace bw {
@@ -29,10 +30,13 @@ struct ColumnEncoding {
     // Part of the replica identity, so the old row of an UPDATE that leaves it out of line
     // carries its value (PostgreSQL logs the old key then).
     bool in_identity = false;
+    // Connect mapping: a NOT NULL column, whose field is not optional.
+    bool required = false;
 };
 
 struct TableSchema {
     Oid relid = InvalidOid;
+    TypeMapping mapping = TypeMapping::Avro;
     TableDescription description;
     // Has a primary key or replica identity index; other tables stream only with allow_unkeyed.
     bool keyed = false;
@@ -56,8 +60,9 @@ struct TableSchema {
 
 class SchemaCache {
 public:
-    // Each table's memory is a child of `parent` and goes with it.
-    explicit SchemaCache(MemoryContext parent);
+    // Each table's memory is a child of `parent` and goes with it. The envelope says what the
+    // schema texts of each table are; the debezium envelope's tables use the Connect mapping.
+    SchemaCache(MemoryContext parent, const ChangeEnvelope& envelope, TypeMapping mapping);
 
     // The schema of `relation` at the change being decoded, holding only the `published`
     // columns (all when empty); rebuilt if invalidated or given another column list.
@@ -77,6 +82,8 @@ private:
     void rebuild(TableSchema& schema, Relation relation, const ColumnList& published);
 
     MemoryContext parent_;
+    const ChangeEnvelope& envelope_;
+    TypeMapping mapping_;
     std::unordered_map<Oid, std::unique_ptr<TableSchema>> tables_;
     size_t next_sweep_at_;
     // A member, so that a catalog ERROR during the sweep leaves no C++ object behind.

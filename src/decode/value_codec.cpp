@@ -60,13 +60,17 @@ static AvroTypePtr interval_record() {
     return record;
 }
 
-static int money_scale() {
+int money_scale() {
     int digits = PGLC_localeconv()->frac_digits;
     return (digits < 0 || digits > 10) ? 2 : digits;  // as cash_out() does
 }
 
+bool numeric_is_special(Numeric number) {
+    return numeric_is_nan(number) || numeric_is_inf(number);
+}
+
 // numeric(p,s) typmods, decoded as numeric.c does (PostgreSQL 15 allows negative scales).
-static bool numeric_declared_scale(int32 typmod, int& precision, int& scale) {
+bool numeric_declared_scale(int32 typmod, int& precision, int& scale) {
     if (typmod < (int32)VARHDRSZ) return false;
     precision = ((typmod - VARHDRSZ) >> 16) & 0xffff;
     scale = (((typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
@@ -75,8 +79,9 @@ static bool numeric_declared_scale(int32 typmod, int& precision, int& scale) {
 }
 
 std::unique_ptr<ValueCodec> ValueCodec::for_type(Oid type_oid, int32 typmod,
-                                                 MemoryContext context) {
+                                                 MemoryContext context, TypeMapping mapping) {
     std::unique_ptr<ValueCodec> codec(new ValueCodec());
+    codec->mapping_ = mapping;
     codec->resolve(type_oid, typmod, context);
     codec->union_plain_ = codec->build_nullable_type(false);
     codec->union_with_toast_ = codec->build_nullable_type(true);
@@ -108,14 +113,17 @@ void ValueCodec::resolve(Oid type_oid, int32 typmod, MemoryContext context) {
     if (OidIsValid(element_oid)) {
         // PostgreSQL does not hold a value to its column's declared dimensions, so the schema
         // does not follow them: any dimension count and lower bounds fit the special branch.
-        element_ = for_type(element_oid, typmod, context);
+        element_ = for_type(element_oid, typmod, context, mapping_);
         get_typlenbyvalalign(element_oid, &element_length_, &element_by_value_, &element_align_);
         element_type_oid_ = element_oid;
         set(Kind::Array, AvroType::array_of(element_->nullable_type(false)));
-        special_type_ = AvroType::multi_dimensional_array(element_->nullable_type(false));
+        // Connect arrays have one dimension: any other shape is sent as its elements in order.
+        if (mapping_ == TypeMapping::Avro)
+            special_type_ = AvroType::multi_dimensional_array(element_->nullable_type(false));
         return;
     }
-    if (get_typtype(base) == TYPTYPE_COMPOSITE) {
+    if (mapping_ == TypeMapping::Connect && resolve_connect(base, typmod)) return;
+    if (get_typtype(base) == TYPTYPE_COMPOSITE && mapping_ == TypeMapping::Avro) {
         TupleDesc cached = lookup_rowtype_tupdesc(base, typmod);
         MemoryContext old = MemoryContextSwitchTo(context);
         row_descriptor_ = CreateTupleDescCopy(cached);
@@ -253,9 +261,23 @@ static bool is_plain_array(const ArrayType* array) {
     return ARR_NDIM(array) == 0 || (ARR_NDIM(array) == 1 && ARR_LBOUND(array)[0] == 1);
 }
 
-void ValueCodec::write(RowWriter& writer, Datum value, bool is_null, bool unchanged_toast) const {
+void ValueCodec::write(RowWriter& writer, Datum value, bool is_null, bool unchanged_toast,
+                       bool required) const {
     const AvroType& type = unchanged_toast ? *union_with_toast_ : *union_plain_;
     constexpr int kNull = 0, kValue = 1, kSpecial = 2;
+    if (mapping_ == TypeMapping::Connect && !is_null && kind_ == Kind::NumericDecimal)
+        is_null = numeric_is_special(DatumGetNumeric(value));
+    if (mapping_ == TypeMapping::Connect && !is_null && kind_ == Kind::VariableScaleDecimal)
+        is_null = numeric_is_special(DatumGetNumeric(value));
+    if (required) {
+        if (is_null)
+            write_zero(writer);
+        else if (kind_ == Kind::Array)
+            write_array(writer, DatumGetArrayTypeP(value), true);
+        else
+            write_value(writer, value);
+        return;
+    }
     if (is_null) {
         writer.begin_union(type, kNull);
         writer.write_null();
@@ -264,7 +286,7 @@ void ValueCodec::write(RowWriter& writer, Datum value, bool is_null, bool unchan
     }
     if (kind_ == Kind::Array) {
         ArrayType* array = DatumGetArrayTypeP(value);
-        bool plain = is_plain_array(array);
+        bool plain = !special_type_ || is_plain_array(array);
         writer.begin_union(type, plain ? kValue : kSpecial);
         write_array(writer, array, plain);
         writer.end_union(type, plain ? kValue : kSpecial);
@@ -379,6 +401,7 @@ void ValueCodec::write_value(RowWriter& writer, Datum value) const {
         case Kind::Array: break;  // write() picks the array's branch and writes it
         case Kind::Composite: write_composite(writer, value); return;
         case Kind::TextForm: write_text_form(writer, value); return;
+        default: write_connect_value(writer, value); return;
     }
 }
 

@@ -8,6 +8,7 @@ extern "C" {
 #include "fmgr.h"
 #include "access/tupdesc.h"
 #include "utils/array.h"
+#include "utils/numeric.h"
 }
 
 #include <memory>
@@ -17,11 +18,17 @@ extern "C" {
 
 namespace bw {
 
+// Avro: bottledwater's own mapping (README, "Type mapping"). Connect: Debezium's, for the
+// debezium envelope (value_codec_connect.cpp): its semantic types, no special branches, and
+// values Debezium cannot hold (NaN in a numeric) as null.
+enum class TypeMapping { Avro, Connect };
+
 class ValueCodec {
 public:
     // Looks the type up in the catalogs (domains resolve to their base type). Catalog memory and
     // function lookups go into `context`, which must outlive the codec.
-    static std::unique_ptr<ValueCodec> for_type(Oid type_oid, int32 typmod, MemoryContext context);
+    static std::unique_ptr<ValueCodec> for_type(Oid type_oid, int32 typmod, MemoryContext context,
+                                                TypeMapping mapping = TypeMapping::Avro);
 
     // The nullable union a column or element of this type is written as: ["null", T] plus a
     // special branch where T cannot hold every value ("string" for infinite dates or NaN in a
@@ -31,10 +38,19 @@ public:
         return unchanged_toast ? union_with_toast_ : union_plain_;
     }
 
-    // Writes the union branch and the value. Call only with a detoastable Datum.
-    void write(RowWriter& writer, Datum value, bool is_null, bool unchanged_toast) const;
+    // The type itself, for a value that is never null (Connect's non-optional fields).
+    const AvroTypePtr& value_type() const { return value_type_; }
+
+    // Writes the union branch and the value. Call only with a detoastable Datum. `required`
+    // writes value_type() without a union, and a null as the type's zero value, as Debezium
+    // fills the NOT NULL columns a DEFAULT identity's old row lacks.
+    void write(RowWriter& writer, Datum value, bool is_null, bool unchanged_toast,
+               bool required = false) const;
     // Writes the marker branch of nullable_type(true).
     void write_unchanged_toast(RowWriter& writer) const;
+    // Connect mapping: Debezium's placeholder for a TOAST value the WAL omits (strings and
+    // bytes), null or the zero value for other types.
+    void write_unavailable(RowWriter& writer, bool required) const;
 
     bool is_varlena() const { return type_length_ == -1; }
 
@@ -64,12 +80,24 @@ public:
         Interval,
         Array,
         Composite,
-        TextForm
+        TextForm,
+        // Connect mapping only
+        VariableScaleDecimal,
+        TimeMillis,
+        TimestampMillis,
+        ZonedTime,
+        ZonedTimestamp,
+        MicroDuration,
+        Bits,
+        Bit1
     };
 
 private:
     ValueCodec() = default;
     void resolve(Oid type_oid, int32 typmod, MemoryContext context);
+    bool resolve_connect(Oid base, int32 typmod);
+    bool write_connect_value(RowWriter& writer, Datum value) const;
+    void write_zero(RowWriter& writer) const;
     AvroTypePtr build_nullable_type(bool unchanged_toast) const;
     void write_value(RowWriter& writer, Datum value) const;
     void write_special(RowWriter& writer, const char* text) const;
@@ -78,6 +106,8 @@ private:
     void write_array(RowWriter& writer, ArrayType* array, bool plain) const;
     void write_composite(RowWriter& writer, Datum value) const;
 
+    TypeMapping mapping_ = TypeMapping::Avro;
+    int fraction_digits_ = 6;  // ZonedTimestamp: the column's precision
     Kind kind_ = Kind::TextForm;
     Oid type_oid_ = InvalidOid;
     int16 type_length_ = 0;
@@ -101,5 +131,11 @@ private:
     std::vector<int> field_attnums_;  // 0-based, dropped attributes skipped
     std::vector<std::unique_ptr<ValueCodec>> fields_;
 };
+
+// Shared by the two mappings.
+int money_scale();  // the lc_monetary currency's fraction digits, as cash_out() prints them
+// A numeric(p,s) with 0 <= s <= p, as Avro's (and Connect's) decimals require.
+bool numeric_declared_scale(int32 typmod, int& precision, int& scale);
+bool numeric_is_special(Numeric number);  // NaN or an infinity
 
 }  // namespace bw

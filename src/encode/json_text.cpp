@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 
 namespace bw {
 
@@ -72,6 +73,34 @@ void append_json_double(std::string& out, double value) {
 }
 void append_json_float(std::string& out, float value) {
     append_json_number(out, value);
+}
+
+}  // namespace bw
+
+namespace bw {
+
+void append_json_base64(std::string& out, const void* data, size_t length) {
+    static const char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char* bytes = static_cast<const unsigned char*>(data);
+    out += '"';
+    size_t i = 0;
+    for (; i + 3 <= length; i += 3) {
+        const uint32_t group = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+        out += kAlphabet[group >> 18];
+        out += kAlphabet[(group >> 12) & 63];
+        out += kAlphabet[(group >> 6) & 63];
+        out += kAlphabet[group & 63];
+    }
+    if (i < length) {
+        const bool two = i + 1 < length;
+        const uint32_t group = (bytes[i] << 16) | (two ? bytes[i + 1] << 8 : 0);
+        out += kAlphabet[group >> 18];
+        out += kAlphabet[(group >> 12) & 63];
+        out += two ? kAlphabet[(group >> 6) & 63] : '=';
+        out += '=';
+    }
+    out += '"';
 }
 
 }  // namespace bw

@@ -22,3 +22,11 @@ void append_json_double(std::string& out, double value);
 void append_json_float(std::string& out, float value);
 
 }  // namespace bw
+
+namespace bw {
+
+// Appends bytes as a quoted base64 string (RFC 4648, padded): how Kafka Connect's JsonConverter
+// writes bytes and decimals.
+void append_json_base64(std::string& out, const void* data, size_t length);
+
+}  // namespace bw

@@ -52,6 +52,14 @@ std::string kafka_topic_folding(std::string_view topic) {
     return folded;
 }
 
+static std::string cut_to_length(std::string topic) {
+    if (topic.size() <= kMaxTopicLength) return topic;
+    char suffix[10];
+    std::snprintf(suffix, sizeof suffix, "-%08x", fnv1a(topic));
+    topic.resize(kCutLength);
+    return topic + suffix;
+}
+
 std::string topic_for_table(std::string_view prefix, std::string_view schema_name,
                             std::string_view table_name) {
     std::string topic(prefix);
@@ -60,11 +68,22 @@ std::string topic_for_table(std::string_view prefix, std::string_view schema_nam
         topic.push_back('.');
     }
     topic += escape_topic_chars(table_name);
-    if (topic.size() <= kMaxTopicLength) return topic;
-    char suffix[10];
-    std::snprintf(suffix, sizeof suffix, "-%08x", fnv1a(topic));
-    topic.resize(kCutLength);
-    return topic + suffix;
+    return cut_to_length(std::move(topic));
+}
+
+std::string debezium_topic_for_table(std::string_view logical_name, std::string_view schema_name,
+                                     std::string_view table_name) {
+    std::string topic(logical_name);
+    topic += '.';
+    topic += escape_topic_chars(schema_name);
+    topic += '.';
+    topic += escape_topic_chars(table_name);
+    return cut_to_length(std::move(topic));
+}
+
+std::string debezium_logical_name(std::string_view topic_prefix, std::string_view database) {
+    if (!topic_prefix.empty() && topic_prefix.back() == '.') topic_prefix.remove_suffix(1);
+    return topic_prefix.empty() ? escape_topic_chars(database) : std::string(topic_prefix);
 }
 
 }  // namespace bw

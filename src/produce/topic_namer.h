@@ -16,6 +16,15 @@ namespace bw {
 std::string topic_for_table(std::string_view prefix, std::string_view schema_name,
                             std::string_view table_name);
 
+// The debezium envelope's topics: `<logical name>.<schema>.<table>`, every schema named, as
+// Debezium names them for topic.prefix = <logical name>; the names mapped and cut as above.
+std::string debezium_topic_for_table(std::string_view logical_name, std::string_view schema_name,
+                                     std::string_view table_name);
+
+// Debezium's topic.prefix for a bottledwater.topic_prefix: the prefix without one trailing '.',
+// or the database's name when that leaves nothing.
+std::string debezium_logical_name(std::string_view topic_prefix, std::string_view database);
+
 // The character mapping applied to one name (the prefix is checked, not mapped).
 std::string escape_topic_chars(std::string_view name);
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bw {
@@ -46,6 +47,16 @@ struct AvroType {
     std::vector<std::string> symbols;   // Enum
     AvroTypePtr items;                  // Array
     std::vector<AvroTypePtr> branches;  // Union
+
+    // Kafka Connect's view of the type, for envelopes that speak Connect (see connect_schema.h):
+    // its semantic name and version, parameters, Connect type where Avro's is wider ("int16"),
+    // doc, and default value as JSON text. Empty for the row envelope's schemas.
+    std::string connect_name;
+    int connect_version = 0;
+    std::vector<std::pair<std::string, std::string>> connect_parameters;
+    std::string connect_type;
+    std::string connect_doc;
+    std::string connect_default_json;
 
     static AvroTypePtr primitive(AvroKind kind);
     static AvroTypePtr logical(AvroKind kind, std::string logical_type);

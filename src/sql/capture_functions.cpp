@@ -74,11 +74,13 @@ Datum bw_captured_tables(PG_FUNCTION_ARGS) {
     // Heap objects, deleted below; an ERROR leaks them with the (aborted) statement's memory.
     CaptureSet* capture = nullptr;
     SchemaCache* schemas = nullptr;
+    ChangeEnvelope* envelope = nullptr;  // the row envelope: only the tables' keys are asked
     guard_cpp("reading bottledwater.publication", [&] {
         std::vector<std::string> names;
         split_publication_names(setting_publication, &names);  // the GUC's check hook parsed it
         capture = new CaptureSet(std::move(names), context);
-        schemas = new SchemaCache(context);
+        envelope = make_envelope(EnvelopeConfig()).release();
+        schemas = new SchemaCache(context, *envelope, TypeMapping::Avro);
     });
 
     Relation pg_class = table_open(RelationRelationId, AccessShareLock);
@@ -100,8 +102,8 @@ Datum bw_captured_tables(PG_FUNCTION_ARGS) {
             guard_cpp("describing a table", [&] {
                 table = &schemas->lookup(target.relation, captured->columns);
                 strlcpy(topic,
-                        topic_for_table(setting_topic_prefix, table->description.schema_name,
-                                        table->description.table_name)
+                        envelope_topic(setting_topic_prefix, table->description.schema_name,
+                                       table->description.table_name)
                             .c_str(),
                         sizeof topic);
             });
@@ -124,6 +126,7 @@ Datum bw_captured_tables(PG_FUNCTION_ARGS) {
     table_endscan(scan);
     table_close(pg_class, AccessShareLock);
     delete schemas;
+    delete envelope;
     delete capture;
     MemoryContextDelete(context);
     return (Datum)0;

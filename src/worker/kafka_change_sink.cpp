@@ -92,7 +92,7 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
     auto found = topics_.find(table.relid);
     if (found != topics_.end()) return found->second;
     TableTopic entry;
-    entry.topic = topic_for_table(topic_prefix_, table.schema_name, table.table_name);
+    entry.topic = envelope_topic(topic_prefix_.c_str(), table.schema_name, table.table_name);
     entry.table = table.qualified_name;
     entry.key_schema_json = table.key_schema_json;
     // A table dropped and created again under its name: the old relation's claim is stale, and

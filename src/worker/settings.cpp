@@ -4,6 +4,7 @@
 
 extern "C" {
 #include "postgres.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "replication/slot.h"
 #include "utils/guc.h"
@@ -15,7 +16,9 @@ extern "C" {
 #include <stdexcept>
 
 #include "decode/capture_set.h"
+#include "encode/change_envelope.h"
 #include "produce/kafka_properties.h"
+#include "produce/topic_namer.h"
 
 namespace bw {
 
@@ -27,6 +30,8 @@ char* setting_schema_registry_ca_file = nullptr;
 char* setting_topic_prefix = nullptr;
 bool setting_allow_unkeyed = false;
 bool setting_message_headers = false;
+int setting_envelope = static_cast<int>(EnvelopeKind::Row);
+bool setting_json_schemas = true;
 char* setting_publication = nullptr;
 char* setting_slot_name = nullptr;
 int setting_on_error = static_cast<int>(OnError::Exit);
@@ -42,6 +47,12 @@ namespace {
 const struct config_enum_entry format_options[] = {
     {"avro", static_cast<int>(WorkerFormat::Avro), false},
     {"json", static_cast<int>(WorkerFormat::Json), false},
+    {nullptr, 0, false},
+};
+
+const struct config_enum_entry envelope_options[] = {
+    {"row", static_cast<int>(EnvelopeKind::Row), false},
+    {"debezium", static_cast<int>(EnvelopeKind::Debezium), false},
     {nullptr, 0, false},
 };
 
@@ -142,6 +153,15 @@ bool check_url(char** newval, void** extra, GucSource source) {
 
 }  // namespace
 
+std::string envelope_topic(const char* topic_prefix, const std::string& schema_name,
+                           const std::string& table_name) {
+    if (static_cast<EnvelopeKind>(setting_envelope) != EnvelopeKind::Debezium)
+        return topic_for_table(topic_prefix, schema_name, table_name);
+    const char* database = get_database_name(MyDatabaseId);
+    return debezium_topic_for_table(debezium_logical_name(topic_prefix, database ? database : ""),
+                                    schema_name, table_name);
+}
+
 void default_slot_name(const char* dbname, char* out) {
     std::string name = "bottledwater_";
     for (const char* c = dbname; *c; c++) {
@@ -195,6 +215,16 @@ void define_settings() {
                              "version.",
                              nullptr, &setting_message_headers, false, PGC_SUSET, 0, nullptr,
                              nullptr, nullptr);
+    DefineCustomEnumVariable("bottledwater.envelope",
+                             "What each change's messages look like: row (bottledwater's own) or "
+                             "debezium (Debezium's PostgreSQL connector's change events).",
+                             nullptr, &setting_envelope, static_cast<int>(EnvelopeKind::Row),
+                             envelope_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("bottledwater.json_schemas",
+                             "Under the debezium envelope in JSON, wrap each key and value as "
+                             "Kafka Connect's JsonConverter does with schemas.enable=true.",
+                             nullptr, &setting_json_schemas, true, PGC_SUSET, 0, nullptr, nullptr,
+                             nullptr);
     DefineCustomStringVariable("bottledwater.publication",
                                "Publications whose tables, operations and rows the worker streams.",
                                "A comma-separated list; empty streams every table.",

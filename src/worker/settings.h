@@ -2,6 +2,8 @@
 // reads these after connecting, so `ALTER DATABASE ... SET bottledwater.x` applies per database.
 #pragma once
 
+#include <string>
+
 namespace bw {
 
 enum class OnError { Exit, Log };
@@ -15,6 +17,8 @@ extern char* setting_schema_registry_ca_file;
 extern char* setting_topic_prefix;
 extern bool setting_allow_unkeyed;
 extern bool setting_message_headers;
+extern int setting_envelope;  // EnvelopeKind
+extern bool setting_json_schemas;
 extern char* setting_publication;  // publication names; empty: every table
 extern char* setting_slot_name;
 extern int setting_on_error;  // OnError
@@ -26,6 +30,11 @@ extern int setting_poll_interval_ms;
 extern int setting_max_workers;
 
 void define_settings();
+
+// The topic of a table under bottledwater.envelope in this database: topic_for_table, or for
+// the debezium envelope debezium_topic_for_table (see topic_namer.h).
+std::string envelope_topic(const char* topic_prefix, const std::string& schema_name,
+                           const std::string& table_name);
 
 // The slot a database's worker uses when bottledwater.slot_name is not set: one per database,
 // "bottledwater_" and the database name in the characters a slot name may hold (letters

@@ -143,10 +143,16 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     // Heap objects, deleted below; an ERROR ends the process, which frees them with it.
     SchemaCache* schemas = nullptr;
     ChangeEncoder* encoder = nullptr;
+    ChangeEnvelope* envelope = nullptr;
     CaptureSet* capture = nullptr;
+    const EnvelopeKind envelope_kind = static_cast<EnvelopeKind>(setting_envelope);
+    const EnvelopeConfig envelope_settings =
+        envelope_config(envelope_kind, json ? OutputFormat::Json : OutputFormat::Avro,
+                        setting_json_schemas, setting_topic_prefix);
     guard_cpp("preparing the snapshot", [&] {
-        schemas = new SchemaCache(scan_context);
-        encoder = new ChangeEncoder(json ? OutputFormat::Json : OutputFormat::Avro);
+        envelope = make_envelope(envelope_settings).release();
+        schemas = new SchemaCache(scan_context, *envelope, type_mapping(envelope_kind));
+        encoder = new ChangeEncoder(*envelope);
         std::vector<std::string> names;
         split_publication_names(publication, &names);  // the GUC's check hook parsed it
         capture = new CaptureSet(std::move(names), scan_context);
@@ -197,7 +203,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
             if (filter_snapshot_row(captured.row_filter, tuple)) {
                 guard_cpp("encoding a snapshot row", [&] {
                     encoder->encode(ChangeOp::Insert, target.relation, *table, nullptr, tuple,
-                                    sink);
+                                    txn, consistent_lsn, sink);
                 });
             }
             MemoryContextSwitchTo(old);
@@ -221,6 +227,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         delete encoder;
         delete capture;
         delete schemas;
+        delete envelope;
     });
     MemoryContextDelete(scan_context);
 }

@@ -45,6 +45,7 @@ extern "C" {
 
 #include "decode/capture_set.h"
 #include "decode/output_plugin.h"
+#include "encode/change_envelope.h"
 #include "pg_boundary.h"
 #include "produce/kafka_properties.h"
 #include "worker/autostart.h"
@@ -184,6 +185,16 @@ List* plugin_options() {
         options = lappend(
             options, makeDefElem(pstrdup("publication_names"),
                                  (Node*)makeString(pstrdup(setting_publication)), -1));
+    if (static_cast<EnvelopeKind>(setting_envelope) == EnvelopeKind::Debezium)
+        options = list_concat(
+            options,
+            list_make3(makeDefElem(pstrdup("envelope"), (Node*)makeString(pstrdup("debezium")), -1),
+                       makeDefElem(pstrdup("json_schemas"),
+                                   (Node*)makeString(pstrdup(setting_json_schemas ? "true"
+                                                                                  : "false")),
+                                   -1),
+                       makeDefElem(pstrdup("topic_prefix"),
+                                   (Node*)makeString(pstrdup(setting_topic_prefix)), -1)));
     MemoryContextSwitchTo(old);
     return options;
 }

@@ -1,6 +1,6 @@
 // A stand-in for Hibernate's Agroal connection provider, whose jar (hibernate-agroal) is not
-// served where the project fetches its jars. The JDBC sink names this class as its default
-// connection.provider, and its configuration class needs it to load; this one pools with HikariCP.
+// served to the project. The JDBC sink names this class as its default connection.provider, and
+// its configuration class needs it to load; this one pools with HikariCP under that name.
 package org.hibernate.agroal.internal;
 
 import org.hibernate.hikaricp.internal.HikariCPConnectionProvider;

@@ -1,0 +1,43 @@
+// The debezium envelope: the change events Debezium's PostgreSQL connector (3.6) writes, so that
+// its consumers read ours unchanged. Value {before, after, source, transaction, op, ts_ms,
+// ts_us, ts_ns}; a delete is followed by a tombstone; an update that moves the key is a delete
+// of the old key, its tombstone, and a create under the new one. In JSON, with json_schemas, each
+// key and value is {"schema": <Connect schema>, "payload": ...} as Kafka Connect's JsonConverter
+// writes it with schemas.enable=true.
+#pragma once
+
+#include "encode/change_envelope.h"
+
+namespace bw {
+
+class DebeziumEnvelope final : public ChangeEnvelope {
+public:
+    explicit DebeziumEnvelope(EnvelopeConfig config);
+
+    std::unique_ptr<RowWriter> make_writer() const override;
+    void describe(TableDescription& table, const AvroTypePtr& key_record,
+                  const AvroTypePtr& row_record) const override;
+    void change(ChangeOp op, const ChangeOrigin& origin, const std::string* key,
+                const RowImages& rows, ChangeSink& sink) override;
+    void key_moved(const ChangeOrigin& origin, const std::string& old_key,
+                   const std::string& new_key, const RowImages& rows, ChangeSink& sink) override;
+
+private:
+    enum class Image { None, Old, New };
+    void event(char op, const ChangeOrigin& origin, const std::string* key, Image before,
+               Image after, const RowImages& rows, ChangeSink& sink);
+    void write_source(const ChangeOrigin& origin);
+    const std::string* framed(const std::string& schema_json, const std::string* payload,
+                              std::string& buffer) const;
+
+    EnvelopeConfig config_;
+    AvroTypePtr envelope_;  // with a placeholder row type: writers read field names only
+    std::unique_ptr<RowWriter> writer_;
+    std::string framed_key_;
+    std::string framed_value_;
+    // sequence: the commit LSN of the transaction before the current one (0 before any).
+    uint64_t current_commit_lsn_ = 0;
+    uint64_t previous_commit_lsn_ = 0;
+};
+
+}  // namespace bw

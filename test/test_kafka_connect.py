@@ -101,10 +101,12 @@ def databases(dev_env):
     admin.close()
 
 
-def sink_config(env, sink_db, topics_regex):
+def sink_config(env, sink_db, topics_regex, variant):
     """The JDBC sink as a Debezium user configures it; only `topics.regex` differs between the
-    runs."""
-    return {
+    sources. Variant "envelope": the sink reads the change events themselves; "unwrap": they pass
+    Debezium's ExtractNewRecordState first (deletes become tombstones) and a RegexRouter that
+    names each topic after its table, as the unwrapped record no longer says it."""
+    config = {
         "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
         "tasks.max": "1",
         "topics.regex": topics_regex,
@@ -122,15 +124,26 @@ def sink_config(env, sink_db, topics_regex):
         "header.converter": "org.apache.kafka.connect.storage.StringConverter",
         **SINK_CONVERTERS,
     }
+    if variant == "unwrap":
+        config.update({
+            "transforms": "unwrap,route",
+            "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+            "transforms.unwrap.delete.tombstone.handling.mode": "tombstone",
+            "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
+            "transforms.route.regex": r"[^.]+\.public\.(.+)",
+            "transforms.route.replacement": "$1",
+            "collection.name.format": "${topic}",
+        })
+    return config
 
 
 def table_rows(conn, table):
     return conn.execute(f"SELECT * FROM public.{table} ORDER BY 1, 2").fetchall()
 
 
-def wait_sink_equals_source(env, connect, names, connectors, timeout=120):
-    """Polls until every table of the sink holds exactly the source's rows; on time-out fails
-    with the first differences."""
+def wait_sink_equals_source(env, connect, names, connectors, check, timeout=120):
+    """Polls until every table of the sink holds exactly the source's rows, failing at once when
+    a connector (or `check`) reports an error; on time-out fails with the first differences."""
     with pg(env, names["source"]) as source, pg(env, names["sink"]) as sink:
         want = {table: table_rows(source, table) for table in TABLES}
         deadline = time.monotonic() + timeout
@@ -139,6 +152,7 @@ def wait_sink_equals_source(env, connect, names, connectors, timeout=120):
             if got == want:
                 return
             connect.check(*connectors)
+            check()
             if time.monotonic() > deadline:
                 diffs = {t: {"source only": [r for r in want[t] if r not in got[t]][:3],
                              "sink only": [r for r in got[t] if r not in want[t]][:3]}
@@ -178,29 +192,31 @@ def workload(env, source_db):
         conn.execute("DELETE FROM public.pairs WHERE a = 3")
 
 
-def run_pipeline(env, connect, names, source_name, source_config, sink_topics):
-    """Starts the source (a connector config, or a callable that starts bottledwater), the
-    sink; checks the snapshot, then the workload, in the sink."""
+def run_pipeline(env, connect, names, source, sink_topics, variant, check=lambda: None):
+    """Starts the source (a Connect source connector's name and config, or a callable that starts
+    bottledwater, whose errors `check` raises) and the sink; checks the snapshot rows, then the
+    workload, in the sink."""
     sink_name = f"kc-sink-{names['tag']}"
     connectors = [sink_name]
     try:
-        if callable(source_config):
-            source_config()
+        if callable(source):
+            source()
         else:
-            connect.create_connector(source_name, source_config)
-            connectors.append(source_name)
-            connect.wait_running(source_name)
-        connect.create_connector(sink_name, sink_config(env, names["sink"], sink_topics))
+            connect.create_connector(*source)
+            connectors.append(source[0])
+            connect.wait_running(source[0])
+        connect.create_connector(sink_name, sink_config(env, names["sink"], sink_topics, variant))
         connect.wait_running(sink_name)
-        wait_sink_equals_source(env, connect, names, connectors)
+        wait_sink_equals_source(env, connect, names, connectors, check)
         workload(env, names["source"])
-        wait_sink_equals_source(env, connect, names, connectors)
+        wait_sink_equals_source(env, connect, names, connectors, check)
     finally:
         for name in connectors:
             connect.delete_connector(name)
 
 
-def test_debezium_source_to_jdbc_sink_reference(dev_env, connect, databases):
+@pytest.mark.parametrize("variant", ["envelope", "unwrap"])
+def test_debezium_source_to_jdbc_sink_reference(dev_env, connect, databases, variant):
     """Debezium 3.6.1's PostgreSQL connector → Kafka → Debezium's JDBC sink."""
     tag = databases["tag"]
     prefix = f"kcdbz_{tag}"
@@ -219,5 +235,44 @@ def test_debezium_source_to_jdbc_sink_reference(dev_env, connect, databases):
         "snapshot.mode": "initial",
         **SINK_CONVERTERS,
     }
-    run_pipeline(dev_env, connect, databases, f"kc-dbz-{tag}", source,
-                 rf"{prefix}\.public\..*")
+    run_pipeline(dev_env, connect, databases, (f"kc-dbz-{tag}", source),
+                 rf"{prefix}\.public\..*", variant)
+
+
+def start_bottledwater(env, names, output_format):
+    """bottledwater streaming the source database under the debezium envelope."""
+    tag, db = names["tag"], names["source"]
+    with pg(env, env["PGDATABASE"]) as admin:
+        for setting, value in (("envelope", "debezium"), ("output_format", output_format),
+                               ("topic_prefix", f"kcbw_{tag}"), ("slot_name", f"bw_kc_{tag}")):
+            admin.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                sql.Identifier(db), sql.Identifier("bottledwater", setting), sql.Literal(value)))
+    with pg(env, db) as conn:
+        conn.execute("CREATE EXTENSION bottledwater")
+        conn.execute("SELECT bw_start(%s)", (db,))
+
+
+def stop_bottledwater(env, names):
+    with pg(env, names["source"]) as conn:
+        conn.execute("SELECT bw_stop(%s)", (names["source"],))
+
+
+def bottledwater_check(env, names):
+    """Raises when the worker reports an error (bw_status says why)."""
+    with pg(env, names["source"]) as conn:
+        row = conn.execute("SELECT state, last_error FROM bw_status() WHERE database = %s "
+                           "ORDER BY pid IS NULL LIMIT 1", (names["source"],)).fetchone()
+    assert row is not None and row[0] not in ("error", "restarting"), f"bottledwater: {row}"
+
+
+@pytest.mark.parametrize("variant", ["envelope", "unwrap"])
+def test_bottledwater_json_to_jdbc_sink(dev_env, connect, databases, variant):
+    """bottledwater (envelope debezium, JSON with schemas) → Kafka → the same JDBC sink, read with
+    Kafka's JsonConverter (schemas.enable=true)."""
+    try:
+        run_pipeline(dev_env, connect, databases,
+                     lambda: start_bottledwater(dev_env, databases, "json"),
+                     rf"kcbw_{databases['tag']}\.public\..*", variant,
+                     lambda: bottledwater_check(dev_env, databases))
+    finally:
+        stop_bottledwater(dev_env, databases)

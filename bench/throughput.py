@@ -10,6 +10,8 @@ same WAL in the same run, reported as ratios (absolute rates are printed for con
    standing start after the commits (the same work as pgoutput decoding that WAL, which is
    measured on it right after), and for the 1M-row transaction also live (decoding while the
    rows are written, timed from the commit). The reference is the mean of pgoutput's passes.
+3. The debezium envelope's cost: its rate over the row envelope's in JSON, both in plugin
+   decoding and end to end (the worker's arms run one after the other for each workload).
 """
 
 import argparse
@@ -25,7 +27,21 @@ DECODERS = {
     "test_decoding": ("test_decoding", "pg_logical_slot_peek_changes", []),
     "bottledwater_json": ("bottledwater", "pg_logical_slot_peek_changes", ["format", "json"]),
     "bottledwater_avro": ("bottledwater", "pg_logical_slot_peek_binary_changes", ["format", "avro"]),
+    # The debezium envelope (Kafka Connect JSON, with and without the schema in every message).
+    "bottledwater_json_debezium": ("bottledwater", "pg_logical_slot_peek_changes",
+                                   ["format", "json", "envelope", "debezium"]),
+    "bottledwater_json_debezium_no_schemas": ("bottledwater", "pg_logical_slot_peek_changes",
+                                              ["format", "json", "envelope", "debezium",
+                                               "json_schemas", "false"]),
 }
+# Worker arms of the end-to-end run: (output_format, envelope), interleaved per workload.
+WORKER_ARMS = {"json": ("json", "row"), "avro": ("avro", "row"),
+               "json_debezium": ("json", "debezium")}
+# The envelope's cost: debezium's rate over the row envelope's in the same format.
+ENVELOPE_RATIOS = {"bottledwater_json_debezium": "bottledwater_json",
+                   "bottledwater_json_debezium_no_schemas": "bottledwater_json",
+                   "bottledwater_worker_json_debezium_catch_up": "bottledwater_worker_json_catch_up",
+                   "bottledwater_worker_json_debezium_live": "bottledwater_worker_json_live"}
 
 
 def fresh_database(env, name):
@@ -122,15 +138,19 @@ def worker_end_to_end(env, workloads):
                  "Kafka to acknowledge the transaction")
 
     rates = {title: {} for title in workloads}
-    for fmt in ("json", "avro"):
-        prefix = f"bench_e2e_{stamp}_{fmt}."
-        create_topics(env["BW_KAFKA_BOOTSTRAP"], [f"{prefix}bench_{i}" for i in range(3)])
-        conn.execute(f"ALTER DATABASE bench_e2e SET bottledwater.output_format = '{fmt}'")
-        conn.execute(f"ALTER DATABASE bench_e2e SET bottledwater.topic_prefix = '{prefix}'")
-        for title, (workload, rows) in workloads.items():
+    for arm, (fmt, envelope) in WORKER_ARMS.items():
+        prefix = f"bench_e2e_{stamp}_{arm}."
+        topic_prefix = prefix + "public." if envelope == "debezium" else prefix
+        create_topics(env["BW_KAFKA_BOOTSTRAP"], [f"{topic_prefix}bench_{i}" for i in range(3)])
+    for title, (workload, rows) in workloads.items():
+        for arm, (fmt, envelope) in WORKER_ARMS.items():
+            conn.execute(f"ALTER DATABASE bench_e2e SET bottledwater.output_format = '{fmt}'")
+            conn.execute(f"ALTER DATABASE bench_e2e SET bottledwater.envelope = '{envelope}'")
+            conn.execute("ALTER DATABASE bench_e2e SET bottledwater.topic_prefix = "
+                         f"'bench_e2e_{stamp}_{arm}.'")
             for i in range(3):
                 conn.execute(f"TRUNCATE bench_{i}")
-            start_worker()  # in this format
+            start_worker()  # in this arm's format
             stop_worker_with_restart_point_here()
             conn.execute("SELECT pg_create_logical_replication_slot('b_e2e_pgoutput', 'pgoutput')")
             workload(conn, rows)
@@ -138,19 +158,19 @@ def worker_end_to_end(env, workloads):
             start = time.perf_counter()
             start_worker()
             wait_acknowledged(commit_end)
-            rates[title][f"bottledwater_worker_{fmt}_catch_up"] = rows / (time.perf_counter() - start)
+            rates[title][f"bottledwater_worker_{arm}_catch_up"] = rows / (time.perf_counter() - start)
             start = time.perf_counter()
             conn.execute("SELECT count(*) FROM pg_logical_slot_get_binary_changes("
                          "'b_e2e_pgoutput', NULL, NULL, 'proto_version', '1', "
                          "'publication_names', 'bench_pub')").fetchone()
-            rates[title][f"pgoutput_{fmt}_pass"] = rows / (time.perf_counter() - start)
+            rates[title][f"pgoutput_{arm}_pass"] = rows / (time.perf_counter() - start)
             conn.execute("SELECT pg_drop_replication_slot('b_e2e_pgoutput')")
             if workload is one_big_transaction:
                 conn.execute("TRUNCATE bench_0")
                 workload(conn, rows)  # autocommit: returns once committed
                 start = time.perf_counter()
                 wait_acknowledged(conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
-                rates[title][f"bottledwater_worker_{fmt}_live"] = rows / (time.perf_counter() - start)
+                rates[title][f"bottledwater_worker_{arm}_live"] = rows / (time.perf_counter() - start)
             conn.execute("SELECT bw_stop('bench_e2e')")
     conn.execute("SELECT bw_drop_slot('bench_e2e')").fetchall()
     conn.close()
@@ -169,6 +189,11 @@ def markdown(result):
         base = rates["pgoutput"]
         lines += [f"## {title}", "", "| decoder | rows/s | ratio to pgoutput |", "| --- | --- | --- |"]
         lines += [f"| {name} | {rate:,.0f} | {rate / base:.2f} |" for name, rate in rates.items()]
+        envelope = [(name, rates[name] / rates[row]) for name, row in ENVELOPE_RATIOS.items()
+                    if name in rates and row in rates]
+        if envelope:
+            lines += ["", "Debezium envelope over the row envelope (same format, same run): "
+                      + ", ".join(f"{name} {ratio:.2f}" for name, ratio in envelope)]
         if title.startswith("end to end"):
             lines += ["", "pgoutput_<format>_pass: pg_logical_slot_get_binary_changes over the WAL "
                       "the worker's standing-start (catch_up) run of that format had just sent; "

@@ -14,14 +14,17 @@ extern "C" {
 namespace bw {
 
 EnvelopeConfig envelope_config(EnvelopeKind kind, OutputFormat format, bool json_schemas,
-                               const std::string& topic_prefix) {
+                               const std::string& topic_prefix, const std::string& database) {
     EnvelopeConfig config;
     config.kind = kind;
     config.json = format == OutputFormat::Json;
     config.json_schemas = json_schemas;
     config.version = BW_VERSION;
-    const char* database = get_database_name(MyDatabaseId);
-    config.database = database ? database : "";
+    config.database = database;
+    if (config.database.empty() && kind == EnvelopeKind::Debezium) {
+        const char* name = get_database_name(MyDatabaseId);
+        config.database = name ? name : "";
+    }
     config.logical_name = debezium_logical_name(topic_prefix, config.database);
     return config;
 }

@@ -21,9 +21,9 @@ enum class OutputFormat { Avro, Json };
 
 // The envelope's configuration in this database: the debezium envelope names its source after
 // the topic prefix (bottledwater.topic_prefix without its trailing '.', else the database's
-// name) and the database.
+// name) and the database: `database`, or when empty this one's, which needs a transaction.
 EnvelopeConfig envelope_config(EnvelopeKind kind, OutputFormat format, bool json_schemas,
-                               const std::string& topic_prefix);
+                               const std::string& topic_prefix, const std::string& database);
 TypeMapping type_mapping(EnvelopeKind kind);
 // ERRORs with a hint for an envelope the format cannot carry.
 void check_envelope_format(EnvelopeKind kind, OutputFormat format);

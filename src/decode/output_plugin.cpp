@@ -40,6 +40,7 @@ struct PluginOptions {
     EnvelopeKind envelope = EnvelopeKind::Row;
     bool json_schemas = true;
     std::string topic_prefix;
+    std::string database;  // the worker's, which decodes outside a transaction
     bool allow_unkeyed = false;
     bool transaction_details = true;
     std::vector<std::string> publication_names;  // none: every table
@@ -51,7 +52,8 @@ struct DecodingSession {
     DecodingSession(LogicalDecodingContext* ctx, const PluginOptions& options)
         : options(options),
           envelope(make_envelope(envelope_config(options.envelope, options.format,
-                                                 options.json_schemas, options.topic_prefix))),
+                                                 options.json_schemas, options.topic_prefix,
+                                                 options.database))),
           capture(options.publication_names, ctx->context),
           schemas(ctx->context, *envelope, type_mapping(options.envelope)),
           encoder(*envelope) {}
@@ -115,6 +117,8 @@ PluginOptions parse_options(List* options) {
             parsed.json_schemas = parse_bool_option(option);
         } else if (strcmp(option->defname, "topic_prefix") == 0) {
             parsed.topic_prefix = option->arg ? strVal(option->arg) : "";
+        } else if (strcmp(option->defname, "database") == 0) {
+            parsed.database = option->arg ? strVal(option->arg) : "";
         } else if (strcmp(option->defname, "allow_unkeyed") == 0) {
             parsed.allow_unkeyed = parse_bool_option(option);
         } else if (strcmp(option->defname, "include_transaction_details") == 0) {

@@ -148,7 +148,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     const EnvelopeKind envelope_kind = static_cast<EnvelopeKind>(setting_envelope);
     const EnvelopeConfig envelope_settings =
         envelope_config(envelope_kind, json ? OutputFormat::Json : OutputFormat::Avro,
-                        setting_json_schemas, setting_topic_prefix);
+                        setting_json_schemas, setting_topic_prefix, "");
     guard_cpp("preparing the snapshot", [&] {
         envelope = make_envelope(envelope_settings).release();
         schemas = new SchemaCache(scan_context, *envelope, type_mapping(envelope_kind));

@@ -188,7 +188,9 @@ List* plugin_options() {
     if (static_cast<EnvelopeKind>(setting_envelope) == EnvelopeKind::Debezium)
         options = list_concat(
             options,
-            list_make3(makeDefElem(pstrdup("envelope"), (Node*)makeString(pstrdup("debezium")), -1),
+            list_make4(makeDefElem(pstrdup("envelope"), (Node*)makeString(pstrdup("debezium")), -1),
+                       makeDefElem(pstrdup("database"),
+                                   (Node*)makeString(pstrdup(my_state->dbname)), -1),
                        makeDefElem(pstrdup("json_schemas"),
                                    (Node*)makeString(pstrdup(setting_json_schemas ? "true"
                                                                                   : "false")),

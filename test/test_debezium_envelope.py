@@ -1,0 +1,200 @@
+"""The debezium envelope side by side with the real thing: Debezium's PostgreSQL connector 3.6.1
+(Kafka Connect standalone, from Maven, as bench/debezium.py runs it) and bottledwater stream the
+same database, and their events are compared field by field, in Kafka Connect's JSON with
+schemas.enable=true and without. Only source's timing and position fields may differ (and the
+version, which is bottledwater's); every other difference fails the test.
+"""
+
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
+from kafka_connect import ConnectStandalone, fetch_connect  # noqa: E402
+
+# Every type both map the same way (README, "Coming from Debezium", lists the others).
+SCHEMA = """
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE types (
+  id int PRIMARY KEY, b boolean, i2 smallint, i4 int NOT NULL, i8 bigint, o oid, f4 real,
+  f8 double precision, n numeric(10,2), nu numeric, m money, t text NOT NULL, vc varchar(10),
+  c char(3), by bytea, u uuid, j json, jb jsonb, x xml, d date, tm time, tm3 time(3),
+  ttz timetz, ts timestamp, ts3 timestamp(3), tstz timestamptz, iv interval, e mood, ia int[],
+  ta text[], na numeric(5,1)[], inet_ inet, cidr_ cidr, mac macaddr, bt bit(4), vb varbit,
+  b1 bit(1), r int4range);
+CREATE TABLE full_identity (id int PRIMARY KEY, v text NOT NULL, w int);
+ALTER TABLE full_identity REPLICA IDENTITY FULL;
+CREATE TABLE composite_key (a int, b text, v text NOT NULL, n int NOT NULL, PRIMARY KEY (a, b));
+INSERT INTO types VALUES (1, true, 1, 2, 3, 4, 1.5, 2.25, 12.34, 1.23456, 5.5, 'x', 'y', 'z',
+  '\\x0102', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1}', '{"b": 2}', '<a/>',
+  '2024-01-02', '12:34:56.789', '01:02:03.456', '12:34:56.789+02', '2024-01-02 03:04:05.123456',
+  '2024-01-02 03:04:05.1', '2024-01-02 03:04:05.5+01', '1 year 2 mons 3 days 04:05:06.789',
+  'ok', '{1,2,NULL}', '{a,"b c"}', '{1.5,NULL}', '10.0.0.1', '10.0.0.0/8', '08:00:2b:01:02:03',
+  B'1010', B'110', B'1', '[1,5)');
+INSERT INTO full_identity VALUES (1, 'one', 1), (2, 'two', NULL);
+INSERT INTO composite_key VALUES (1, 'a', 'v', 1), (2, 'b', 'w', 2);
+CREATE PUBLICATION dbz_pub FOR ALL TABLES;
+"""
+
+# One statement per transaction: inserts, updates, deletes, a key change, values at the edges.
+CHANGES = [
+    "INSERT INTO types (id, i4, t) VALUES (2, 0, '')",
+    "UPDATE types SET t = 'updated', ia = '{}', nu = -0.5 WHERE id = 1",
+    "DELETE FROM types WHERE id = 2",
+    "INSERT INTO types (id, i4, t, f8, nu, ts, tstz, d, iv, tm, ttz, n, bt, vb) VALUES "
+    "(3, -7, 'edge', 1e20, 'NaN', '1960-01-02 03:04:05', '2024-01-02 03:04:05+00', "
+    "'0044-03-15 BC', '-1 mon 2 days -00:00:01.5', '24:00:00', '00:00:00-05', -99999999.99, "
+    "B'0001', B'1000000001')",
+    "UPDATE full_identity SET v = 'uno' WHERE id = 1",
+    "UPDATE full_identity SET w = 5 WHERE id = 2",
+    "DELETE FROM full_identity WHERE id = 1",
+    "UPDATE composite_key SET a = 3 WHERE a = 1",
+    "DELETE FROM composite_key WHERE a = 2",
+    "INSERT INTO composite_key VALUES (4, 'd', 'x', 4)",
+    # Debezium's default skipped.operations=t: neither sends truncates.
+    "TRUNCATE full_identity",
+    "INSERT INTO full_identity VALUES (9, 'nine', 9)",
+]
+
+TABLES = ("types", "full_identity", "composite_key")
+# The source fields that say when and where: Debezium's and ours differ by nature.
+TIMING_FIELDS = ("version", "ts_ms", "ts_us", "ts_ns", "sequence", "lsn", "txId")
+
+
+def normalized(text, prefix):
+    """A key or value as JSON, with the topic prefix replaced and the fields that may differ
+    left out: source's timing and position, the envelope's processing time, and Debezium's
+    first/last markers on snapshot rows (bottledwater marks every snapshot row "true")."""
+    if text is None:
+        return None
+    doc = json.loads(text.replace(prefix, "PREFIX"))
+    payload = doc.get("payload", doc) if isinstance(doc, dict) and "schema" in doc else doc
+    if isinstance(payload, dict) and "source" in payload:
+        for field in TIMING_FIELDS:
+            payload["source"].pop(field, None)
+        if payload["source"].get("snapshot") not in (None, "false"):
+            payload["source"]["snapshot"] = "true"
+        for field in ("ts_ms", "ts_us", "ts_ns"):
+            payload.pop(field, None)
+    return doc
+
+
+def read_topics(bootstrap, prefix, quiet=4.0, timeout=180.0, expect=None):
+    """Every message of the prefix's table topics, per table in order, once nothing new has
+    come for `quiet` seconds (and, with `expect`, at least that many per table)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"dbz-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "topic.metadata.refresh.interval.ms": 1000})
+    consumer.subscribe([f"{prefix}.public.{table}" for table in TABLES])
+    got = {table: [] for table in TABLES}
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                table = msg.topic().rsplit(".", 1)[1]
+                got[table].append((msg.key().decode() if msg.key() else None,
+                                   msg.value().decode() if msg.value() else None))
+                last = time.monotonic()
+                continue
+            enough = expect is None or all(len(got[t]) >= expect[t] for t in TABLES)
+            if enough and time.monotonic() - last > quiet:
+                return got
+    finally:
+        consumer.close()
+    pytest.fail(f"messages of {prefix} still coming, or too few, after {timeout} s: "
+                f"{ {t: len(m) for t, m in got.items()} }")
+
+
+@pytest.fixture
+def connect_worker(dev_env):
+    libs = fetch_connect()  # a failure to fetch fails the test: no silent skip
+    workdir = Path(tempfile.mkdtemp(prefix="bw-dbz-test-"))
+    worker = ConnectStandalone(dev_env["BW_KAFKA_BOOTSTRAP"], workdir, libs, {
+        "key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true"})
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
+
+
+def make_database(pg, pg_connect, tag, json_schemas):
+    name = f"bwdb_{tag}"
+    pg.execute(f"CREATE DATABASE {name}")
+    for setting, value in (("output_format", "json"), ("envelope", "debezium"),
+                           ("json_schemas", "on" if json_schemas else "off"),
+                           ("slot_name", f"bw_{tag}"), ("topic_prefix", f"bwdbz_{tag}.")):
+        pg.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
+    conn = pg_connect(name)
+    conn.execute("CREATE EXTENSION bottledwater")
+    conn.execute(SCHEMA)
+    return name, conn
+
+
+def drop_database(pg, name, tag):
+    pg.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+               "WHERE slot_name IN (%s, %s) AND NOT active", (f"bw_{tag}", f"dbz_{tag}"))
+    pg.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.mark.parametrize("json_schemas", [True, False], ids=["schemas", "no-schemas"])
+def test_events_equal_debeziums(dev_env, pg, pg_connect, connect_worker, json_schemas):
+    tag = uuid.uuid4().hex[:8]
+    name, conn = make_database(pg, pg_connect, tag, json_schemas)
+    bw_prefix, dbz_prefix = f"bwdbz_{tag}", f"debezium_{tag}"
+    try:
+        conn.execute("SELECT bw_start(%s)", (name,))
+        converter = {} if json_schemas else {"key.converter.schemas.enable": "false",
+                                              "value.converter.schemas.enable": "false",
+                                              "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+                                              "value.converter": "org.apache.kafka.connect.json.JsonConverter"}
+        connect_worker.create_connector(f"dbz-{tag}", {
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "database.hostname": dev_env["PGHOST"], "database.port": dev_env["PGPORT"],
+            "database.user": dev_env["PGUSER"], "database.password": "unused (trust)",
+            "database.dbname": name, "topic.prefix": dbz_prefix, "plugin.name": "pgoutput",
+            "slot.name": f"dbz_{tag}", "publication.name": "dbz_pub",
+            "publication.autocreate.mode": "disabled", "snapshot.mode": "initial",
+            "decimal.handling.mode": "precise", "time.precision.mode": "adaptive",
+            "tombstones.on.delete": "true", **converter})
+        # Both have taken their snapshot and stream once their slots are read.
+        deadline = time.monotonic() + 120
+        while not pg.execute("SELECT count(*) = 2 FROM pg_replication_slots WHERE slot_name IN "
+                             "(%s, %s) AND active AND confirmed_flush_lsn IS NOT NULL",
+                             (f"bw_{tag}", f"dbz_{tag}")).fetchone()[0]:
+            connect_worker.check_connector(f"dbz-{tag}")
+            assert time.monotonic() < deadline, "the two did not both start streaming"
+            time.sleep(0.5)
+        time.sleep(3)  # Debezium acquires the slot before it has finished the snapshot
+        for statement in CHANGES:
+            conn.execute(statement)
+        dbz = read_topics(dev_env["BW_KAFKA_BOOTSTRAP"], dbz_prefix,
+                          expect={"types": 6, "full_identity": 7, "composite_key": 8})
+        connect_worker.check_connector(f"dbz-{tag}")
+        bw = read_topics(dev_env["BW_KAFKA_BOOTSTRAP"], bw_prefix,
+                         expect={t: len(dbz[t]) for t in TABLES})
+        for table in TABLES:
+            ours = [(normalized(k, bw_prefix), normalized(v, bw_prefix)) for k, v in bw[table]]
+            theirs = [(normalized(k, dbz_prefix), normalized(v, dbz_prefix))
+                      for k, v in dbz[table]]
+            assert len(ours) == len(theirs), (table, len(ours), len(theirs))
+            for i, (mine, debeziums) in enumerate(zip(ours, theirs)):
+                assert mine == debeziums, (
+                    f"{table} message {i} differs:\nbottledwater {json.dumps(mine)}\n"
+                    f"Debezium     {json.dumps(debeziums)}")
+    finally:
+        conn.execute("SELECT bw_stop(%s)", (name,))
+        try:
+            connect_worker.request("DELETE", f"/connectors/dbz-{tag}")
+        except Exception:
+            pass
+        time.sleep(2)
+        drop_database(pg, name, tag)

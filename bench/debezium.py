@@ -232,7 +232,7 @@ def run(env, rows, result, tag):
             result["versions"]["kafka_connect"] = jar_version(libs, "connect-runtime")
             result["versions"]["debezium"] = jar_version(libs, "debezium-connector-postgres")
             dbz = ConnectStandalone(env["BW_KAFKA_BOOTSTRAP"], workdir, libs,
-                                    connect_port(env, PORT_OFFSET_BENCH))
+                                    port=connect_port(env, PORT_OFFSET_BENCH))
             cleanup.append(("stopping Kafka Connect", dbz.stop))
             dbz.wait_ready()
         except PeerError as e:

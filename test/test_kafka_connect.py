@@ -15,11 +15,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
-from kafka_connect import (JSON_CONVERTER, PORT_OFFSET_TESTS, ConnectStandalone,  # noqa: E402
-                           connect_port, fetch_connect, fetch_plugins)
+from kafka_connect import (JSON_CONVERTER, PORT_OFFSET_SINK_TESTS,  # noqa: E402
+                           ConnectStandalone, connect_port, fetch_connect, fetch_plugins)
 
 # One table per kind of key; the same DDL in the source and the sink database (the sink writes
 # into tables it finds, as a production sink does). REPLICA IDENTITY FULL in the source, as
@@ -57,7 +58,7 @@ def pg(env, dbname):
 def connect(dev_env, tmp_path_factory):
     """One Kafka Connect worker for the module's tests."""
     worker = ConnectStandalone(dev_env["BW_KAFKA_BOOTSTRAP"], tmp_path_factory.mktemp("connect"),
-                               fetch_connect(), connect_port(dev_env, PORT_OFFSET_TESTS),
+                               fetch_connect(), port=connect_port(dev_env, PORT_OFFSET_SINK_TESTS),
                                plugins=fetch_plugins())
     try:
         worker.wait_ready()
@@ -192,12 +193,15 @@ def workload(env, source_db):
         conn.execute("DELETE FROM public.pairs WHERE a = 3")
 
 
-def run_pipeline(env, connect, names, source, sink_topics, variant, check=lambda: None):
+def run_pipeline(env, connect, names, source, prefix, variant, check=lambda: None):
     """Starts the source (a Connect source connector's name and config, or a callable that starts
-    bottledwater, whose errors `check` raises) and the sink; checks the snapshot rows, then the
-    workload, in the sink."""
+    bottledwater, whose errors `check` raises) writing topics <prefix>.public.<table>, then the
+    sink once they all exist (a sink subscribed by pattern would see a later one only minutes
+    after); checks the snapshot rows, then the workload, in the sink."""
     sink_name = f"kc-sink-{names['tag']}"
     connectors = [sink_name]
+    admin = AdminClient({"bootstrap.servers": env["BW_KAFKA_BOOTSTRAP"], "log_level": 0})
+    topics = {f"{prefix}.public.{table}" for table in TABLES}
     try:
         if callable(source):
             source()
@@ -205,7 +209,11 @@ def run_pipeline(env, connect, names, source, sink_topics, variant, check=lambda
             connect.create_connector(*source)
             connectors.append(source[0])
             connect.wait_running(source[0])
-        connect.create_connector(sink_name, sink_config(env, names["sink"], sink_topics, variant))
+        connect.wait_for(lambda: (check() or True) and topics <= set(
+            admin.list_topics(timeout=10).topics), 120, f"topics {sorted(topics)}",
+            watch=connectors)
+        connect.create_connector(sink_name, sink_config(env, names["sink"],
+                                                        rf"{prefix}\.public\..*", variant))
         connect.wait_running(sink_name)
         wait_sink_equals_source(env, connect, names, connectors, check)
         workload(env, names["source"])
@@ -235,8 +243,7 @@ def test_debezium_source_to_jdbc_sink_reference(dev_env, connect, databases, var
         "snapshot.mode": "initial",
         **SINK_CONVERTERS,
     }
-    run_pipeline(dev_env, connect, databases, (f"kc-dbz-{tag}", source),
-                 rf"{prefix}\.public\..*", variant)
+    run_pipeline(dev_env, connect, databases, (f"kc-dbz-{tag}", source), prefix, variant)
 
 
 def start_bottledwater(env, names, output_format):
@@ -272,7 +279,7 @@ def test_bottledwater_json_to_jdbc_sink(dev_env, connect, databases, variant):
     try:
         run_pipeline(dev_env, connect, databases,
                      lambda: start_bottledwater(dev_env, databases, "json"),
-                     rf"kcbw_{databases['tag']}\.public\..*", variant,
+                     f"kcbw_{databases['tag']}", variant,
                      lambda: bottledwater_check(dev_env, databases))
     finally:
         stop_bottledwater(dev_env, databases)

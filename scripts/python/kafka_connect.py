@@ -28,9 +28,10 @@ PLUGINS = REPO / "scripts" / "java" / "connect" / "plugins"
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 
 # A worker's REST port is the dev environment's registry port plus one of these, so that it is
-# isolated as scripts/dev-env's ports are; the tests and the bench each have their own.
-PORT_OFFSET_TESTS = 50
-PORT_OFFSET_BENCH = 51
+# isolated as scripts/dev-env's ports are; the bench and each test module have their own.
+PORT_OFFSET_BENCH = 50
+PORT_OFFSET_SINK_TESTS = 51
+PORT_OFFSET_ENVELOPE_TESTS = 52
 
 
 class PeerError(RuntimeError):
@@ -128,14 +129,22 @@ def port_taken(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class ConnectStandalone:
     """A Kafka Connect standalone worker with no connector at start, its REST API on
-    127.0.0.1:`port`; connectors are created through it, so that the JVM's start is not counted
-    as theirs. `plugins` are plugin.path directories (fetch_plugins); `worker_config` overrides
-    or adds worker properties (its default converters: JSON without schemas)."""
+    127.0.0.1:`port` (connect_port; a free one if None); connectors are created through it, so
+    that the JVM's start is not counted as theirs. `plugins` are plugin.path directories
+    (fetch_plugins); `worker_config` overrides or adds worker properties (its default converters:
+    JSON without schemas)."""
 
-    def __init__(self, bootstrap, workdir, libs, port, worker_config=None, plugins=()):
+    def __init__(self, bootstrap, workdir, libs, worker_config=None, port=None, plugins=()):
         self.workdir = Path(workdir)
+        port = port or free_port()
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = self.workdir / "connect.log"

@@ -43,10 +43,28 @@ ROW = ("(%s, 7, -70000, 9000000000, 1.5, 2.25, 1234.56, true, 'text ' || %s, 'vc
        "'{\"k\": [1, 2]}', '{\"k\": {\"n\": null}}', '{1, NULL, 3}', '{a, \"b c\"}', "
        "'1 day 02:03:04.5')")
 
-SINK_CONVERTERS = {
+JSON_CONVERTERS = {
     "key.converter": JSON_CONVERTER, "key.converter.schemas.enable": "true",
     "value.converter": JSON_CONVERTER, "value.converter.schemas.enable": "true",
 }
+
+
+def avro_converters(env):
+    """Apicurio's AvroConverter on the dev environment's registry (its v2 API), reading the
+    Confluent framing (a 4-byte schema id, the content id that the Confluent-compatible API
+    hands out)."""
+    url = env["BW_SCHEMA_REGISTRY_URL"].replace("/apis/ccompat/v7", "/apis/registry/v2")
+    config = {}
+    for side in ("key", "value"):
+        config.update({
+            f"{side}.converter": "io.apicurio.registry.utils.converter.AvroConverter",
+            f"{side}.converter.apicurio.registry.url": url,
+            f"{side}.converter.apicurio.registry.as-confluent": "true",
+            f"{side}.converter.apicurio.registry.use-id": "contentId",
+            f"{side}.converter.apicurio.registry.auto-register": "true",
+            f"{side}.converter.apicurio.registry.find-latest": "true",
+        })
+    return config
 
 
 def pg(env, dbname):
@@ -102,9 +120,9 @@ def databases(dev_env):
     admin.close()
 
 
-def sink_config(env, sink_db, topics_regex, variant):
+def sink_config(env, sink_db, topics_regex, variant, converters):
     """The JDBC sink as a Debezium user configures it; only `topics.regex` differs between the
-    sources. Variant "envelope": the sink reads the change events themselves; "unwrap": they pass
+    sources (and the converters between the wire formats). Variant "envelope": the sink reads the change events themselves; "unwrap": they pass
     Debezium's ExtractNewRecordState first (deletes become tombstones) and a RegexRouter that
     names each topic after its table, as the unwrapped record no longer says it."""
     config = {
@@ -123,7 +141,7 @@ def sink_config(env, sink_db, topics_regex, variant):
         # reads a JSON object header (Debezium's __debezium.oldkey / newkey on a key change) as
         # a map without a schema, which the sink cannot put there: headers are read as strings.
         "header.converter": "org.apache.kafka.connect.storage.StringConverter",
-        **SINK_CONVERTERS,
+        **converters,
     }
     if variant == "unwrap":
         config.update({
@@ -193,7 +211,8 @@ def workload(env, source_db):
         conn.execute("DELETE FROM public.pairs WHERE a = 3")
 
 
-def run_pipeline(env, connect, names, source, prefix, variant, check=lambda: None):
+def run_pipeline(env, connect, names, source, prefix, variant, converters=JSON_CONVERTERS,
+                 check=lambda: None):
     """Starts the source (a Connect source connector's name and config, or a callable that starts
     bottledwater, whose errors `check` raises) writing topics <prefix>.public.<table>, then the
     sink once they all exist (a sink subscribed by pattern would see a later one only minutes
@@ -212,8 +231,8 @@ def run_pipeline(env, connect, names, source, prefix, variant, check=lambda: Non
         connect.wait_for(lambda: (check() or True) and topics <= set(
             admin.list_topics(timeout=10).topics), 120, f"topics {sorted(topics)}",
             watch=connectors)
-        connect.create_connector(sink_name, sink_config(env, names["sink"],
-                                                        rf"{prefix}\.public\..*", variant))
+        connect.create_connector(sink_name, sink_config(
+            env, names["sink"], rf"{prefix}\.public\..*", variant, converters))
         connect.wait_running(sink_name)
         wait_sink_equals_source(env, connect, names, connectors, check)
         workload(env, names["source"])
@@ -223,17 +242,15 @@ def run_pipeline(env, connect, names, source, prefix, variant, check=lambda: Non
             connect.delete_connector(name)
 
 
-@pytest.mark.parametrize("variant", ["envelope", "unwrap"])
-def test_debezium_source_to_jdbc_sink_reference(dev_env, connect, databases, variant):
-    """Debezium 3.6.1's PostgreSQL connector → Kafka → Debezium's JDBC sink."""
-    tag = databases["tag"]
-    prefix = f"kcdbz_{tag}"
-    source = {
+def debezium_source(env, names, prefix, converters):
+    """Debezium's PostgreSQL connector on the source database's tables, with its defaults."""
+    tag = names["tag"]
+    return (f"kc-dbz-{tag}", {
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         "tasks.max": "1",
-        "database.hostname": dev_env["PGHOST"], "database.port": dev_env["PGPORT"],
-        "database.user": dev_env["PGUSER"], "database.password": "unused (trust)",
-        "database.dbname": databases["source"],
+        "database.hostname": env["PGHOST"], "database.port": env["PGPORT"],
+        "database.user": env["PGUSER"], "database.password": "unused (trust)",
+        "database.dbname": names["source"],
         "topic.prefix": prefix,
         "plugin.name": "pgoutput",
         "slot.name": f"dbz_{tag}",
@@ -241,9 +258,25 @@ def test_debezium_source_to_jdbc_sink_reference(dev_env, connect, databases, var
         "publication.autocreate.mode": "filtered",
         "table.include.list": "public.kinds,public.pairs",
         "snapshot.mode": "initial",
-        **SINK_CONVERTERS,
-    }
-    run_pipeline(dev_env, connect, databases, (f"kc-dbz-{tag}", source), prefix, variant)
+        **converters,
+    })
+
+
+@pytest.mark.parametrize("variant", ["envelope", "unwrap"])
+def test_debezium_source_to_jdbc_sink_reference(dev_env, connect, databases, variant):
+    """Debezium 3.6.1's PostgreSQL connector → Kafka (JSON with schemas) → Debezium's JDBC sink."""
+    prefix = f"kcdbz_{databases['tag']}"
+    run_pipeline(dev_env, connect, databases,
+                 debezium_source(dev_env, databases, prefix, JSON_CONVERTERS), prefix, variant)
+
+
+def test_debezium_source_to_jdbc_sink_reference_avro(dev_env, connect, databases):
+    """The same in Avro: Debezium's events through Apicurio's AvroConverter and the registry."""
+    prefix = f"kcdbz_{databases['tag']}"
+    converters = avro_converters(dev_env)
+    run_pipeline(dev_env, connect, databases,
+                 debezium_source(dev_env, databases, prefix, converters), prefix, "envelope",
+                 converters)
 
 
 def start_bottledwater(env, names, output_format):
@@ -276,10 +309,13 @@ def bottledwater_check(env, names):
 def test_bottledwater_json_to_jdbc_sink(dev_env, connect, databases, variant):
     """bottledwater (envelope debezium, JSON with schemas) → Kafka → the same JDBC sink, read with
     Kafka's JsonConverter (schemas.enable=true)."""
+    bottledwater_to_sink(dev_env, connect, databases, "json", variant, JSON_CONVERTERS)
+
+
+def bottledwater_to_sink(env, connect, names, output_format, variant, converters):
     try:
-        run_pipeline(dev_env, connect, databases,
-                     lambda: start_bottledwater(dev_env, databases, "json"),
-                     f"kcbw_{databases['tag']}", variant,
-                     lambda: bottledwater_check(dev_env, databases))
+        run_pipeline(env, connect, names, lambda: start_bottledwater(env, names, output_format),
+                     f"kcbw_{names['tag']}", variant, converters,
+                     lambda: bottledwater_check(env, names))
     finally:
-        stop_bottledwater(dev_env, databases)
+        stop_bottledwater(env, names)

@@ -136,9 +136,9 @@ PluginOptions parse_options(List* options) {
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("bottledwater: unknown option \"%s\"", option->defname),
-                            errhint("Valid options are format, envelope, json_schemas, topic_prefix, "
-                                    "allow_unkeyed, include_transaction_details and "
-                                    "publication_names.")));
+                            errhint("Valid options are format, envelope, json_schemas, "
+                                    "topic_prefix, allow_unkeyed, include_transaction_details "
+                                    "and publication_names.")));
         }
     }
     check_envelope_format(parsed.envelope, parsed.format);

@@ -122,8 +122,12 @@ bool ValueCodec::resolve_connect(Oid base, int32 typmod) {
         case XMLOID:
             set(Kind::VarlenaText, semantic(AvroKind::String, "io.debezium.data.Xml"));
             return true;
-        case UUIDOID: set(Kind::Uuid, semantic(AvroKind::String, "io.debezium.data.Uuid")); return true;
-        case DATEOID: set(Kind::Date, semantic(AvroKind::Int, "io.debezium.time.Date")); return true;
+        case UUIDOID:
+            set(Kind::Uuid, semantic(AvroKind::String, "io.debezium.data.Uuid"));
+            return true;
+        case DATEOID:
+            set(Kind::Date, semantic(AvroKind::Int, "io.debezium.time.Date"));
+            return true;
         case TIMEOID:
             if (time_precision(typmod) <= 3)
                 set(Kind::TimeMillis, semantic(AvroKind::Int, "io.debezium.time.Time"));
@@ -141,7 +145,8 @@ bool ValueCodec::resolve_connect(Oid base, int32 typmod) {
             return true;
         case TIMESTAMPTZOID:
             fraction_digits_ = time_precision(typmod);
-            set(Kind::ZonedTimestamp, semantic(AvroKind::String, "io.debezium.time.ZonedTimestamp"));
+            set(Kind::ZonedTimestamp,
+                semantic(AvroKind::String, "io.debezium.time.ZonedTimestamp"));
             return true;
         case INTERVALOID:
             set(Kind::MicroDuration, semantic(AvroKind::Long, "io.debezium.time.MicroDuration"));
@@ -152,8 +157,9 @@ bool ValueCodec::resolve_connect(Oid base, int32 typmod) {
                 set(Kind::Bit1, AvroType::primitive(AvroKind::Boolean));
                 return true;
             }
-            set(Kind::Bits, semantic(AvroKind::Bytes, "io.debezium.data.Bits",
-                                     {{"length", std::to_string(typmod >= 0 ? typmod : INT32_MAX)}}));
+            set(Kind::Bits,
+                semantic(AvroKind::Bytes, "io.debezium.data.Bits",
+                         {{"length", std::to_string(typmod >= 0 ? typmod : INT32_MAX)}}));
             return true;
         default: return false;
     }
@@ -239,7 +245,9 @@ bool ValueCodec::write_connect_value(RowWriter& writer, Datum value) const {
             writer.write_long(static_cast<int64_t>(micros));
             return true;
         }
-        case Kind::Bit1: writer.write_boolean(DatumGetVarBitP(value)->bit_dat[0] & 0x80); return true;
+        case Kind::Bit1:
+            writer.write_boolean(DatumGetVarBitP(value)->bit_dat[0] & 0x80);
+            return true;
         case Kind::Bits: {
             // The bit string as an unsigned number, little-endian, as java.util.BitSet gives it.
             const VarBit* bits = DatumGetVarBitP(value);
@@ -248,7 +256,8 @@ bool ValueCodec::write_connect_value(RowWriter& writer, Datum value) const {
             for (int k = 0; k < length; k++) {
                 if (!(VARBITS(bits)[k / 8] & (0x80 >> (k % 8)))) continue;
                 const int position = length - 1 - k;
-                bytes[position / 8] = static_cast<char>(bytes[position / 8] | (1 << (position % 8)));
+                char& byte = bytes[position / 8];
+                byte = static_cast<char>(byte | (1 << (position % 8)));
             }
             writer.write_bytes(bytes.data(), bytes.size());
             return true;

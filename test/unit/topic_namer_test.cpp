@@ -67,3 +67,23 @@ TEST(KafkaProperties, RejectsEntriesWithoutNameOrEquals) {
 
 }  // namespace
 }  // namespace bw
+
+namespace bw {
+namespace {
+
+TEST(DebeziumTopics, AreLogicalNameSchemaAndTableWithEverySchemaNamed) {
+    EXPECT_EQ(debezium_topic_for_table("dbserver1", "public", "orders"), "dbserver1.public.orders");
+    EXPECT_EQ(debezium_topic_for_table("dbserver1", "a.b", "c"), "dbserver1.a_x2eb.c");
+    EXPECT_EQ(debezium_topic_for_table("dbserver1", "a", "b.c"), "dbserver1.a.b_x2ec");
+    EXPECT_EQ(debezium_topic_for_table(std::string(300, 'p'), "s", "t").size(), 249u);
+}
+
+TEST(DebeziumTopics, LogicalNameIsThePrefixWithoutItsDotOrTheDatabase) {
+    EXPECT_EQ(debezium_logical_name("dbserver1.", "shop"), "dbserver1");
+    EXPECT_EQ(debezium_logical_name("dbserver1", "shop"), "dbserver1");
+    EXPECT_EQ(debezium_logical_name("", "shop"), "shop");
+    EXPECT_EQ(debezium_logical_name("", "my shop"), "my_x20shop");
+}
+
+}  // namespace
+}  // namespace bw

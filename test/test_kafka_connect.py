@@ -4,8 +4,9 @@ database from the change events of the source database's tables; after a mixed w
 (snapshot rows, inserts, updates, deletes, key changes, NULLs, a TOASTed value, every column type
 below) the sink's tables equal the source's.
 
-The reference run has Debezium's own PostgreSQL connector as the source: it proves the harness
-and the sink's configuration, which the other runs then reuse with only the topics changed.
+The reference runs have Debezium's own PostgreSQL connector as the source: they prove the
+harness and the sink's configuration, which bottledwater's runs reuse with only the topics'
+prefix changed. One Connect worker serves the module.
 """
 
 import sys
@@ -25,8 +26,9 @@ from kafka_connect import (JSON_CONVERTER, PORT_OFFSET_SINK_TESTS,  # noqa: E402
 # One table per kind of key; the same DDL in the source and the sink database (the sink writes
 # into tables it finds, as a production sink does). Every type the sink writes from Debezium's
 # default mapping: enums, inet, cidr and macaddr are not among them (strings bound as varchar,
-# which PostgreSQL refuses in such columns, unless the source propagates the column types). REPLICA IDENTITY FULL in the source, as
-# Debezium's documentation asks of a table with TOASTed columns that a sink replicates.
+# which PostgreSQL refuses in such columns unless the source propagates the column types).
+# REPLICA IDENTITY FULL in the source, as Debezium's documentation asks of a table with TOASTed
+# columns that a sink replicates.
 TABLES = {
     "kinds": """
         id bigint PRIMARY KEY,

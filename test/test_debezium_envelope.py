@@ -200,3 +200,40 @@ def test_events_equal_debeziums(dev_env, pg, pg_connect, connect_worker, json_sc
             pass
         time.sleep(2)
         drop_database(pg, name, tag)
+
+
+def test_a_database_whose_topics_the_debezium_envelope_writes_is_refused(pg, pg_connect):
+    """The debezium envelope's topics start with its logical name and a '.': a second worker
+    whose topics would start the same way (here the row envelope with that as its prefix, and
+    a debezium envelope whose empty prefix stands for a database of that name) is refused."""
+    import psycopg
+
+    tag = uuid.uuid4().hex[:8]
+    first, second, third = f"bwdbz_a_{tag}", f"bwdbz_b_{tag}", f"bwdbz_c_{tag}"
+    conns = {}
+    settings = {first: ("debezium", f"{third}"), second: ("row", f"{third}."),
+                third: ("debezium", "")}
+    for name, (envelope, prefix) in settings.items():
+        pg.execute(f"CREATE DATABASE {name}")
+        for setting, value in (("output_format", "json"), ("envelope", envelope),
+                               ("topic_prefix", prefix), ("slot_name", f"{name}")):
+            pg.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
+        conns[name] = pg_connect(name)
+        conns[name].execute("CREATE EXTENSION bottledwater")
+    try:
+        conns[first].execute("SELECT bw_start(%s)", (first,))
+        for name in (second, third):
+            with pytest.raises(psycopg.Error) as raised:
+                conns[name].execute("SELECT bw_start(%s)", (name,))
+            message = raised.value.diag.message_primary
+            assert (f'the worker of database "{first}" already writes to Kafka with topic '
+                    f'prefix "{third}."') in message, message
+    finally:
+        for name in settings:
+            conns[name].execute("SELECT bw_stop(%s)", (name,))
+            conns[name].close()
+        time.sleep(1)
+        for name in settings:
+            pg.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                       "WHERE slot_name = %s AND NOT active", (name,))
+            pg.execute(f"DROP DATABASE {name} WITH (FORCE)")

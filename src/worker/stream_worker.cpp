@@ -48,6 +48,7 @@ extern "C" {
 #include "encode/change_envelope.h"
 #include "pg_boundary.h"
 #include "produce/kafka_properties.h"
+#include "produce/topic_namer.h"
 #include "worker/autostart.h"
 #include "worker/kafka_change_sink.h"
 #include "worker/launcher.h"
@@ -362,15 +363,23 @@ void ensure_slot(const char* slot_name, MissingSlot missing_slot) {
 }
 
 // Rows of two databases' same-named tables must not meet in one topic: a second running worker
-// with the same topic prefix is refused before it takes a slot or a snapshot.
+// with the same topic prefix is refused before it takes a slot or a snapshot. The debezium
+// envelope's topics all start with its logical name and a '.', which is what it claims.
 void claim_topics() {
     const char* prefix = setting_topic_prefix ? setting_topic_prefix : "";
+    char claimed[sizeof my_state->topic_prefix];
+    strlcpy(claimed, prefix, sizeof claimed);
+    if (static_cast<EnvelopeKind>(setting_envelope) == EnvelopeKind::Debezium)
+        guard_cpp("naming the debezium topics", [&] {
+            strlcpy(claimed, (debezium_logical_name(prefix, my_state->dbname) + ".").c_str(),
+                    sizeof claimed);
+        });
     char rival[NAMEDATALEN];
-    if (claim_topic_prefix(my_state, prefix, rival)) return;
+    if (claim_topic_prefix(my_state, claimed, rival)) return;
     exit_with_config_error(
         psprintf("the worker of database \"%s\" already writes to Kafka with topic prefix "
                  "\"%s\", so tables of the same name would share topics",
-                 rival, prefix),
+                 rival, claimed),
         psprintf("Give each streamed database a topic prefix of its own: ALTER DATABASE %s SET "
                  "bottledwater.topic_prefix = '%s.';",
                  quote_identifier(my_state->dbname), my_state->dbname));

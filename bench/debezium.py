@@ -4,8 +4,8 @@ timestamptz, numeric(12,2)), reported as bottledwater's rate over Debezium's.
 
 Debezium runs in Kafka Connect standalone (the broker's Kafka version, JSON converter without
 schemas, pgoutput, its own slot and publication, snapshot mode initial), fetched with Maven from
-scripts/java/connect/pom.xml (scripts/python/kafka_connect.py). Both are run with their default producer
-settings. Messages are counted with the topics' watermark offsets.
+scripts/java/connect/pom.xml (scripts/python/kafka_connect.py). Both are run with their default
+producer settings. Messages are counted with the topics' watermark offsets.
 
 1. Snapshot: a table of N rows (1M; 100k with --quick) present before either starts. bottledwater
    from bw_start until bw_status says streaming with every snapshot row done and N messages are in
@@ -34,8 +34,8 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
-from kafka_connect import (ConnectStandalone, PeerError, fetch_connect, jar_version,  # noqa: E402
-                           java_version)
+from kafka_connect import (PORT_OFFSET_BENCH, ConnectStandalone, PeerError,  # noqa: E402
+                           connect_port, fetch_connect, jar_version, java_version)
 from _common import connect, dev_env  # noqa: E402
 from _common import machine as common_machine  # noqa: E402
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -231,7 +231,8 @@ def run(env, rows, result, tag):
             libs = fetch_connect()
             result["versions"]["kafka_connect"] = jar_version(libs, "connect-runtime")
             result["versions"]["debezium"] = jar_version(libs, "debezium-connector-postgres")
-            dbz = ConnectStandalone(env["BW_KAFKA_BOOTSTRAP"], workdir, libs)
+            dbz = ConnectStandalone(env["BW_KAFKA_BOOTSTRAP"], workdir, libs,
+                                    port=connect_port(env, PORT_OFFSET_BENCH))
             cleanup.append(("stopping Kafka Connect", dbz.stop))
             dbz.wait_ready()
         except PeerError as e:

@@ -16,7 +16,8 @@ import pytest
 from confluent_kafka import Consumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
-from kafka_connect import ConnectStandalone, fetch_connect  # noqa: E402
+from kafka_connect import (PORT_OFFSET_ENVELOPE_TESTS, ConnectStandalone,  # noqa: E402
+                           connect_port, fetch_connect)
 
 # Every type both map the same way (README, "Coming from Debezium", lists the others).
 SCHEMA = """
@@ -118,7 +119,8 @@ def connect_worker(dev_env):
     libs = fetch_connect()  # a failure to fetch fails the test: no silent skip
     workdir = Path(tempfile.mkdtemp(prefix="bw-dbz-test-"))
     worker = ConnectStandalone(dev_env["BW_KAFKA_BOOTSTRAP"], workdir, libs, {
-        "key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true"})
+        "key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true"},
+        port=connect_port(dev_env, PORT_OFFSET_ENVELOPE_TESTS))
     try:
         worker.wait_ready()
         yield worker

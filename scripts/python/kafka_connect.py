@@ -1,7 +1,11 @@
-"""Kafka Connect standalone and Debezium's jars from Maven, shared by bench/debezium.py and the
-tests that run Debezium (or a Connect sink) beside bottledwater: fetching the jars of
-scripts/java/connect/pom.xml once per version of that pom, and one standalone worker driven
-through its REST API."""
+"""Kafka Connect for bench/debezium.py and the tests that run Debezium or a Connect sink beside
+bottledwater: the jars of scripts/java/connect (Kafka Connect and the Debezium PostgreSQL
+connector on the worker's classpath, each of plugins/* on its plugin.path) fetched with Maven
+once per version of their files, and a standalone worker driven through its REST API.
+
+`python scripts/python/kafka_connect.py` fetches them all (scripts/install-deps does). Every wait
+is bounded and watches the JVM; a failed connector raises PeerError with its own stack trace.
+"""
 
 import hashlib
 import json
@@ -11,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +24,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent.parent
 BW_CACHE = Path(os.environ.get("BW_CACHE", "/var/cache/bottledwater"))
 CONNECT_POM = REPO / "scripts" / "java" / "connect" / "pom.xml"
+PLUGINS = REPO / "scripts" / "java" / "connect" / "plugins"
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
+
+# A worker's REST port is the dev environment's registry port plus one of these, so that it is
+# isolated as scripts/dev-env's ports are; the bench and each test module have their own.
+PORT_OFFSET_BENCH = 50
+PORT_OFFSET_SINK_TESTS = 51
+PORT_OFFSET_ENVELOPE_TESTS = 52
 
 
 class PeerError(RuntimeError):
@@ -30,23 +42,19 @@ def log(msg):
     print(f"kafka-connect: {msg}", flush=True)
 
 
-def pom_hash(pom=CONNECT_POM):
-    return hashlib.sha256(pom.read_bytes()).hexdigest()
+def sources_hash(pom):
+    """The pom and the Java stand-ins beside it (see fetch)."""
+    files = [pom, *sorted(pom.parent.glob("*.java"))]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
 
-def connect_libs(pom=CONNECT_POM):
-    """Where the jars of `pom` go: a directory per version of the pom, so that checkouts with
-    other versions of it (and their benches) can share the cache."""
-    return BW_CACHE / f"connect-{pom_hash(pom)[:12]}" / "libs"
-
-
-def fetch_connect(pom=CONNECT_POM):
-    """Kafka Connect and the connectors of `pom` with their dependencies, fetched by Maven once;
-    returns the directory of jars."""
-    libs = connect_libs(pom)
-    dest = libs.parent
+def fetch(pom, dest):
+    """The jars `pom` names, with their dependencies, in dest/libs, fetched by Maven once (a stamp
+    holds the hash of the sources); the *.java beside the pom, stand-ins for classes that are not
+    served, compiled against them into one more jar there. Returns dest/libs."""
+    libs = dest / "libs"
     stamp = dest / ".stamp"
-    want = pom_hash(pom)
+    want = sources_hash(pom)
     if stamp.is_file() and stamp.read_text().strip() == want:
         return libs
     log(f"fetching the jars of {pom.relative_to(REPO)} with Maven")
@@ -59,6 +67,18 @@ def fetch_connect(pom=CONNECT_POM):
     if proc.returncode != 0:
         out = (proc.stdout + proc.stderr).replace("\x1b[0m", "")
         raise PeerError(f"Maven could not fetch {pom.relative_to(REPO)}:\n{out[-4000:]}")
+    stand_ins = sorted(map(str, pom.parent.glob("*.java")))
+    if stand_ins:
+        classes = new / "classes"
+        for command in (["javac", "-nowarn", "-d", str(classes), "-cp", f"{new / 'libs'}/*",
+                         *stand_ins],
+                        ["jar", "cf", str(new / "libs" / "bottledwater-stand-ins.jar"), "-C",
+                         str(classes), "."]):
+            proc = subprocess.run(command, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise PeerError(f"{command[0]} failed on the stand-ins of "
+                                f"{pom.parent.relative_to(REPO)}:\n{proc.stdout}{proc.stderr}")
+        shutil.rmtree(classes)
     (new / ".stamp").write_text(want + "\n")
     shutil.rmtree(dest, ignore_errors=True)
     try:
@@ -66,6 +86,23 @@ def fetch_connect(pom=CONNECT_POM):
     except OSError:  # another process got there first with the same jars
         shutil.rmtree(new, ignore_errors=True)
     return libs
+
+
+def fetch_connect():
+    """Kafka Connect and the Debezium PostgreSQL connector: the worker's classpath. A directory per
+    version of the pom, so that checkouts with other versions of it share the cache."""
+    return fetch(CONNECT_POM, BW_CACHE / f"connect-{sources_hash(CONNECT_POM)[:12]}")
+
+
+def fetch_plugins():
+    """Each plugin of scripts/java/connect/plugins (the Debezium JDBC sink, Apicurio's
+    converters): the worker's plugin.path, one directory (and class loader) per plugin."""
+    dirs = []
+    for pom in sorted(PLUGINS.glob("*/pom.xml")):
+        dest = BW_CACHE / "connect-plugins" / f"{pom.parent.name}-{sources_hash(pom)[:12]}"
+        fetch(pom, dest)
+        dirs.append(dest)
+    return dirs
 
 
 def jar_version(libs, prefix):
@@ -82,6 +119,16 @@ def java_version():
     return m.group(1) if m else out.strip().splitlines()[0]
 
 
+def connect_port(env, offset):
+    """A REST port for a worker, from the dev environment's ports (see PORT_OFFSET_*)."""
+    return int(env["BW_REGISTRY_PORT"]) + offset
+
+
+def port_taken(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,15 +136,19 @@ def free_port():
 
 
 class ConnectStandalone:
-    """A Kafka Connect standalone worker with no connector at start; connectors are created
-    through its REST API on 127.0.0.1, so that the JVM's start is not counted as theirs.
-    `worker_config` overrides or adds worker properties (e.g. the converters)."""
+    """A Kafka Connect standalone worker with no connector at start, its REST API on
+    127.0.0.1:`port` (connect_port; a free one if None); connectors are created through it, so
+    that the JVM's start is not counted as theirs. `plugins` are plugin.path directories
+    (fetch_plugins); `worker_config` overrides or adds worker properties (its default converters:
+    JSON without schemas)."""
 
-    def __init__(self, bootstrap, workdir, libs, worker_config=None):
+    def __init__(self, bootstrap, workdir, libs, worker_config=None, port=None, plugins=()):
         self.workdir = Path(workdir)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        port = port or free_port()
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
         self.log_path = self.workdir / "connect.log"
+        self.out_path = self.workdir / "connect.out"
         config = {
             "bootstrap.servers": bootstrap,
             "key.converter": JSON_CONVERTER,
@@ -106,10 +157,13 @@ class ConnectStandalone:
             "value.converter.schemas.enable": "false",
             "offset.storage.file.filename": str(self.workdir / "offsets"),
             "offset.flush.interval.ms": "1000",
-            "listeners": f"http://127.0.0.1:{self.port}",
+            "listeners": f"http://127.0.0.1:{port}",
             "rest.advertised.host.name": "127.0.0.1",
-            # Everything is on the classpath: the connectors are found by their service files.
-            "plugin.discovery": "service_load",
+            "rest.advertised.port": str(port),
+            # What is on the classpath is found by its service files; Apicurio's converter has
+            # none, so plugins are scanned as well.
+            "plugin.discovery": "hybrid_warn" if plugins else "service_load",
+            **({"plugin.path": ",".join(map(str, plugins))} if plugins else {}),
             **(worker_config or {}),
         }
         worker = self.workdir / "worker.properties"
@@ -124,16 +178,20 @@ class ConnectStandalone:
             "appender.file.layout.type = PatternLayout",
             "appender.file.layout.pattern = [%d] %p %m (%c)%n",
             ""]))
-        self.proc = subprocess.Popen(
-            ["java", "-Xms256m", "-Xmx1g", f"-Dlog4j2.configurationFile={log4j}",
-             "-cp", f"{libs}/*", "org.apache.kafka.connect.cli.ConnectStandalone", str(worker)],
-            stdout=open(self.workdir / "connect.out", "w"), stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+        if port_taken(port):
+            raise PeerError(f"port {port} for Kafka Connect's REST API is taken")
+        with self.out_path.open("w") as out:
+            self.proc = subprocess.Popen(
+                ["java", "-Xms256m", "-Xmx1g", f"-Dlog4j2.configurationFile={log4j}",
+                 "-cp", f"{libs}/*", "org.apache.kafka.connect.cli.ConnectStandalone",
+                 str(worker)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
         log(f"Kafka Connect standalone started, pid {self.proc.pid}, REST {self.url}")
 
     def log_tail(self, lines=40):
         text = ""
-        for path in (self.workdir / "connect.out", self.log_path):
+        for path in (self.out_path, self.log_path):
             if path.exists():
                 text += "".join(path.read_text(errors="replace").splitlines(True)[-lines:])
         return text
@@ -142,23 +200,30 @@ class ConnectStandalone:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return json.loads(raw) if raw else None
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as e:
+            # A server error's page says nothing: the reason is in the worker's log.
+            detail = e.read().decode(errors="replace") if e.code < 500 else self.log_tail()
+            raise PeerError(f"Kafka Connect answered {method} {path} with HTTP {e.code}: "
+                            f"{detail}") from None
+        return json.loads(raw) if raw else None
 
     def check_alive(self):
         if self.proc.poll() is not None:
             raise PeerError(f"Kafka Connect exited with status {self.proc.returncode}:\n"
                             + self.log_tail())
 
-    def wait_ready(self, timeout=120):
+    def wait_ready(self, timeout=180):
         deadline = time.monotonic() + timeout
         while True:
             self.check_alive()
             try:
                 self.request("GET", "/connectors")
                 return
-            except (urllib.error.URLError, ConnectionError, OSError):
+            # Not listening yet, or listening before its resources are in place (HTTP 404).
+            except (urllib.error.URLError, ConnectionError, OSError, PeerError):
                 pass
             if time.monotonic() > deadline:
                 raise PeerError(f"Kafka Connect's REST API did not answer within {timeout} s:\n"
@@ -166,27 +231,62 @@ class ConnectStandalone:
             time.sleep(0.2)
 
     def create_connector(self, name, config):
-        try:
-            self.request("POST", "/connectors", {"name": name, "config": config})
-        except urllib.error.HTTPError as e:
-            raise PeerError(f"Kafka Connect refused connector {name}: HTTP {e.code} "
-                            f"{e.read().decode(errors='replace')}")
+        return self.request("POST", "/connectors", {"name": name, "config": config})
+
+    def delete_connector(self, name, timeout=60):
+        """Deletes the connector, if there is one, and waits until the worker no longer has it."""
+        if name not in self.request("GET", "/connectors"):
+            return
+        self.request("DELETE", f"/connectors/{name}")
+        self.wait_for(lambda: name not in self.request("GET", "/connectors"), timeout,
+                      f"the deletion of connector {name}")
 
     def check_connector(self, name):
-        """Raises with the connector's own error when it or its task failed."""
+        """The connector's status (None if there is no such connector); raises with the
+        connector's own error when it or one of its tasks failed."""
         self.check_alive()
         try:
             status = self.request("GET", f"/connectors/{name}/status")
-        except urllib.error.HTTPError as e:
-            if e.code == 404:
+        except PeerError as e:
+            if "HTTP 404" in str(e):
                 return None
             raise
         for part in [status["connector"], *status.get("tasks", [])]:
             if part.get("state") == "FAILED":
-                raise PeerError(f"connector {name} failed:\n{part.get('trace', part)}")
+                what = f"task {part['id']}" if "id" in part else "connector"
+                raise PeerError(f"the {what} of connector {name} failed:\n"
+                                f"{part.get('trace', part)}")
         return status
 
+    def check(self, *names):
+        """Raises when the JVM exited or one of the named connectors (or a task) failed."""
+        self.check_alive()
+        for name in names:
+            self.check_connector(name)
+
+    def wait_running(self, name, timeout=120):
+        """Waits until the connector and its tasks (one at least) are all RUNNING."""
+        def running():
+            status = self.check_connector(name)
+            return bool(status and status.get("tasks")) and all(
+                part["state"] == "RUNNING" for part in [status["connector"], *status["tasks"]])
+        self.wait_for(running, timeout, f"connector {name} to run")
+
+    def wait_for(self, predicate, timeout, what, watch=(), interval=0.2):
+        """Polls `predicate` until it returns something true, which is returned; fails at once
+        when the JVM exits or one of the connectors named in `watch` fails."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check(*watch)
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise PeerError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(interval)
+
     def stop(self):
+        """Ends the JVM: SIGTERM (Connect stops its connectors), SIGKILL after 30 s."""
         if self.proc.poll() is not None:
             return
         os.kill(self.proc.pid, signal.SIGTERM)
@@ -197,3 +297,11 @@ class ConnectStandalone:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         log(f"Kafka Connect (pid {self.proc.pid}) stopped")
+
+
+if __name__ == "__main__":
+    try:
+        fetch_connect()
+        fetch_plugins()
+    except PeerError as e:
+        sys.exit(f"kafka-connect: {e}")

@@ -4,9 +4,11 @@
 #include "decode/capture_set.h"
 
 extern "C" {
+#include "catalog/dependency.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_publication_rel.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "nodes/nodes.h"
 #include "utils/builtins.h"
@@ -233,10 +235,25 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
     list_free(ancestors);
 }
 
+// The extension's own tables (the progress of incremental snapshots) are bookkeeping that the
+// worker writes itself: never captured, whatever the publications say.
+static bool belongs_to_bottledwater(Relation relation) {
+    const Oid extension = get_extension_oid("bottledwater", true);
+    return OidIsValid(extension) &&
+           getExtensionOfObject(RelationRelationId, RelationGetRelid(relation)) == extension;
+}
+
 const TableCapture& CaptureSet::lookup(Relation relation) {
     TableCapture& capture = tables_[RelationGetRelid(relation)];
     if (capture.valid) return capture;
-    if (!filters()) {
+    if (belongs_to_bottledwater(relation)) {
+        capture.member = false;
+        capture.actions = {false, false, false, false};
+        capture.columns.clear();
+        capture.stream_as = InvalidOid;
+        free_row_filter(capture.row_filter);
+        capture.row_filter = nullptr;
+    } else if (!filters()) {
         // Without publications a partition is streamed as its root table, one topic per tree.
         capture.member = true;
         capture.actions = kEveryAction;

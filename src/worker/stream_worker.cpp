@@ -48,6 +48,7 @@ extern "C" {
 #include "pg_boundary.h"
 #include "produce/kafka_properties.h"
 #include "worker/autostart.h"
+#include "worker/incremental_snapshot.h"
 #include "worker/kafka_change_sink.h"
 #include "worker/launcher.h"
 #include "worker/settings.h"
@@ -422,8 +423,9 @@ void guarded_poll(int timeout_ms) {
 // Between passes of a worker that keeps up with the WAL. What the pass produced is sent at once
 // (a flush does not wait for linger.ms, which is long so that catching up sends full batches)
 // and its acknowledgements are served; the rest of the poll interval is slept, so under a steady
-// load each request to Kafka carries a poll interval's changes instead of a few.
-void send_and_wait_for_wal() {
+// load each request to Kafka carries a poll interval's changes instead of a few. An incremental
+// snapshot with work left does not sleep: its next chunk is read after the next pass.
+void send_and_wait_for_wal(bool sleep) {
     const TimestampTz start = GetCurrentTimestamp();
     if (kafka->acks().in_flight() > 0) {
         guard_cpp("sending to Kafka", [&] {
@@ -433,7 +435,7 @@ void send_and_wait_for_wal() {
     }
     const long left =
         setting_poll_interval_ms - TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
-    if (left <= 0) return;
+    if (left <= 0 || !sleep) return;
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
                     PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
@@ -486,7 +488,7 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
 #else
     ReplicationSlotAcquire(slot_name, true);
 #endif
-    worker_change_sink = sink;
+    worker_change_sink = start_incremental_snapshots(*sink, my_state, slot_name);
     LogicalDecodingContext* ctx =
         CreateDecodingContext(InvalidXLogRecPtr, plugin_options(), false, &local_wal_routine,
                               no_prepare_write, no_write, nullptr);
@@ -544,9 +546,10 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
             // Everything decoded so far is in Kafka: whatever went wrong before is past.
             clear_worker_error(my_state);
         }
+        const bool snapshot_busy = run_incremental_snapshots(confirmer.confirmed());
         // Far behind (catching up after a stop or an outage): the next pass starts at once.
         if (GetFlushRecPtr(nullptr) - ctx->reader->EndRecPtr < kCatchingUpBytes)
-            send_and_wait_for_wal();
+            send_and_wait_for_wal(!snapshot_busy);
     }
 }
 

@@ -1,0 +1,274 @@
+// The worker's incremental snapshots (see incremental_snapshot.h). The queue and each table's
+// progress live in the extension's table bw_snapshot_progress, which the capture set leaves
+// out: the worker's own writes to it are WAL it decodes. One chunk is on its way at a time: read,
+// held by the ChunkReconciler until its watermark is decoded, sent, acknowledged, its position
+// written; only then is the next one read. A crash therefore sends at most the chunk on its way
+// again, and the stream never waits for more than one chunk's read.
+#include "worker/incremental_snapshot.h"
+
+extern "C" {
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "replication/message.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+}
+
+#include <string>
+#include <vector>
+
+#include "pg_boundary.h"
+#include "snapshot/chunk_reconciler.h"
+#include "worker/chunk_reader.h"
+#include "worker/settings.h"
+
+namespace bw {
+
+namespace {
+
+// Heap objects for the life of the process, never stack objects an ERROR's longjmp would skip.
+ChunkReconciler* reconciler = nullptr;
+SnapshotChunk* reading = nullptr;
+std::vector<std::string>* position = nullptr;  // of the table being snapshotted
+WorkerState* my_state = nullptr;
+char my_slot[NAMEDATALEN];
+
+uint64 requests_seen = 0;
+bool queue_read = false;  // false: read the queue again before the next chunk
+Oid current = InvalidOid;  // the table being snapshotted, InvalidOid: none
+uint64 chunk_number = 0;
+
+}  // namespace
+
+char* snapshot_progress_table() {
+    if (SPI_execute("SELECT pg_catalog.format('%I.%I', n.nspname, 'bw_snapshot_progress') "
+                    "FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+                    "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+                    "WHERE e.extname OPERATOR(pg_catalog.=) 'bottledwater'",
+                    true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "bottledwater: could not look up the extension's schema");
+    if (SPI_processed == 0) return nullptr;
+    return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+namespace {
+
+void execute(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls) {
+    if (SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0) < 0)
+        elog(ERROR, "bottledwater: could not record the progress of a snapshot");
+}
+
+Datum position_array(const std::vector<std::string>& texts) {
+    Datum* items = static_cast<Datum*>(palloc(sizeof(Datum) * Max(texts.size(), 1)));
+    for (size_t i = 0; i < texts.size(); i++) items[i] = CStringGetTextDatum(texts[i].c_str());
+    return PointerGetDatum(construct_array(items, static_cast<int>(texts.size()), TEXTOID, -1,
+                                           false, TYPALIGN_INT));
+}
+
+// Each chunk's rows and position; the table is done after its last chunk. A table cancelled in
+// the meantime stays cancelled.
+void record_acknowledged(const std::vector<SentChunk>& chunks) {
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    const char* table = snapshot_progress_table();
+    for (const SentChunk& chunk : chunks) {
+        if (chunk.discarded || table == nullptr) continue;
+        Oid types[4] = {OIDOID, INT8OID, TEXTARRAYOID, BOOLOID};
+        Datum values[4] = {ObjectIdGetDatum(chunk.request), Int64GetDatum(chunk.rows_sent),
+                           position_array(chunk.next_position), BoolGetDatum(chunk.last)};
+        const char nulls[5] = {' ', ' ', chunk.next_position.empty() ? 'n' : ' ', ' ', '\0'};
+        execute(psprintf("UPDATE %s SET rows_sent = rows_sent OPERATOR(pg_catalog.+) $2, "
+                         "chunks = chunks OPERATOR(pg_catalog.+) 1, "
+                         "chunk_position = COALESCE($3, chunk_position), "
+                         "state = CASE WHEN $4 THEN 'done' ELSE state END, "
+                         "finished_at = CASE WHEN $4 THEN pg_catalog.now() END "
+                         "WHERE relid OPERATOR(pg_catalog.=) $1 "
+                         "AND state OPERATOR(pg_catalog.=) 'running'",
+                         table),
+                4, types, values, nulls);
+    }
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+    for (const SentChunk& chunk : chunks) {
+        if (chunk.request != current || chunk.discarded) continue;
+        if (chunk.last) {
+            current = InvalidOid;
+            queue_read = false;
+            continue;
+        }
+        if (!chunk.next_position.empty())
+            guard_cpp("advancing the snapshot", [&] { *position = chunk.next_position; });
+    }
+}
+
+// The next table of the queue (one already running first, as it was left), marked running.
+void next_table() {
+    current = InvalidOid;
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    const char* table = snapshot_progress_table();
+    if (table != nullptr) {
+        if (SPI_execute(psprintf("SELECT relid, chunk_position FROM %s WHERE state "
+                                 "OPERATOR(pg_catalog.=) ANY ('{queued,running}') ORDER BY "
+                                 "state OPERATOR(pg_catalog.=) 'running' DESC, requested_at, "
+                                 "relid LIMIT 1",
+                                 table),
+                        true, 1) != SPI_OK_SELECT)
+            elog(ERROR, "bottledwater: could not read the queue of snapshots");
+        if (SPI_processed == 1) {
+            bool isnull;
+            HeapTuple row = SPI_tuptable->vals[0];
+            current = DatumGetObjectId(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
+            Datum array = SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull);
+            Datum* items = nullptr;
+            int count = 0;
+            if (!isnull)
+                deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT,
+                                  &items, nullptr, &count);
+            char** texts = static_cast<char**>(palloc(sizeof(char*) * Max(count, 1)));
+            for (int i = 0; i < count; i++) texts[i] = TextDatumGetCString(items[i]);
+            guard_cpp("resuming a snapshot", [&] { position->assign(texts, texts + count); });
+            Oid types[1] = {OIDOID};
+            Datum values[1] = {ObjectIdGetDatum(current)};
+            execute(psprintf("UPDATE %s SET state = 'running', started_at = "
+                             "COALESCE(started_at, pg_catalog.now()) "
+                             "WHERE relid OPERATOR(pg_catalog.=) $1",
+                             table),
+                    1, types, values, nullptr);
+        }
+    }
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+    queue_read = true;
+}
+
+void finish_table(const char* state, const char* error) {
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    const char* table = snapshot_progress_table();
+    if (table != nullptr) {
+        Oid types[3] = {OIDOID, TEXTOID, TEXTOID};
+        Datum values[3] = {ObjectIdGetDatum(current), CStringGetTextDatum(state),
+                           error ? CStringGetTextDatum(error) : (Datum)0};
+        const char nulls[4] = {' ', ' ', error ? ' ' : 'n', '\0'};
+        execute(psprintf("UPDATE %s SET state = $2, error = $3, finished_at = pg_catalog.now() "
+                         "WHERE relid OPERATOR(pg_catalog.=) $1 "
+                         "AND state OPERATOR(pg_catalog.=) 'running'",
+                         table),
+                3, types, values, nulls);
+    }
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+    if (error)
+        ereport(LOG, (errmsg("bottledwater: incremental snapshot of table %u failed: %s",
+                             current, error)));
+    current = InvalidOid;
+    queue_read = false;
+}
+
+// Writes the chunk's watermark after its rows were read, and makes it decodable at once.
+std::string write_watermark() {
+    std::string payload;
+    guard_cpp("naming a watermark", [&] { payload = watermark_payload(my_slot, ++chunk_number); });
+#if PG_VERSION_NUM >= 170000
+    XLogRecPtr end = LogLogicalMessage(kWatermarkPrefix, payload.data(), payload.size(), false,
+                                       true);
+#else
+    XLogRecPtr end = LogLogicalMessage(kWatermarkPrefix, payload.data(), payload.size(), false);
+    XLogFlush(end);
+#endif
+    (void)end;
+    return payload;
+}
+
+// One chunk of the current table, read and handed to the reconciler. An ERROR while reading
+// (the table altered under the read, a type that cannot be compared) fails that table only.
+void read_next_chunk() {
+    MemoryContext caller = CurrentMemoryContext;
+    volatile ChunkOutcome outcome = ChunkOutcome::Read;
+    char* volatile why = nullptr;
+    char* volatile error = nullptr;
+    std::string payload;
+    StartTransactionCommand();
+    PG_TRY();
+    {
+        guard_cpp("starting a chunk", [&] { *reading = SnapshotChunk(); });
+        char* refusal = nullptr;
+        outcome = read_chunk(current, *position, setting_snapshot_chunk_rows, *reading, &refusal);
+        if (outcome == ChunkOutcome::Read) payload = write_watermark();
+        if (refusal) why = MemoryContextStrdup(TopMemoryContext, refusal);
+        CommitTransactionCommand();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller);
+        ErrorData* data = CopyErrorData();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        error = MemoryContextStrdup(TopMemoryContext, data->message);
+        FreeErrorData(data);
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(caller);
+    if (error) {
+        finish_table("failed", error);
+        pfree(error);
+        return;
+    }
+    if (outcome == ChunkOutcome::TableGone) return finish_table("failed", "the table was dropped");
+    if (outcome == ChunkOutcome::Refused) {
+        finish_table("failed", why);
+        pfree(why);
+        return;
+    }
+    guard_cpp("holding a chunk", [&] { reconciler->open(std::move(*reading), payload); });
+}
+
+}  // namespace
+
+ChangeSink* start_incremental_snapshots(ChangeSink& stream, WorkerState* state,
+                                        const char* slot_name) {
+    my_state = state;
+    strlcpy(my_slot, slot_name, sizeof my_slot);
+    guard_cpp("preparing incremental snapshots", [&] {
+        reconciler = new ChunkReconciler(stream);
+        reading = new SnapshotChunk();
+        position = new std::vector<std::string>();
+    });
+    return reconciler;
+}
+
+bool run_incremental_snapshots(XLogRecPtr acknowledged_lsn) {
+    if (reconciler->awaiting_acknowledgement()) {
+        std::vector<SentChunk> done;
+        guard_cpp("collecting acknowledged chunks",
+                  [&] { done = reconciler->take_acknowledged(acknowledged_lsn); });
+        if (!done.empty()) record_acknowledged(done);
+    }
+    LWLockAcquire(worker_states->lock, LW_SHARED);
+    const uint64 requests = my_state->snapshot_requests;
+    LWLockRelease(worker_states->lock);
+    if (requests != requests_seen) {
+        requests_seen = requests;
+        queue_read = false;
+    }
+    if (reconciler->chunk_open()) return true;
+    if (reconciler->awaiting_acknowledgement()) return true;
+    if (!queue_read) next_table();
+    if (current == InvalidOid) return false;
+    read_next_chunk();
+    return true;
+}
+
+}  // namespace bw

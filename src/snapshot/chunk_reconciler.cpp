@@ -35,6 +35,12 @@ std::vector<SentChunk> ChunkReconciler::take_acknowledged(uint64_t acknowledged_
     return done;
 }
 
+bool ChunkReconciler::awaiting_acknowledgement(uint32_t request) const {
+    for (const SentChunk& chunk : sent_)
+        if (chunk.request == request) return true;
+    return false;
+}
+
 void ChunkReconciler::begin_transaction(const TransactionInfo& txn) {
     stream_.begin_transaction(txn);
 }

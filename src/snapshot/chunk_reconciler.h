@@ -56,6 +56,8 @@ public:
     // Chunks sent (or discarded) whose watermark is at or below `acknowledged_lsn`, oldest first.
     std::vector<SentChunk> take_acknowledged(uint64_t acknowledged_lsn);
     bool awaiting_acknowledgement() const { return !sent_.empty(); }
+    // Whether a chunk of table `request` was sent and is not acknowledged yet.
+    bool awaiting_acknowledgement(uint32_t request) const;
 
     void begin_transaction(const TransactionInfo& txn) override;
     void table_schema(const TableDescription& table) override;

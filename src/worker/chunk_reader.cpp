@@ -233,8 +233,9 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
         elog(ERROR, "bottledwater: could not read a chunk of table %s",
              RelationGetRelationName(relation));
     const uint64 found = SPI_processed;
-    ItemPointerData* tids =
-        static_cast<ItemPointerData*>(palloc(sizeof(ItemPointerData) * Max(found, 1)));
+    // Outside SPI's memory, which SPI_finish frees.
+    ItemPointerData* tids = static_cast<ItemPointerData*>(
+        MemoryContextAlloc(read_context, sizeof(ItemPointerData) * Max(found, 1)));
     for (uint64 i = 0; i < found; i++) {
         bool isnull;
         tids[i] = *reinterpret_cast<ItemPointer>(DatumGetPointer(

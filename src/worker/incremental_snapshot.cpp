@@ -1,9 +1,10 @@
 // The worker's incremental snapshots (see incremental_snapshot.h). The queue and each table's
 // progress live in the extension's table bw_snapshot_progress, which the capture set leaves
-// out: the worker's own writes to it are WAL it decodes. One chunk is on its way at a time: read,
-// held by the ChunkReconciler until its watermark is decoded, sent, acknowledged, its position
-// written; only then is the next one read. A crash therefore sends at most the chunk on its way
-// again, and the stream never waits for more than one chunk's read.
+// out: the worker's own writes to it are WAL it decodes. One chunk per table is on its way at a
+// time: read, held by the ChunkReconciler until its watermark is decoded, sent, acknowledged, its
+// position written; only then is the table's next one read (the next table may begin once its
+// last chunk is sent). A crash therefore sends at most one chunk per table again, and the stream
+// never waits for more than one chunk's read.
 #include "worker/incremental_snapshot.h"
 
 extern "C" {
@@ -45,8 +46,9 @@ uint64 chunk_number = 0;
 
 }  // namespace
 
-char* snapshot_progress_table() {
-    if (SPI_execute("SELECT pg_catalog.format('%I.%I', n.nspname, 'bw_snapshot_progress') "
+// The extension's schema, quoted, palloc'd; nullptr without the extension.
+static char* extension_schema() {
+    if (SPI_execute("SELECT pg_catalog.format('%I', n.nspname) "
                     "FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
                     "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
                     "WHERE e.extname OPERATOR(pg_catalog.=) 'bottledwater'",
@@ -54,6 +56,32 @@ char* snapshot_progress_table() {
         elog(ERROR, "bottledwater: could not look up the extension's schema");
     if (SPI_processed == 0) return nullptr;
     return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+char* snapshot_progress_table() {
+    const char* schema = extension_schema();
+    return schema ? psprintf("%s.bw_snapshot_progress", schema) : nullptr;
+}
+
+// Tables already queued start again from their first chunk: the new slot streams from now on.
+bool queue_every_captured_table() {
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    const char* schema = extension_schema();
+    if (schema != nullptr &&
+        SPI_execute(psprintf("INSERT INTO %s.bw_snapshot_progress AS p (relid, table_name) "
+                             "SELECT c.table_name, c.table_name::pg_catalog.text "
+                             "FROM %s.bw_captured_tables() c "
+                             "ON CONFLICT (relid) DO UPDATE SET state = 'queued', "
+                             "rows_sent = 0, chunks = 0, chunk_position = NULL, "
+                             "requested_at = pg_catalog.now(), started_at = NULL, "
+                             "finished_at = NULL, error = NULL",
+                             schema, schema),
+                    false, 0) != SPI_OK_INSERT)
+        elog(ERROR, "bottledwater: could not queue the tables of the initial snapshot");
+    PopActiveSnapshot();
+    SPI_finish();
+    return schema != nullptr;
 }
 
 namespace {
@@ -116,16 +144,28 @@ void next_table() {
     PushActiveSnapshot(GetTransactionSnapshot());
     const char* table = snapshot_progress_table();
     if (table != nullptr) {
+        // Tables whose last chunk is on its way are finished but for its acknowledgement.
         if (SPI_execute(psprintf("SELECT relid, chunk_position FROM %s WHERE state "
                                  "OPERATOR(pg_catalog.=) ANY ('{queued,running}') ORDER BY "
                                  "state OPERATOR(pg_catalog.=) 'running' DESC, requested_at, "
-                                 "relid LIMIT 1",
+                                 "relid",
                                  table),
-                        true, 1) != SPI_OK_SELECT)
+                        true, 0) != SPI_OK_SELECT)
             elog(ERROR, "bottledwater: could not read the queue of snapshots");
-        if (SPI_processed == 1) {
+        uint64 row_number = 0;
+        while (row_number < SPI_processed) {
             bool isnull;
-            HeapTuple row = SPI_tuptable->vals[0];
+            const Oid relid = DatumGetObjectId(SPI_getbinval(
+                SPI_tuptable->vals[row_number], SPI_tuptable->tupdesc, 1, &isnull));
+            bool in_flight = false;
+            guard_cpp("looking at chunks on their way",
+                      [&] { in_flight = reconciler->awaiting_acknowledgement(relid); });
+            if (!in_flight) break;
+            row_number++;
+        }
+        if (row_number < SPI_processed) {
+            bool isnull;
+            HeapTuple row = SPI_tuptable->vals[row_number];
             current = DatumGetObjectId(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
             Datum array = SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull);
             Datum* items = nullptr;
@@ -232,7 +272,12 @@ void read_next_chunk() {
         pfree(why);
         return;
     }
+    const bool last = reading->last;
     guard_cpp("holding a chunk", [&] { reconciler->open(std::move(*reading), payload); });
+    if (last) {
+        current = InvalidOid;
+        queue_read = false;
+    }
 }
 
 }  // namespace
@@ -264,9 +309,9 @@ bool run_incremental_snapshots(XLogRecPtr acknowledged_lsn) {
         queue_read = false;
     }
     if (reconciler->chunk_open()) return true;
-    if (reconciler->awaiting_acknowledgement()) return true;
+    if (current != InvalidOid && reconciler->awaiting_acknowledgement(current)) return true;
     if (!queue_read) next_table();
-    if (current == InvalidOid) return false;
+    if (current == InvalidOid) return reconciler->awaiting_acknowledgement();
     read_next_chunk();
     return true;
 }

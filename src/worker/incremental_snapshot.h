@@ -26,4 +26,8 @@ bool run_incremental_snapshots(XLogRecPtr acknowledged_lsn);
 // palloc'd; nullptr when the extension is not created in this database. SPI connected.
 char* snapshot_progress_table();
 
+// Queues every table of the capture set (bottledwater.initial_snapshot = incremental). Needs a
+// transaction; false when the extension is not created in this database.
+bool queue_every_captured_table();
+
 }  // namespace bw

@@ -257,10 +257,29 @@ void wait_for_all_acknowledged() {
     }
 }
 
-// Creates the slot and, unless skip_snapshot, dumps every table from the slot's initial snapshot
-// before the slot is made persistent: a worker that dies mid-snapshot leaves no slot, and its
-// restart takes a new snapshot from scratch.
+// Under initial_snapshot = incremental the tables are queued before the slot is created: the
+// chunks, read once streaming begins, see every change committed before the slot's start.
+void queue_initial_snapshot() {
+    StartTransactionCommand();
+    const bool queued = queue_every_captured_table();
+    CommitTransactionCommand();
+    if (!queued)
+        exit_with_config_error(
+            "bottledwater.initial_snapshot = incremental needs the extension in this database",
+            psprintf("CREATE EXTENSION bottledwater in database %s (its table keeps the "
+                     "snapshot's progress), or set bottledwater.initial_snapshot = 'consistent'.",
+                     quote_identifier(my_state->dbname)));
+}
+
+// Creates the slot and, for a consistent first snapshot (neither skip_snapshot nor
+// initial_snapshot = incremental), dumps every table from the slot's initial snapshot before the
+// slot is made persistent: a worker that dies mid-snapshot leaves no slot, and its restart takes
+// a new snapshot from scratch.
 void create_slot(const char* slot_name) {
+    const bool consistent =
+        !setting_skip_snapshot &&
+        static_cast<InitialSnapshot>(setting_initial_snapshot) == InitialSnapshot::Consistent;
+    if (!setting_skip_snapshot && !consistent) queue_initial_snapshot();
     StartTransactionCommand();
     // SnapBuildInitialSnapshot needs a read-only REPEATABLE READ transaction with no snapshot.
     XactIsoLevel = XACT_REPEATABLE_READ;
@@ -276,10 +295,10 @@ void create_slot(const char* slot_name) {
 #endif
     worker_change_sink = sink;
     LogicalDecodingContext* ctx = CreateInitDecodingContext(
-        "bottledwater", plugin_options(), !setting_skip_snapshot, InvalidXLogRecPtr,
+        "bottledwater", plugin_options(), consistent, InvalidXLogRecPtr,
         &local_wal_routine, no_prepare_write, no_write, nullptr);
     DecodingContextFindStartpoint(ctx);
-    if (!setting_skip_snapshot) {
+    if (consistent) {
         RestoreTransactionSnapshot(SnapBuildInitialSnapshot(ctx->snapshot_builder), MyProc);
         PushActiveSnapshot(GetTransactionSnapshot());
         set_worker_phase(my_state, WorkerPhase::Snapshot);

@@ -321,3 +321,25 @@ def test_initial_snapshot_incremental_streams_at_once_and_sends_every_table(bw_d
                          dict(db.execute("SELECT id, v FROM t").fetchall()))
     final_state_in_kafka(consumer_factory, bw_db["prefix"] + "other",
                          dict(db.execute("SELECT id, v FROM other").fetchall()))
+
+
+def test_a_table_added_to_the_publication_is_snapshotted_automatically(bw_db, pg, pg_connect,
+                                                                       consumer_factory):
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE a (id int PRIMARY KEY, v int)")
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v int)")
+    db.execute("INSERT INTO t SELECT g, 7 FROM generate_series(1, 3000) g")
+    db.execute("CREATE PUBLICATION snap_pub FOR TABLE a")
+    start_streaming(pg, pg_connect, bw_db, publication="snap_pub", snapshot_new_tables="on",
+                    snapshot_chunk_rows=500)
+    # Tables captured when the worker starts are not new.
+    db.execute("INSERT INTO a VALUES (1, 1)")
+    time.sleep(1)
+    assert snapshots(db) == {}
+    db.execute("ALTER PUBLICATION snap_pub ADD TABLE t")
+    db.execute("UPDATE t SET v = 8 WHERE id <= 10")
+    db.execute("DELETE FROM t WHERE id > 2990")
+    done = wait_snapshot_state(db, "public.t", {"done", "failed"})
+    assert done["state"] == "done", done
+    final_state_in_kafka(consumer_factory, bw_db["prefix"] + "t",
+                         dict(db.execute("SELECT id, v FROM t").fetchall()))

@@ -12,8 +12,8 @@ namespace bw {
 
 const char kWatermarkPrefix[] = "bottledwater.watermark";
 
-std::string watermark_payload(const std::string& slot_name, uint64_t chunk_number) {
-    return slot_name + "/" + std::to_string(chunk_number);
+std::string watermark_payload(const std::string& worker, uint64_t chunk_number) {
+    return worker + "/" + std::to_string(chunk_number);
 }
 
 void ChunkReconciler::open(SnapshotChunk chunk, std::string payload) {

@@ -18,9 +18,9 @@ namespace bw {
 // The prefix of the worker's watermark messages (non-transactional logical decoding messages).
 extern const char kWatermarkPrefix[];
 
-// What identifies one chunk's watermark: the slot (other workers' watermarks, and SQL
-// consumers', are ignored) and the chunk's number in this process.
-std::string watermark_payload(const std::string& slot_name, uint64_t chunk_number);
+// What identifies one chunk's watermark: the worker (its slot, so that other workers' watermarks
+// are ignored, and its process) and the chunk's number in that process.
+std::string watermark_payload(const std::string& worker, uint64_t chunk_number);
 
 // One chunk as read: rows of one table in key order, encoded as the stream encodes them, and
 // where the next chunk starts.

@@ -9,6 +9,8 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "utils/inval.h"
+#include "utils/syscache.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -21,6 +23,7 @@ extern "C" {
 }
 
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "pg_boundary.h"
@@ -37,7 +40,9 @@ ChunkReconciler* reconciler = nullptr;
 SnapshotChunk* reading = nullptr;
 std::vector<std::string>* position = nullptr;  // of the table being snapshotted
 WorkerState* my_state = nullptr;
-char my_slot[NAMEDATALEN];
+// The slot and this process's start: a watermark of an earlier process, met again when the slot
+// replays, never matches a chunk of this one.
+char my_watermark_name[NAMEDATALEN + 32];
 
 uint64 requests_seen = 0;
 bool queue_read = false;  // false: read the queue again before the next chunk
@@ -63,22 +68,27 @@ char* snapshot_progress_table() {
     return schema ? psprintf("%s.bw_snapshot_progress", schema) : nullptr;
 }
 
-// Tables already queued start again from their first chunk: the new slot streams from now on.
-bool queue_every_captured_table() {
-    SPI_connect();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    const char* schema = extension_schema();
-    if (schema != nullptr &&
-        SPI_execute(psprintf("INSERT INTO %s.bw_snapshot_progress AS p (relid, table_name) "
+// Queues the captured tables `where` selects (a condition on c.table_name, the captured table's
+// regclass, or "true"); a table already queued starts again from its first chunk. SPI connected.
+static void queue_captured_tables(const char* schema, const char* where) {
+    if (SPI_execute(psprintf("INSERT INTO %s.bw_snapshot_progress AS p (relid, table_name) "
                              "SELECT c.table_name, c.table_name::pg_catalog.text "
-                             "FROM %s.bw_captured_tables() c "
+                             "FROM %s.bw_captured_tables() c WHERE %s "
                              "ON CONFLICT (relid) DO UPDATE SET state = 'queued', "
                              "rows_sent = 0, chunks = 0, chunk_position = NULL, "
                              "requested_at = pg_catalog.now(), started_at = NULL, "
                              "finished_at = NULL, error = NULL",
-                             schema, schema),
+                             schema, schema, where),
                     false, 0) != SPI_OK_INSERT)
-        elog(ERROR, "bottledwater: could not queue the tables of the initial snapshot");
+        elog(ERROR, "bottledwater: could not queue tables for a snapshot");
+}
+
+// The new slot streams from now on: every table is sent again.
+bool queue_every_captured_table() {
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    const char* schema = extension_schema();
+    if (schema != nullptr) queue_captured_tables(schema, "true");
     PopActiveSnapshot();
     SPI_finish();
     return schema != nullptr;
@@ -220,7 +230,7 @@ void finish_table(const char* state, const char* error) {
 // Writes the chunk's watermark after its rows were read, and makes it decodable at once.
 std::string write_watermark() {
     std::string payload;
-    guard_cpp("naming a watermark", [&] { payload = watermark_payload(my_slot, ++chunk_number); });
+    guard_cpp("naming a watermark", [&] { payload = watermark_payload(my_watermark_name, ++chunk_number); });
 #if PG_VERSION_NUM >= 170000
     XLogRecPtr end = LogLogicalMessage(kWatermarkPrefix, payload.data(), payload.size(), false,
                                        true);
@@ -280,21 +290,89 @@ void read_next_chunk() {
     }
 }
 
+// snapshot_new_tables: the tables captured when last looked, and whether a publication changed
+// since (its catalog rows were invalidated).
+std::unordered_set<Oid>* captured = nullptr;
+bool publications_changed = false;
+
+void publication_invalidated(Datum, int, uint32) {
+    publications_changed = true;
+}
+
+// Queues the tables that entered the capture set since it was last looked at. The first look
+// only remembers: tables captured when the worker starts are not new.
+void queue_new_tables() {
+    publications_changed = false;
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    const char* schema = extension_schema();
+    if (schema != nullptr) {
+        if (SPI_execute(psprintf("SELECT table_name FROM %s.bw_captured_tables()", schema), true,
+                        0) != SPI_OK_SELECT)
+            elog(ERROR, "bottledwater: could not list the captured tables");
+        Oid* now = static_cast<Oid*>(palloc(sizeof(Oid) * Max(SPI_processed, 1)));
+        const uint64 count = SPI_processed;
+        for (uint64 i = 0; i < count; i++) {
+            bool isnull;
+            now[i] = DatumGetObjectId(
+                SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+        }
+        StringInfoData entered;
+        initStringInfo(&entered);
+        const bool first_look = captured == nullptr;
+        guard_cpp("comparing the capture set", [&] {
+            if (first_look) captured = new std::unordered_set<Oid>();
+            std::unordered_set<Oid> previous;
+            previous.swap(*captured);
+            for (uint64 i = 0; i < count; i++) {
+                captured->insert(now[i]);
+                if (!first_look && previous.count(now[i]) == 0)
+                    appendStringInfo(&entered, "%s%u", entered.len ? "," : "", now[i]);
+            }
+        });
+        if (entered.len > 0) {
+            ereport(LOG, (errmsg("bottledwater: tables entered the capture set; queued for an "
+                                 "incremental snapshot: %s",
+                                 entered.data)));
+            queue_captured_tables(
+                schema, psprintf("c.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY "
+                                 "('{%s}'::pg_catalog.oid[])",
+                                 entered.data));
+        }
+    }
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+}
+
 }  // namespace
 
 ChangeSink* start_incremental_snapshots(ChangeSink& stream, WorkerState* state,
                                         const char* slot_name) {
     my_state = state;
-    strlcpy(my_slot, slot_name, sizeof my_slot);
+    snprintf(my_watermark_name, sizeof my_watermark_name, "%s/%lld", slot_name,
+             static_cast<long long>(MyStartTimestamp));
     guard_cpp("preparing incremental snapshots", [&] {
         reconciler = new ChunkReconciler(stream);
         reading = new SnapshotChunk();
         position = new std::vector<std::string>();
     });
+    if (setting_snapshot_new_tables) {
+        CacheRegisterSyscacheCallback(PUBLICATIONRELMAP, publication_invalidated, (Datum)0);
+        CacheRegisterSyscacheCallback(PUBLICATIONNAMESPACEMAP, publication_invalidated,
+                                      (Datum)0);
+        CacheRegisterSyscacheCallback(PUBLICATIONOID, publication_invalidated, (Datum)0);
+        queue_new_tables();
+    }
     return reconciler;
 }
 
 bool run_incremental_snapshots(XLogRecPtr acknowledged_lsn) {
+    if (publications_changed) {
+        queue_new_tables();
+        queue_read = false;
+    }
     if (reconciler->awaiting_acknowledgement()) {
         std::vector<SentChunk> done;
         guard_cpp("collecting acknowledged chunks",

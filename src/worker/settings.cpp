@@ -36,6 +36,7 @@ char* setting_topic_config = nullptr;
 char* setting_kafka_secret_config = nullptr;
 int setting_poll_interval_ms = 10;
 int setting_snapshot_chunk_rows = 4096;
+bool setting_snapshot_new_tables = false;
 int setting_initial_snapshot = static_cast<int>(InitialSnapshot::Consistent);
 int setting_max_workers = 8;
 
@@ -246,6 +247,11 @@ void define_settings() {
                             "At most one chunk is sent twice after a crash.",
                             &setting_snapshot_chunk_rows, 4096, 1, 1000000, PGC_SUSET, 0, nullptr,
                             nullptr, nullptr);
+    DefineCustomBoolVariable("bottledwater.snapshot_new_tables",
+                             "Snapshot incrementally every table that enters the capture set "
+                             "while the worker runs (added to a publication).",
+                             nullptr, &setting_snapshot_new_tables, false, PGC_SUSET, 0, nullptr,
+                             nullptr, nullptr);
     DefineCustomEnumVariable("bottledwater.initial_snapshot",
                              "How a new slot's existing rows are sent: consistent (one "
                              "transaction, before streaming) or incremental (in chunks, while "

@@ -135,6 +135,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100k rows instead of 1M")
     parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--chunk-rows", type=int, default=None,
+                        help="bottledwater.snapshot_chunk_rows of the incremental passes")
     parser.add_argument("--auto-create-topic", action="store_true",
                         help="let the first message create the topic (timed) instead of "
                              "creating it before bw_start")
@@ -145,7 +147,10 @@ def main():
     result = {"when": now_utc(), "quick": args.quick, "rows": rows,
               "topic_created_before_start": not args.auto_create_topic}
     watermarks = watermark_consumer(bootstrap)
-    with BenchDatabase(env, DB, {"poll_interval_ms": 100}) as db:
+    settings = {"poll_interval_ms": 100}
+    if args.chunk_rows:
+        settings["snapshot_chunk_rows"] = args.chunk_rows
+    with BenchDatabase(env, DB, settings) as db:
         result["machine"] = machine(db.conn)
         load(db.conn, rows)
         table_bytes = db.conn.execute("SELECT pg_table_size('snap')").fetchone()[0]

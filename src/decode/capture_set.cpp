@@ -123,13 +123,18 @@ static int2vector* column_list_for(Oid publication_oid, Oid rules_relid, Oid tar
     return list;
 }
 
-void CaptureSet::decide(TableCapture& capture, Relation relation) {
+// Not captured, until decided otherwise.
+static void clear(TableCapture& capture) {
     capture.member = false;
     capture.actions = {false, false, false, false};
     capture.columns.clear();
     capture.stream_as = InvalidOid;
     free_row_filter(capture.row_filter);
     capture.row_filter = nullptr;
+}
+
+void CaptureSet::decide(TableCapture& capture, Relation relation) {
+    clear(capture);
     // One publication that publishes the table: the relation its changes are sent as (itself,
     // or an ancestor under publish_via_partition_root) at that ancestor's level, and the
     // relation whose membership row holds its column list and row filter.
@@ -247,12 +252,7 @@ const TableCapture& CaptureSet::lookup(Relation relation) {
     TableCapture& capture = tables_[RelationGetRelid(relation)];
     if (capture.valid) return capture;
     if (belongs_to_bottledwater(relation)) {
-        capture.member = false;
-        capture.actions = {false, false, false, false};
-        capture.columns.clear();
-        capture.stream_as = InvalidOid;
-        free_row_filter(capture.row_filter);
-        capture.row_filter = nullptr;
+        clear(capture);
     } else if (!filters()) {
         // Without publications a partition is streamed as its root table, one topic per tree.
         capture.member = true;

@@ -195,7 +195,8 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
     Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * key_count));
     for (int i = 0; i < key_count; i++) {
         const int index = table->columns[table->key_columns[i]].attribute_index;
-        const char* name = NameStr(TupleDescAttr(RelationGetDescr(target.relation), index)->attname);
+        const char* name =
+            NameStr(TupleDescAttr(RelationGetDescr(target.relation), index)->attname);
         keys[i].attnum = get_attnum(relid, name);
         Form_pg_attribute attribute = TupleDescAttr(RelationGetDescr(relation), keys[i].attnum - 1);
         keys[i].type = types[i] = attribute->atttypid;
@@ -258,13 +259,7 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
     for (uint64 i = 0; i < found; i++) {
         if (!table_tuple_fetch_row_version(relation, &tids[i], snapshot, slot)) continue;
         MemoryContextSwitchTo(row_context);
-        bool should_free;
-        HeapTuple stored = ExecFetchSlotHeapTuple(slot, false, &should_free);
-        // The encoder reads an on-disk TOAST pointer as "unchanged by this UPDATE".
-        HeapTuple tuple = to_stream_target(
-            target, HeapTupleHasExternal(stored)
-                        ? toast_flatten_tuple(stored, RelationGetDescr(relation))
-                        : stored);
+        HeapTuple tuple = snapshot_row(target, relation, slot);
         if (filter_snapshot_row(captured->row_filter, tuple))
             guard_cpp("encoding a chunk row", [&] {
                 encoder->encode(ChangeOp::Insert, target.relation, *table, nullptr, tuple,

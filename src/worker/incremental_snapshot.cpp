@@ -227,19 +227,20 @@ void finish_table(const char* state, const char* error) {
     queue_read = false;
 }
 
-// Writes the chunk's watermark after its rows were read, and makes it decodable at once.
-std::string write_watermark() {
-    std::string payload;
-    guard_cpp("naming a watermark", [&] { payload = watermark_payload(my_watermark_name, ++chunk_number); });
+constexpr size_t kPayloadBytes = sizeof my_watermark_name + 24;
+
+// Writes the chunk's watermark after its rows were read, and makes it decodable at once; its
+// payload goes to `payload` (kPayloadBytes).
+void write_watermark(char* payload) {
+    guard_cpp("naming a watermark", [&] {
+        strlcpy(payload, watermark_payload(my_watermark_name, ++chunk_number).c_str(),
+                kPayloadBytes);
+    });
 #if PG_VERSION_NUM >= 170000
-    XLogRecPtr end = LogLogicalMessage(kWatermarkPrefix, payload.data(), payload.size(), false,
-                                       true);
+    (void)LogLogicalMessage(kWatermarkPrefix, payload, strlen(payload), false, true);
 #else
-    XLogRecPtr end = LogLogicalMessage(kWatermarkPrefix, payload.data(), payload.size(), false);
-    XLogFlush(end);
+    XLogFlush(LogLogicalMessage(kWatermarkPrefix, payload, strlen(payload), false));
 #endif
-    (void)end;
-    return payload;
 }
 
 // One chunk of the current table, read and handed to the reconciler. An ERROR while reading
@@ -249,14 +250,14 @@ void read_next_chunk() {
     volatile ChunkOutcome outcome = ChunkOutcome::Read;
     char* volatile why = nullptr;
     char* volatile error = nullptr;
-    std::string payload;
+    char payload[kPayloadBytes];
     StartTransactionCommand();
     PG_TRY();
     {
         guard_cpp("starting a chunk", [&] { *reading = SnapshotChunk(); });
         char* refusal = nullptr;
         outcome = read_chunk(current, *position, setting_snapshot_chunk_rows, *reading, &refusal);
-        if (outcome == ChunkOutcome::Read) payload = write_watermark();
+        if (outcome == ChunkOutcome::Read) write_watermark(payload);
         if (refusal) why = MemoryContextStrdup(TopMemoryContext, refusal);
         CommitTransactionCommand();
     }
@@ -283,7 +284,8 @@ void read_next_chunk() {
         return;
     }
     const bool last = reading->last;
-    guard_cpp("holding a chunk", [&] { reconciler->open(std::move(*reading), payload); });
+    guard_cpp("holding a chunk",
+              [&] { reconciler->open(std::move(*reading), std::string(payload)); });
     if (last) {
         current = InvalidOid;
         queue_read = false;

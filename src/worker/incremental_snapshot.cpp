@@ -51,12 +51,16 @@ uint64 chunk_number = 0;
 
 }  // namespace
 
-// The extension's schema, quoted, palloc'd; nullptr without the extension.
+// The extension's schema, quoted, palloc'd; nullptr without the extension, or with one too old
+// to have the progress table (0.1.0 until ALTER EXTENSION bottledwater UPDATE).
 static char* extension_schema() {
     if (SPI_execute("SELECT pg_catalog.format('%I', n.nspname) "
                     "FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
                     "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
-                    "WHERE e.extname OPERATOR(pg_catalog.=) 'bottledwater'",
+                    "WHERE e.extname OPERATOR(pg_catalog.=) 'bottledwater' AND EXISTS ("
+                    "SELECT FROM pg_catalog.pg_class c WHERE c.relnamespace "
+                    "OPERATOR(pg_catalog.=) n.oid "
+                    "AND c.relname OPERATOR(pg_catalog.=) 'bw_snapshot_progress')",
                     true, 1) != SPI_OK_SELECT)
         elog(ERROR, "bottledwater: could not look up the extension's schema");
     if (SPI_processed == 0) return nullptr;

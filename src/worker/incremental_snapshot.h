@@ -23,7 +23,8 @@ ChangeSink* start_incremental_snapshots(ChangeSink& stream, WorkerState* state,
 bool run_incremental_snapshots(XLogRecPtr acknowledged_lsn);
 
 // The progress table (bw_snapshot_progress, in the extension's schema), quoted and qualified,
-// palloc'd; nullptr when the extension is not created in this database. SPI connected.
+// palloc'd; nullptr when the extension is not created in this database, or is older than 0.2.0.
+// SPI connected.
 char* snapshot_progress_table();
 
 // Queues every table of the capture set (bottledwater.initial_snapshot = incremental). Needs a

@@ -266,8 +266,9 @@ void queue_initial_snapshot() {
     if (!queued)
         exit_with_config_error(
             "bottledwater.initial_snapshot = incremental needs the extension in this database",
-            psprintf("CREATE EXTENSION bottledwater in database %s (its table keeps the "
-                     "snapshot's progress), or set bottledwater.initial_snapshot = 'consistent'.",
+            psprintf("CREATE EXTENSION bottledwater (or ALTER EXTENSION bottledwater UPDATE) in "
+                     "database %s: its table keeps the snapshot's progress. Or set "
+                     "bottledwater.initial_snapshot = 'consistent'.",
                      quote_identifier(my_state->dbname)));
 }
 

@@ -215,10 +215,13 @@ def test_kill_mid_table_resumes_sending_at_most_one_chunk_twice(bw_db, pg, pg_co
     start_streaming(pg, pg_connect, bw_db, snapshot_chunk_rows=chunk)
     db.execute("SELECT bw_snapshot(%s, '{t}')", (bw_db["name"],))
     wait_for(lambda: (snapshots(db)["public.t"]["chunks"] or 0) >= 20, what="20 chunks")
+    before = snapshots(db)["public.t"]
+    assert before["state"] == "running" and before["rows_sent"] < 60000, before
     pid = status(db, bw_db["name"])["pid"]
     os.kill(pid, 9)
-    conn = reconnect(lambda: pg_connect(bw_db["name"]))
+    # The postmaster ends every session after a SIGKILL: connect once the new worker streams.
     wait_streaming(lambda: pg_connect(bw_db["name"]), bw_db["name"], not_pid=pid)
+    conn = reconnect(lambda: pg_connect(bw_db["name"]))
     done = wait_snapshot_state(conn, "public.t", {"done", "failed"}, timeout=300)
     assert done["state"] == "done", done
     snapshot_rows = [m for m in read_topic(consumer_factory, bw_db["prefix"] + "t")

@@ -7,6 +7,11 @@ A consumer thread (assigned to the pre-created topic from offset 0) notes the wa
 message is handed to it. Latency = received - committed, same host and clock. The row also
 carries clock_timestamp() taken inside its transaction, just before the commit, giving a second,
 server-side figure (insert -> readable). The worker runs with its default settings.
+
+With --during-snapshot, arms alternate: idle, then the same load while an incremental snapshot
+(bw_snapshot) of a 1M-row table runs, and again (--arms pairs), each arm on a table and topic of
+its own; the snapshot's p99 is reported over the idle one. Alternating in one run keeps a shared
+machine's load from favouring either arm.
 """
 
 import argparse
@@ -17,8 +22,8 @@ import threading
 import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from _common import (BenchDatabase, create_topics, dev_env, header, machine, now_utc, table,
-                     write_results)
+from _common import (BenchDatabase, connect, create_topics, dev_env, header, machine, now_utc,
+                     table, write_results)
 
 NAME = "latency"
 DB = "bench_latency"
@@ -62,9 +67,86 @@ def summary(latencies_ms):
             "mean_ms": statistics.mean(v), "min_ms": v[0]}
 
 
+def measure(db, bootstrap, table_name, rate, seconds):
+    """One arm: `rate` single-row transactions per second for `seconds` into a new table."""
+    total = rate * seconds
+    db.conn.execute(f"CREATE TABLE {table_name} (id bigint PRIMARY KEY, at timestamptz NOT NULL, "
+                    "pad text)")
+    topic = db.topic(table_name)
+    create_topics(bootstrap, [topic])
+    receiver = Receiver(bootstrap, topic, total + 1, seconds + 120)  # and row 0
+    receiver.start()
+    time.sleep(1.0)  # the consumer has its partition before the first row
+
+    committed = [0.0] * total
+    late = 0
+    insert = f"INSERT INTO {table_name} VALUES (%s, clock_timestamp(), 'latency probe')"
+    with db.conn.cursor() as cur:
+        cur.execute(insert, (0,), prepare=True)  # a first row, not measured
+        start = time.perf_counter()
+        t0_wall = time.time()
+        for i in range(total):
+            due = start + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            elif wait < -0.002:
+                late += 1
+            cur.execute(insert, (i + 1,), prepare=True)
+            committed[i] = time.time()
+        elapsed = time.perf_counter() - start
+    receiver.join(timeout=seconds + 130)
+    if receiver.error:
+        raise receiver.error
+    got = receiver.received
+    missing = [i + 1 for i in range(total) if i + 1 not in got]
+    if missing:
+        raise RuntimeError(f"{len(missing)} of {total} rows never reached the consumer "
+                           f"(first missing id {missing[0]})")
+    client = [(got[i + 1][0] - committed[i]) * 1000 for i in range(total)]
+    server = [(got[i + 1][0] - got[i + 1][1]) * 1000 for i in range(total)]
+    return {"achieved_rows_per_s": total / elapsed, "rows_late_over_2ms": late,
+            "commit_to_readable": summary(client), "insert_to_readable": summary(server),
+            "first_second_commit_to_readable_ms": summary(
+                [client[i] for i in range(total) if committed[i] - t0_wall < 1.0])}
+
+
+class SnapshotKeeper(threading.Thread):
+    """Keeps an incremental snapshot of `bulk` running for a whole arm: queued again as soon as
+    it is done. Counts the rows the worker reports sent."""
+
+    def __init__(self, env, name):
+        super().__init__(daemon=True)
+        self.env, self.name = env, name
+        self.stop = threading.Event()
+        self.rows_sent = 0
+        self.error = None
+
+    def run(self):
+        try:
+            conn = connect(self.env, self.name)
+            conn.execute("SELECT bw_snapshot(%s, '{bulk}')", (self.name,))
+            while not self.stop.wait(0.2):
+                state, rows = conn.execute("SELECT state, rows_sent FROM bw_snapshots() WHERE "
+                                           "table_text = 'public.bulk'").fetchone()
+                if state == "done":
+                    self.rows_sent += rows
+                    conn.execute("SELECT bw_snapshot(%s, '{bulk}')", (self.name,))
+            state, rows = conn.execute("SELECT state, rows_sent FROM bw_snapshots() WHERE "
+                                       "table_text = 'public.bulk'").fetchone()
+            self.rows_sent += rows
+            conn.execute("SELECT bw_snapshot_cancel(%s)", (self.name,))
+            conn.close()
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1,000 rows/s for 5 s")
+    parser.add_argument("--during-snapshot", action="store_true",
+                        help="alternate idle arms with arms during an incremental snapshot")
+    parser.add_argument("--arms", type=int, default=2, help="pairs of arms (--during-snapshot)")
     args = parser.parse_args()
     rate, seconds = (1000, 5) if args.quick else (2000, 20)
     total = rate * seconds
@@ -73,58 +155,63 @@ def main():
     sys.setswitchinterval(0.0005)  # hand the GIL over promptly between writer and consumer
     result = {"when": now_utc(), "quick": args.quick, "rate_rows_per_s": rate,
               "seconds": seconds, "rows": total}
-    with BenchDatabase(env, DB) as db:
+    with BenchDatabase(env, DB, {"skip_snapshot": "on"} if args.during_snapshot else None) as db:
         result["machine"] = machine(db.conn)
-        db.conn.execute("CREATE TABLE lat (id bigint PRIMARY KEY, at timestamptz NOT NULL, "
-                        "pad text)")
-        topic = db.topic("lat")
-        create_topics(bootstrap, [topic])
+        result["worker_poll_interval_ms"] = db.conn.execute(
+            "SHOW bottledwater.poll_interval_ms").fetchone()[0]
+        if args.during_snapshot:
+            db.conn.execute("CREATE TABLE bulk (id bigint PRIMARY KEY, n int, t text)")
+            db.conn.execute("INSERT INTO bulk SELECT i, i % 1000, 'row ' || i "
+                            "FROM generate_series(1, 1000000) i")
+            db.conn.execute("VACUUM (FREEZE, ANALYZE) bulk")
+            create_topics(bootstrap, [db.topic("bulk")])
         db.start()
         db.wait_streaming()
-        receiver = Receiver(bootstrap, topic, total + 1, seconds + 120)  # and row 0
-        receiver.start()
-        time.sleep(1.0)  # the consumer has its partition before the first row
-
-        committed = [0.0] * total
-        late = 0
-        insert = "INSERT INTO lat VALUES (%s, clock_timestamp(), 'latency probe')"
-        with db.conn.cursor() as cur:
-            cur.execute(insert, (0,), prepare=True)  # a first row, not measured
-            start = time.perf_counter()
-            t0_wall = time.time()
-            for i in range(total):
-                due = start + i / rate
-                wait = due - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-                elif wait < -0.002:
-                    late += 1
-                cur.execute(insert, (i + 1,), prepare=True)
-                committed[i] = time.time()
-            elapsed = time.perf_counter() - start
-        receiver.join(timeout=seconds + 130)
-        if receiver.error:
-            raise receiver.error
-        got = receiver.received
-        missing = [i + 1 for i in range(total) if i + 1 not in got]
-        if missing:
-            raise RuntimeError(f"{len(missing)} of {total} rows never reached the consumer "
-                               f"(first missing id {missing[0]})")
-        client = [(got[i + 1][0] - committed[i]) * 1000 for i in range(total)]
-        server = [(got[i + 1][0] - got[i + 1][1]) * 1000 for i in range(total)]
-        result.update({"achieved_rows_per_s": total / elapsed, "rows_late_over_2ms": late,
-                       "commit_to_readable": summary(client),
-                       "insert_to_readable": summary(server),
-                       "worker_poll_interval_ms": db.conn.execute(
-                           "SHOW bottledwater.poll_interval_ms").fetchone()[0],
-                       "first_second_commit_to_readable_ms": summary(
-                           [client[i] for i in range(total) if committed[i] - t0_wall < 1.0])})
+        if not args.during_snapshot:
+            result.update(measure(db, bootstrap, "lat", rate, seconds))
+        else:
+            arms = []
+            for i in range(args.arms):
+                for during in (False, True):
+                    keeper = SnapshotKeeper(env, db.name) if during else None
+                    if keeper:
+                        keeper.start()
+                    arm = measure(db, bootstrap, f"lat_{i}_{int(during)}", rate, seconds)
+                    arm["during_snapshot"] = during
+                    if keeper:
+                        keeper.stop.set()
+                        keeper.join(timeout=60)
+                        if keeper.error:
+                            raise keeper.error
+                        arm["snapshot_rows_sent"] = keeper.rows_sent
+                    arms.append(arm)
+            result["arms"] = arms
+            best = {d: min((a for a in arms if a["during_snapshot"] == d),
+                           key=lambda a: a["commit_to_readable"]["p99_ms"]) for d in (False, True)}
+            result["p99_ratio_snapshot_over_idle"] = (
+                best[True]["commit_to_readable"]["p99_ms"] /
+                best[False]["commit_to_readable"]["p99_ms"])
+            result.update(best[False])
 
     c, s = result["commit_to_readable"], result["insert_to_readable"]
     lines = header("bottledwater latency benchmark", result)
     lines += [f"{total:,} single-row transactions at {rate:,} rows/s for {seconds} s (achieved "
-              f"{result['achieved_rows_per_s']:,.0f} rows/s, {late} rows more than 2 ms late); "
-              f"worker poll_interval_ms {result['worker_poll_interval_ms']}.", ""]
+              f"{result['achieved_rows_per_s']:,.0f} rows/s, {result['rows_late_over_2ms']} "
+              f"rows more than 2 ms late); worker poll_interval_ms "
+              f"{result['worker_poll_interval_ms']}.", ""]
+    if args.during_snapshot:
+        lines += [f"Arms alternated idle / during an incremental snapshot of a 1M-row table "
+                  f"(queued again whenever it finished, so it ran through the whole arm), "
+                  f"{args.arms} of each; each side's best p99 counts. p99 during the snapshot "
+                  f"over idle: {result['p99_ratio_snapshot_over_idle']:.2f}.", ""]
+        lines += table(("arm", "p50 ms", "p99 ms", "max ms", "snapshot rows sent during the arm"),
+                       [("snapshot" if a["during_snapshot"] else "idle",
+                         f"{a['commit_to_readable']['p50_ms']:.1f}",
+                         f"{a['commit_to_readable']['p99_ms']:.1f}",
+                         f"{a['commit_to_readable']['max_ms']:.1f}",
+                         f"{a['snapshot_rows_sent']:,}" if a["during_snapshot"] else "")
+                        for a in result["arms"]])
+        lines.append("")
     lines += table(("measure", "p50 ms", "p99 ms", "max ms", "mean ms"),
                    [(label, f"{x['p50_ms']:.1f}", f"{x['p99_ms']:.1f}", f"{x['max_ms']:.1f}",
                      f"{x['mean_ms']:.1f}")

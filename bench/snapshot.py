@@ -10,6 +10,11 @@ cluster) and from the moment bw_status first shows the snapshot phase (the dump 
 bytes (key + value) are read back from the topic after the timed part. The topic is created
 (one partition) before bw_start, as a production setup without topic auto-creation would, so the
 broker's creation of it is not timed; --auto-create-topic times it too.
+
+An incremental pass (bottledwater.initial_snapshot = incremental, the default chunk size) follows
+each consistent one: the slot is created without a snapshot, streaming begins, and the table is
+read in chunks; it ends once bw_snapshots() shows the table done and the topic holds all the rows.
+Its rate is reported over the consistent snapshot's (from bw_start, both).
 """
 
 import argparse
@@ -75,6 +80,38 @@ def snapshot_pass(db, rows, bootstrap, watermarks, index, precreate):
                                                           "messages_acknowledged")}}
 
 
+def incremental_pass(db, rows, bootstrap, watermarks, index, precreate):
+    """Seconds from bw_start to the incremental first snapshot being complete in Kafka."""
+    db.set_prefix(f"{DB}_{int(time.time())}_inc{index}.")
+    db.admin.execute(f"ALTER DATABASE {DB} SET bottledwater.initial_snapshot = 'incremental'")
+    topic = db.topic("snap")
+    if precreate:
+        create_topics(bootstrap, [topic])
+    start = time.perf_counter()
+    db.start()
+    deadline = time.monotonic() + 900
+    while True:
+        s = db.status()
+        if s and s["state"] == "error":
+            raise RuntimeError(f"worker failed: {s['last_error']}")
+        row = db.conn.execute("SELECT state, rows_sent, error FROM bw_snapshots() "
+                              "WHERE table_text = 'public.snap'").fetchone()
+        if row and row[0] == "failed":
+            raise RuntimeError(f"incremental snapshot failed: {row[2]}")
+        if row and row[0] == "done" and topic_messages(watermarks, topic) >= rows:
+            end = time.perf_counter()
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"incremental snapshot not complete in 900 s: {row}")
+        time.sleep(0.05)
+    db.stop()
+    db.drop_slot()
+    db.admin.execute(f"ALTER DATABASE {DB} RESET bottledwater.initial_snapshot")
+    chunk_rows = db.conn.execute("SHOW bottledwater.snapshot_chunk_rows").fetchone()[0]
+    return {"from_start_s": end - start, "topic": topic, "rows_sent": row[1],
+            "chunk_rows": chunk_rows}
+
+
 def message_bytes(bootstrap, topic, rows):
     """Key + value bytes of the first `rows` messages of `topic`."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bw-bench-snapshot",
@@ -98,6 +135,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100k rows instead of 1M")
     parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--chunk-rows", type=int, default=None,
+                        help="bottledwater.snapshot_chunk_rows of the incremental passes")
     parser.add_argument("--auto-create-topic", action="store_true",
                         help="let the first message create the topic (timed) instead of "
                              "creating it before bw_start")
@@ -108,7 +147,10 @@ def main():
     result = {"when": now_utc(), "quick": args.quick, "rows": rows,
               "topic_created_before_start": not args.auto_create_topic}
     watermarks = watermark_consumer(bootstrap)
-    with BenchDatabase(env, DB, {"poll_interval_ms": 100}) as db:
+    settings = {"poll_interval_ms": 100}
+    if args.chunk_rows:
+        settings["snapshot_chunk_rows"] = args.chunk_rows
+    with BenchDatabase(env, DB, settings) as db:
         result["machine"] = machine(db.conn)
         load(db.conn, rows)
         table_bytes = db.conn.execute("SELECT pg_table_size('snap')").fetchone()[0]
@@ -116,13 +158,18 @@ def main():
         # that bw_status reports its progress before timing it.
         has_snapshot = "snapshot_rows_done" in [c.name for c in db.conn.execute(
             "SELECT * FROM bw_status() LIMIT 0").description]
-        copies, snaps = [], []
+        has_incremental = db.conn.execute(
+            "SELECT count(*) FROM pg_proc WHERE proname = 'bw_snapshots'").fetchone()[0] > 0
+        copies, snaps, incrementals = [], [], []
         for i in range(args.passes):
             seconds, copy_bytes = copy_pass(db.conn)
             copies.append({"seconds": seconds, "bytes": copy_bytes})
             if has_snapshot:
                 snaps.append(snapshot_pass(db, rows, bootstrap, watermarks, i,
                                            not args.auto_create_topic))
+            if has_incremental:
+                incrementals.append(incremental_pass(db, rows, bootstrap, watermarks, i,
+                                                     not args.auto_create_topic))
         msg_bytes = message_bytes(bootstrap, snaps[-1]["topic"], rows) if snaps else None
     watermarks.close()
 
@@ -130,7 +177,7 @@ def main():
     copy_rate = rows / copy_s
     result.update({"table_bytes": table_bytes, "copy_text_bytes": copies[0]["bytes"],
                    "message_bytes": msg_bytes, "copy_passes": copies, "snapshot_passes": snaps,
-                   "copy_rows_per_s": copy_rate})
+                   "incremental_passes": incrementals, "copy_rows_per_s": copy_rate})
     mb = 1e6
     rows_md = [("COPY TO STDOUT (discarded)", f"{copy_rate:,.0f}",
                 f"{table_bytes / copy_s / mb:,.1f}", f"{copies[0]['bytes'] / copy_s / mb:,.1f}",
@@ -143,6 +190,16 @@ def main():
             result[f"ratio_{key[:-2]}"] = (rows / s) / copy_rate
             rows_md.append((label, f"{rows / s:,.0f}", f"{table_bytes / s / mb:,.1f}",
                             f"{msg_bytes / s / mb:,.1f}", f"{(rows / s) / copy_rate:.2f}"))
+    if snaps and incrementals:
+        consistent_s = min(p["from_start_s"] for p in snaps)
+        incremental_s = min(p["from_start_s"] for p in incrementals)
+        result["incremental_rows_per_s"] = rows / incremental_s
+        result["ratio_incremental_over_consistent"] = consistent_s / incremental_s
+        rows_md.append((f"incremental snapshot (from bw_start, "
+                        f"{incrementals[0]['chunk_rows']}-row chunks)",
+                        f"{rows / incremental_s:,.0f}", f"{table_bytes / incremental_s / mb:,.1f}",
+                        f"{msg_bytes / incremental_s / mb:,.1f}",
+                        f"{(rows / incremental_s) / copy_rate:.2f}"))
     lines = header("bottledwater snapshot benchmark", result)
     lines += [f"Table of {rows:,} rows, {table_bytes / mb:,.1f} MB on disk; best of "
               f"{args.passes} alternated passes; the topic is "
@@ -152,6 +209,9 @@ def main():
     if not snaps:
         lines += ["bottledwater has no snapshot: only COPY was measured.", ""]
     lines += table(("path", "rows/s", "table MB/s", "output MB/s", "ratio to COPY"), rows_md)
+    if "ratio_incremental_over_consistent" in result:
+        lines += ["", "Incremental over consistent snapshot (rows/s, both from bw_start, passes "
+                  f"alternated in this run): {result['ratio_incremental_over_consistent']:.2f}"]
     print(write_results(NAME, result, "\n".join(lines)))
 
 

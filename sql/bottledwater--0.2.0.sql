@@ -71,3 +71,43 @@ REVOKE EXECUTE ON FUNCTION bw_emit(text, bytea, bytea), bw_emit(text, text, text
 -- SQL-language functions of the extension, if any are added, pin their search_path
 -- (SET search_path = pg_catalog, pg_temp): a superuser may call them inside a database whose
 -- owner put a schema of their own first. sql/security.sql checks it.
+
+-- Incremental snapshots: tables queued by bw_snapshot, read by the worker in chunks while it
+-- streams. Its progress lives here, written by the worker (never captured: the extension's own
+-- tables are bookkeeping); chunk_position is the last key sent and acknowledged, as text.
+CREATE TABLE bw_snapshot_progress (
+    relid oid PRIMARY KEY,
+    table_name text NOT NULL,
+    state text NOT NULL DEFAULT 'queued'
+        CHECK (state IN ('queued', 'running', 'done', 'cancelled', 'failed')),
+    rows_sent bigint NOT NULL DEFAULT 0,
+    chunks bigint NOT NULL DEFAULT 0,
+    chunk_position text[],
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    started_at timestamptz,
+    finished_at timestamptz,
+    error text);
+REVOKE ALL ON TABLE bw_snapshot_progress FROM PUBLIC;
+
+CREATE FUNCTION bw_snapshot(dbname name, tables regclass[]) RETURNS SETOF regclass
+    AS 'MODULE_PATHNAME', 'bw_snapshot' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION bw_snapshot(name, regclass[]) IS
+    'Queue tables (partitioned ones as their partitions) for an incremental snapshot by the worker of the current database';
+CREATE FUNCTION bw_snapshot_cancel(dbname name, tables regclass[] DEFAULT NULL)
+    RETURNS SETOF regclass
+    AS 'MODULE_PATHNAME', 'bw_snapshot_cancel' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION bw_snapshot_cancel(name, regclass[]) IS
+    'Cancel queued or running incremental snapshots (every one when tables is null)';
+CREATE FUNCTION bw_snapshots(
+    OUT table_name regclass, OUT table_text text, OUT state text, OUT rows_sent bigint,
+    OUT chunks bigint, OUT chunk_position text[], OUT requested_at timestamptz,
+    OUT started_at timestamptz, OUT finished_at timestamptz, OUT error text)
+    RETURNS SETOF record LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT relid::regclass, table_name, state, rows_sent, chunks, chunk_position,
+                 requested_at, started_at, finished_at, error
+          FROM @extschema@.bw_snapshot_progress ORDER BY requested_at, relid $$;
+COMMENT ON FUNCTION bw_snapshots() IS
+    'Incremental snapshots of this database: state, rows sent, position, times';
+REVOKE EXECUTE ON FUNCTION bw_snapshot(name, regclass[]), bw_snapshot_cancel(name, regclass[]),
+    bw_snapshots() FROM PUBLIC;

@@ -4,9 +4,11 @@
 #include "decode/capture_set.h"
 
 extern "C" {
+#include "catalog/dependency.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_publication_rel.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "nodes/nodes.h"
 #include "utils/builtins.h"
@@ -97,13 +99,18 @@ static void add_actions(PublicationActions& into, const PublicationActions& acti
     into.pubtruncate |= actions.pubtruncate;
 }
 
-void CaptureSet::decide(TableCapture& capture, Relation relation) {
+// Not captured, until decided otherwise.
+static void clear(TableCapture& capture) {
     capture.member = false;
     capture.actions = {false, false, false, false};
     capture.columns.clear();
     capture.stream_as = InvalidOid;
     free_row_filter(capture.row_filter);
     capture.row_filter = nullptr;
+}
+
+void CaptureSet::decide(TableCapture& capture, Relation relation) {
+    clear(capture);
     // One publication that publishes the table: the relation its changes are sent as (itself,
     // or an ancestor under publish_via_partition_root) at that ancestor's level. As in pgoutput,
     // that relation's membership row holds the column list and row filter: a partition sent as
@@ -197,11 +204,21 @@ void CaptureSet::decide(TableCapture& capture, Relation relation) {
     list_free(ancestors);
 }
 
+// The extension's own tables (the progress of incremental snapshots) are bookkeeping that the
+// worker writes itself: never captured, whatever the publications say.
+static bool belongs_to_bottledwater(Relation relation) {
+    const Oid extension = get_extension_oid("bottledwater", true);
+    return OidIsValid(extension) &&
+           getExtensionOfObject(RelationRelationId, RelationGetRelid(relation)) == extension;
+}
+
 const TableCapture& CaptureSet::lookup(Relation relation) {
     TableCapture& capture = tables_[RelationGetRelid(relation)];
     if (capture.valid) return capture;
     capture.target_map.forget();
-    if (!filters()) {
+    if (belongs_to_bottledwater(relation)) {
+        clear(capture);
+    } else if (!filters()) {
         // Without publications a partition is streamed as its root table, one topic per tree.
         capture.member = true;
         capture.actions = kEveryAction;

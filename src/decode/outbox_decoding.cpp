@@ -9,6 +9,7 @@ extern "C" {
 #include <string>
 
 #include "encode/outbox_payload.h"
+#include "snapshot/chunk_reconciler.h"
 
 namespace bw {
 
@@ -17,7 +18,9 @@ namespace bw {
 // rows". Foreign bytes under our prefix (a direct pg_logical_emit_message) would be met again on
 // every replay, so they are skipped with a warning rather than stalling the stream.
 void decode_logical_message(ChangeSink& sink, bool transactional, const char* prefix,
-                            size_t size, const char* bytes) {
+                            size_t size, const char* bytes, uint64_t lsn) {
+    if (!transactional && strcmp(prefix, kWatermarkPrefix) == 0)
+        return sink.watermark(std::string_view(bytes, size), lsn);
     if (!transactional || strcmp(prefix, kOutboxPrefix) != 0) return;
     OutboxMessage message;
     std::string malformed;

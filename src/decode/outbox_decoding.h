@@ -1,15 +1,17 @@
 // Decode phase: logical decoding messages as an outbox. A transactional message under the prefix
 // kOutboxPrefix (what bw_emit() writes) becomes an outbox message for the sink, in its place
-// among the transaction's changes; every other message is left to whoever wrote it.
+// among the transaction's changes; a non-transactional one under kWatermarkPrefix is an
+// incremental snapshot's watermark; every other message is left to whoever wrote it.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "encode/encoded_change.h"
 
 namespace bw {
 
 void decode_logical_message(ChangeSink& sink, bool transactional, const char* prefix,
-                            size_t size, const char* bytes);
+                            size_t size, const char* bytes, uint64_t lsn);
 
 }  // namespace bw

@@ -340,7 +340,8 @@ static void bw_message(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, XLogR
     DecodingSession* session = session_of(ctx);
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     guard_cpp("decoding a message", [&] {
-        decode_logical_message(*session->sink, transactional, prefix, message_size, message);
+        decode_logical_message(*session->sink, transactional, prefix, message_size, message,
+                               message_lsn);
     });
     MemoryContextSwitchTo(old);
     MemoryContextReset(session->change_context);

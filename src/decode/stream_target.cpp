@@ -1,7 +1,10 @@
-// A partition's rows as its ancestor's (see stream_target.h).
+// A partition's rows as its ancestor's, and a snapshot's rows as the encoder takes them (see
+// stream_target.h).
 #include "decode/stream_target.h"
 
 extern "C" {
+#include "access/heaptoast.h"
+#include "executor/executor.h"
 #include "utils/memutils.h"
 #include "utils/relcache.h"
 }
@@ -56,6 +59,14 @@ HeapTuple to_stream_target(const StreamTarget& target, HeapTuple tuple) {
 void close_stream_target(StreamTarget& target) {
     if (target.opened) RelationClose(target.relation);
     target = StreamTarget();
+}
+
+HeapTuple snapshot_row(const StreamTarget& target, Relation source, TupleTableSlot* slot) {
+    bool should_free;
+    HeapTuple stored = ExecFetchSlotHeapTuple(slot, false, &should_free);
+    return to_stream_target(target, HeapTupleHasExternal(stored)
+                                        ? toast_flatten_tuple(stored, RelationGetDescr(source))
+                                        : stored);
 }
 
 }  // namespace bw

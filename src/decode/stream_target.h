@@ -6,6 +6,7 @@
 extern "C" {
 #include "postgres.h"
 #include "access/tupconvert.h"
+#include "executor/tuptable.h"
 #include "utils/rel.h"
 }
 
@@ -35,5 +36,10 @@ StreamTarget open_stream_target(Relation source, Oid stream_as, TargetMap* cache
 // A tuple of `source` in the target's column order; null stays null.
 HeapTuple to_stream_target(const StreamTarget& target, HeapTuple tuple);
 void close_stream_target(StreamTarget& target);
+
+// A snapshot's row in `slot` (a tuple of `source`), detoasted (the encoder reads an on-disk
+// TOAST pointer as "unchanged by this UPDATE") and in the target's column order; palloc'd in the
+// current memory context.
+HeapTuple snapshot_row(const StreamTarget& target, Relation source, TupleTableSlot* slot);
 
 }  // namespace bw

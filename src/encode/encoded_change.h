@@ -59,6 +59,9 @@ public:
     virtual void commit_transaction(const TransactionInfo& txn) = 0;
     // The relation was dropped: whatever the sink keeps for it can go.
     virtual void table_dropped(uint32_t /* relid */) {}
+    // A watermark of an incremental snapshot (a non-transactional message under
+    // kWatermarkPrefix), decoded at `lsn`, outside any transaction.
+    virtual void watermark(std::string_view /* payload */, uint64_t /* lsn */) {}
 };
 
 }  // namespace bw

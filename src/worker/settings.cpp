@@ -40,6 +40,9 @@ char* setting_kafka_config = nullptr;
 char* setting_topic_config = nullptr;
 char* setting_kafka_secret_config = nullptr;
 int setting_poll_interval_ms = 10;
+int setting_snapshot_chunk_rows = 4096;
+bool setting_snapshot_new_tables = false;
+int setting_initial_snapshot = static_cast<int>(InitialSnapshot::Consistent);
 int setting_max_workers = 8;
 
 namespace {
@@ -53,6 +56,12 @@ const struct config_enum_entry format_options[] = {
 const struct config_enum_entry envelope_options[] = {
     {"row", static_cast<int>(EnvelopeKind::Row), false},
     {"debezium", static_cast<int>(EnvelopeKind::Debezium), false},
+    {nullptr, 0, false},
+};
+
+const struct config_enum_entry initial_snapshot_options[] = {
+    {"consistent", static_cast<int>(InitialSnapshot::Consistent), false},
+    {"incremental", static_cast<int>(InitialSnapshot::Incremental), false},
     {nullptr, 0, false},
 };
 
@@ -262,6 +271,24 @@ void define_settings() {
                             "How long a worker sleeps when it has caught up with the WAL.", nullptr,
                             &setting_poll_interval_ms, 10, 1, 60000, PGC_SUSET, GUC_UNIT_MS,
                             nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("bottledwater.snapshot_chunk_rows",
+                            "Rows an incremental snapshot reads per chunk, between two passes "
+                            "of decoding.",
+                            "At most one chunk is sent twice after a crash.",
+                            &setting_snapshot_chunk_rows, 4096, 1, 1000000, PGC_SUSET, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomBoolVariable("bottledwater.snapshot_new_tables",
+                             "Snapshot incrementally every table that enters the capture set "
+                             "while the worker runs (added to a publication).",
+                             nullptr, &setting_snapshot_new_tables, false, PGC_SUSET, 0, nullptr,
+                             nullptr, nullptr);
+    DefineCustomEnumVariable("bottledwater.initial_snapshot",
+                             "How a new slot's existing rows are sent: consistent (one "
+                             "transaction, before streaming) or incremental (in chunks, while "
+                             "streaming).",
+                             nullptr, &setting_initial_snapshot,
+                             static_cast<int>(InitialSnapshot::Consistent),
+                             initial_snapshot_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     // A postmaster-level setting can only be defined while the library is preloaded; loaded later
     // (as an output plugin, or by CREATE EXTENSION) it has no workers to size anyway.
     if (process_shared_preload_libraries_in_progress)

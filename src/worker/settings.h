@@ -8,6 +8,7 @@ namespace bw {
 
 enum class OnError { Exit, Log };
 enum class WorkerFormat { Avro, Json };
+enum class InitialSnapshot { Consistent, Incremental };
 
 extern char* setting_kafka_brokers;
 extern int setting_output_format;  // WorkerFormat
@@ -27,6 +28,9 @@ extern char* setting_kafka_config;
 extern char* setting_topic_config;
 extern char* setting_kafka_secret_config;
 extern int setting_poll_interval_ms;
+extern int setting_snapshot_chunk_rows;
+extern bool setting_snapshot_new_tables;
+extern int setting_initial_snapshot;  // InitialSnapshot
 extern int setting_max_workers;
 
 void define_settings();

@@ -198,12 +198,7 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         TupleTableSlot* slot = table_slot_create(relation, nullptr);
         while (table_scan_getnextslot(scan, ForwardScanDirection, slot)) {
             MemoryContext old = MemoryContextSwitchTo(row_context);
-            bool should_free;
-            HeapTuple stored = ExecFetchSlotHeapTuple(slot, false, &should_free);
-            HeapTuple tuple = to_stream_target(
-                target, HeapTupleHasExternal(stored)
-                            ? toast_flatten_tuple(stored, RelationGetDescr(relation))
-                            : stored);
+            HeapTuple tuple = snapshot_row(target, relation, slot);
             if (filter_snapshot_row(captured.row_filter, tuple)) {
                 guard_cpp("encoding a snapshot row", [&] {
                     encoder->encode(ChangeOp::Insert, target.relation, *table, nullptr, tuple,

@@ -50,6 +50,7 @@ extern "C" {
 #include "produce/kafka_properties.h"
 #include "produce/topic_namer.h"
 #include "worker/autostart.h"
+#include "worker/incremental_snapshot.h"
 #include "worker/kafka_change_sink.h"
 #include "worker/launcher.h"
 #include "worker/settings.h"
@@ -270,10 +271,30 @@ void wait_for_all_acknowledged() {
     }
 }
 
-// Creates the slot and, unless skip_snapshot, dumps every table from the slot's initial snapshot
-// before the slot is made persistent: a worker that dies mid-snapshot leaves no slot, and its
-// restart takes a new snapshot from scratch.
+// Under initial_snapshot = incremental the tables are queued before the slot is created: the
+// chunks, read once streaming begins, see every change committed before the slot's start.
+void queue_initial_snapshot() {
+    StartTransactionCommand();
+    const bool queued = queue_every_captured_table();
+    CommitTransactionCommand();
+    if (!queued)
+        exit_with_config_error(
+            "bottledwater.initial_snapshot = incremental needs the extension in this database",
+            psprintf("CREATE EXTENSION bottledwater (or ALTER EXTENSION bottledwater UPDATE) in "
+                     "database %s: its table keeps the snapshot's progress. Or set "
+                     "bottledwater.initial_snapshot = 'consistent'.",
+                     quote_identifier(my_state->dbname)));
+}
+
+// Creates the slot and, for a consistent first snapshot (neither skip_snapshot nor
+// initial_snapshot = incremental), dumps every table from the slot's initial snapshot before the
+// slot is made persistent: a worker that dies mid-snapshot leaves no slot, and its restart takes
+// a new snapshot from scratch.
 void create_slot(const char* slot_name) {
+    const bool consistent =
+        !setting_skip_snapshot &&
+        static_cast<InitialSnapshot>(setting_initial_snapshot) == InitialSnapshot::Consistent;
+    if (!setting_skip_snapshot && !consistent) queue_initial_snapshot();
     StartTransactionCommand();
     // SnapBuildInitialSnapshot needs a read-only REPEATABLE READ transaction with no snapshot.
     XactIsoLevel = XACT_REPEATABLE_READ;
@@ -289,10 +310,10 @@ void create_slot(const char* slot_name) {
 #endif
     worker_change_sink = sink;
     LogicalDecodingContext* ctx = CreateInitDecodingContext(
-        "bottledwater", plugin_options(), !setting_skip_snapshot, InvalidXLogRecPtr,
+        "bottledwater", plugin_options(), consistent, InvalidXLogRecPtr,
         &local_wal_routine, no_prepare_write, no_write, nullptr);
     DecodingContextFindStartpoint(ctx);
-    if (!setting_skip_snapshot) {
+    if (consistent) {
         RestoreTransactionSnapshot(SnapBuildInitialSnapshot(ctx->snapshot_builder), MyProc);
         PushActiveSnapshot(GetTransactionSnapshot());
         set_worker_phase(my_state, WorkerPhase::Snapshot);
@@ -444,8 +465,9 @@ void guarded_poll(int timeout_ms) {
 // Between passes of a worker that keeps up with the WAL. What the pass produced is sent at once
 // (a flush does not wait for linger.ms, which is long so that catching up sends full batches)
 // and its acknowledgements are served; the rest of the poll interval is slept, so under a steady
-// load each request to Kafka carries a poll interval's changes instead of a few.
-void send_and_wait_for_wal() {
+// load each request to Kafka carries a poll interval's changes instead of a few. An incremental
+// snapshot with work left does not sleep: its next chunk is read after the next pass.
+void send_and_wait_for_wal(bool sleep) {
     const TimestampTz start = GetCurrentTimestamp();
     if (kafka->acks().in_flight() > 0) {
         guard_cpp("sending to Kafka", [&] {
@@ -455,7 +477,7 @@ void send_and_wait_for_wal() {
     }
     const long left =
         setting_poll_interval_ms - TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
-    if (left <= 0) return;
+    if (left <= 0 || !sleep) return;
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
                     PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
@@ -508,7 +530,7 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
 #else
     ReplicationSlotAcquire(slot_name, true);
 #endif
-    worker_change_sink = sink;
+    worker_change_sink = start_incremental_snapshots(*sink, my_state, slot_name);
     LogicalDecodingContext* ctx =
         CreateDecodingContext(InvalidXLogRecPtr, plugin_options(), false, &local_wal_routine,
                               no_prepare_write, no_write, nullptr);
@@ -566,9 +588,10 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
             // Everything decoded so far is in Kafka: whatever went wrong before is past.
             clear_worker_error(my_state);
         }
+        const bool snapshot_busy = run_incremental_snapshots(confirmer.confirmed());
         // Far behind (catching up after a stop or an outage): the next pass starts at once.
         if (GetFlushRecPtr(nullptr) - ctx->reader->EndRecPtr < kCatchingUpBytes)
-            send_and_wait_for_wal();
+            send_and_wait_for_wal(!snapshot_busy);
     }
 }
 

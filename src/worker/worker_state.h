@@ -38,6 +38,9 @@ struct WorkerState {
     int64 snapshot_tables_total;
     int64 snapshot_rows_done;
     int64 snapshot_rows_total;
+    // Bumped by bw_snapshot and bw_snapshot_cancel when they commit: the worker reads its queue
+    // of incremental snapshots again only when this moved.
+    uint64 snapshot_requests;
     XLogRecPtr last_commit_lsn;
     XLogRecPtr confirmed_lsn;
     int64 produced;

@@ -1,0 +1,116 @@
+// The stream side of incremental snapshots (see chunk_reconciler.h). Why dropping every key the
+// stream changes between the read and the watermark is enough: a change committed before the
+// chunk's snapshot is in the rows read (the reader makes sure no commit the stream has already
+// seen is missing from that snapshot), and either decoded before the read, so sent before the
+// chunk, or decoded after it, so its key is dropped; a change committed after the snapshot was
+// taken and before the watermark was written is decoded before the watermark, so its key is
+// dropped; one committed after the watermark is sent after the chunk. A chunk row therefore
+// never reaches Kafka after a newer state of its key, and a deleted key is never sent again.
+#include "snapshot/chunk_reconciler.h"
+
+namespace bw {
+
+const char kWatermarkPrefix[] = "bottledwater.watermark";
+
+std::string watermark_payload(const std::string& worker, uint64_t chunk_number) {
+    return worker + "/" + std::to_string(chunk_number);
+}
+
+void ChunkReconciler::open(SnapshotChunk chunk, std::string payload) {
+    open_.emplace();
+    open_->chunk = std::move(chunk);
+    open_->payload = std::move(payload);
+    // Views into the rows, which stay where they are until the chunk closes.
+    const auto& rows = open_->chunk.rows;
+    open_->live.reserve(rows.size());
+    for (size_t i = 0; i < rows.size(); i++) open_->live[rows[i].first] = i;
+}
+
+std::vector<SentChunk> ChunkReconciler::take_acknowledged(uint64_t acknowledged_lsn) {
+    std::vector<SentChunk> done;
+    while (!sent_.empty() && sent_.front().lsn <= acknowledged_lsn) {
+        done.push_back(std::move(sent_.front()));
+        sent_.pop_front();
+    }
+    return done;
+}
+
+bool ChunkReconciler::awaiting_acknowledgement(uint32_t request) const {
+    for (const SentChunk& chunk : sent_)
+        if (chunk.request == request) return true;
+    return false;
+}
+
+void ChunkReconciler::begin_transaction(const TransactionInfo& txn) {
+    stream_.begin_transaction(txn);
+}
+
+// A new schema version may encode the same key differently: the chunk is read again under it.
+void ChunkReconciler::table_schema(const TableDescription& table) {
+    if (concerns(table.relid)) open_->schema_changed = true;
+    stream_.table_schema(table);
+}
+
+void ChunkReconciler::change(const EncodedChange& change) {
+    if (change.has_key && concerns(change.table->relid)) open_->live.erase(change.key);
+    stream_.change(change);
+}
+
+// Every row read is gone, or was replaced by rows the stream sends.
+void ChunkReconciler::truncate(const EncodedChange& change) {
+    if (concerns(change.table->relid)) open_->live.clear();
+    stream_.truncate(change);
+}
+
+void ChunkReconciler::outbox_message(const OutboxMessage& message) {
+    stream_.outbox_message(message);
+}
+
+void ChunkReconciler::commit_transaction(const TransactionInfo& txn) {
+    stream_.commit_transaction(txn);
+}
+
+void ChunkReconciler::table_dropped(uint32_t relid) {
+    stream_.table_dropped(relid);
+}
+
+// The rows left are sent as one transaction of their own at the watermark's place in the WAL,
+// in the order they were read.
+void ChunkReconciler::watermark(std::string_view payload, uint64_t lsn) {
+    if (!open_ || payload != open_->payload) return;
+    const SnapshotChunk& chunk = open_->chunk;
+    SentChunk sent;
+    sent.request = chunk.request;
+    sent.lsn = lsn;
+    sent.next_position = chunk.next_position;
+    sent.last = chunk.last;
+    sent.discarded = open_->schema_changed;
+    if (!sent.discarded && !open_->live.empty()) {
+        TransactionInfo txn;
+        txn.commit_lsn = lsn;
+        txn.end_lsn = lsn;
+        txn.commit_time_micros = chunk.read_time_micros;
+        txn.snapshot = true;
+        stream_.begin_transaction(txn);
+        stream_.table_schema(chunk.table);
+        for (size_t i = 0; i < chunk.rows.size(); i++) {
+            const auto& row = chunk.rows[i];
+            auto found = open_->live.find(row.first);
+            if (found == open_->live.end() || found->second != i) continue;
+            EncodedChange change;
+            change.op = ChangeOp::Insert;
+            change.table = &chunk.table;
+            change.has_key = true;
+            change.key = row.first;
+            change.has_value = true;
+            change.value = row.second;
+            stream_.change(change);
+            sent.rows_sent++;
+        }
+        stream_.commit_transaction(txn);
+    }
+    sent_.push_back(std::move(sent));
+    open_.reset();
+}
+
+}  // namespace bw

@@ -36,12 +36,21 @@ char* setting_topic_config = nullptr;
 char* setting_kafka_secret_config = nullptr;
 int setting_poll_interval_ms = 10;
 int setting_max_workers = 8;
+int setting_delivery = static_cast<int>(DeliveryMode::AtLeastOnce);
+char* setting_offsets_topic = nullptr;
+int setting_transaction_interval_ms = 50;
 
 namespace {
 
 const struct config_enum_entry format_options[] = {
     {"avro", static_cast<int>(WorkerFormat::Avro), false},
     {"json", static_cast<int>(WorkerFormat::Json), false},
+    {nullptr, 0, false},
+};
+
+const struct config_enum_entry delivery_options[] = {
+    {"at_least_once", static_cast<int>(DeliveryMode::AtLeastOnce), false},
+    {"exactly_once", static_cast<int>(DeliveryMode::ExactlyOnce), false},
     {nullptr, 0, false},
 };
 
@@ -232,6 +241,23 @@ void define_settings() {
                             "How long a worker sleeps when it has caught up with the WAL.", nullptr,
                             &setting_poll_interval_ms, 10, 1, 60000, PGC_SUSET, GUC_UNIT_MS,
                             nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable("bottledwater.delivery",
+                             "at_least_once (a crash may repeat changes) or exactly_once (Kafka "
+                             "transactions; read_committed consumers see each change once).",
+                             nullptr, &setting_delivery,
+                             static_cast<int>(DeliveryMode::AtLeastOnce), delivery_options,
+                             PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.offsets_topic",
+                               "Compacted topic where exactly_once records the highest commit "
+                               "LSN Kafka holds of each slot.",
+                               "Created when missing; shared by every database of a cluster.",
+                               &setting_offsets_topic, "_bottledwater_offsets", PGC_SUSET, 0,
+                               nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("bottledwater.transaction_interval_ms",
+                            "Under exactly_once, how long a Kafka transaction collects "
+                            "PostgreSQL transactions before it commits.",
+                            nullptr, &setting_transaction_interval_ms, 50, 1, 600000, PGC_SUSET,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
     // A postmaster-level setting can only be defined while the library is preloaded; loaded later
     // (as an output plugin, or by CREATE EXTENSION) it has no workers to size anyway.
     if (process_shared_preload_libraries_in_progress)

@@ -6,6 +6,7 @@ namespace bw {
 
 enum class OnError { Exit, Log };
 enum class WorkerFormat { Avro, Json };
+enum class DeliveryMode { AtLeastOnce, ExactlyOnce };
 
 extern char* setting_kafka_brokers;
 extern int setting_output_format;  // WorkerFormat
@@ -24,6 +25,9 @@ extern char* setting_topic_config;
 extern char* setting_kafka_secret_config;
 extern int setting_poll_interval_ms;
 extern int setting_max_workers;
+extern int setting_delivery;  // DeliveryMode
+extern char* setting_offsets_topic;
+extern int setting_transaction_interval_ms;
 
 void define_settings();
 

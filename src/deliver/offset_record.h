@@ -1,0 +1,21 @@
+// Deliver phase, exactly-once: the records of the offsets topic. One compacted key per slot,
+// whose latest value is the highest commit LSN that Kafka holds of that slot's stream.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bw {
+
+// "bottledwater:<slot>:<database>": slot names hold no ':', so no two slots share a key, and
+// the database makes it readable. Also the producer's transactional.id.
+std::string offsets_key(std::string_view database, std::string_view slot);
+
+// PostgreSQL's LSN text, "16/B374D848".
+std::string format_lsn(uint64_t lsn);
+// nullopt for anything that is not an LSN in that form.
+std::optional<uint64_t> parse_lsn(std::string_view text);
+
+}  // namespace bw

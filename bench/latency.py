@@ -7,6 +7,10 @@ A consumer thread (assigned to the pre-created topic from offset 0) notes the wa
 message is handed to it. Latency = received - committed, same host and clock. The row also
 carries clock_timestamp() taken inside its transaction, just before the commit, giving a second,
 server-side figure (insert -> readable). The worker runs with its default settings.
+
+--delivery measures at_least_once and exactly_once, each twice, interleaved (the machine may be
+shared), with a read_committed consumer in every run: exactly_once rows become readable when
+their Kafka transaction commits.
 """
 
 import argparse
@@ -25,13 +29,13 @@ DB = "bench_latency"
 
 
 class Receiver(threading.Thread):
-    def __init__(self, bootstrap, topic, expected, deadline_s):
+    def __init__(self, bootstrap, topic, expected, deadline_s, isolation):
         super().__init__(daemon=True)
         self.received = {}  # id -> (wall clock when received, server-side insert time)
         self.expected, self.stop_at = expected, time.monotonic() + deadline_s
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bw-bench-latency",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 10,
-                                  "log_level": 0})
+                                  "isolation.level": isolation, "log_level": 0})
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         self.error = None
 
@@ -62,18 +66,12 @@ def summary(latencies_ms):
             "mean_ms": statistics.mean(v), "min_ms": v[0]}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="1,000 rows/s for 5 s")
-    args = parser.parse_args()
-    rate, seconds = (1000, 5) if args.quick else (2000, 20)
+def measure(env, rate, seconds, settings, isolation):
+    """One run: the commit-to-readable figures of `rate` rows/s for `seconds`."""
     total = rate * seconds
-    env = dev_env()
     bootstrap = env["BW_KAFKA_BOOTSTRAP"]
-    sys.setswitchinterval(0.0005)  # hand the GIL over promptly between writer and consumer
-    result = {"when": now_utc(), "quick": args.quick, "rate_rows_per_s": rate,
-              "seconds": seconds, "rows": total}
-    with BenchDatabase(env, DB) as db:
+    result = {}
+    with BenchDatabase(env, DB, settings) as db:
         result["machine"] = machine(db.conn)
         db.conn.execute("CREATE TABLE lat (id bigint PRIMARY KEY, at timestamptz NOT NULL, "
                         "pad text)")
@@ -81,7 +79,7 @@ def main():
         create_topics(bootstrap, [topic])
         db.start()
         db.wait_streaming()
-        receiver = Receiver(bootstrap, topic, total + 1, seconds + 120)  # and row 0
+        receiver = Receiver(bootstrap, topic, total + 1, seconds + 120, isolation)  # and row 0
         receiver.start()
         time.sleep(1.0)  # the consumer has its partition before the first row
 
@@ -119,15 +117,53 @@ def main():
                            "SHOW bottledwater.poll_interval_ms").fetchone()[0],
                        "first_second_commit_to_readable_ms": summary(
                            [client[i] for i in range(total) if committed[i] - t0_wall < 1.0])})
+    return result
 
+
+def figures(label, x):
+    return (label, f"{x['p50_ms']:.1f}", f"{x['p99_ms']:.1f}", f"{x['max_ms']:.1f}",
+            f"{x['mean_ms']:.1f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="1,000 rows/s for 5 s")
+    parser.add_argument("--delivery", action="store_true",
+                        help="at_least_once against exactly_once, read_committed (see above)")
+    args = parser.parse_args()
+    rate, seconds = (1000, 5) if args.quick else (2000, 20)
+    total = rate * seconds
+    env = dev_env()
+    sys.setswitchinterval(0.0005)  # hand the GIL over promptly between writer and consumer
+    result = {"when": now_utc(), "quick": args.quick, "rate_rows_per_s": rate,
+              "seconds": seconds, "rows": total}
+    if args.delivery:
+        runs = []
+        for _ in range(2):
+            for mode in ("at_least_once", "exactly_once"):
+                runs.append((mode, measure(env, rate, seconds, {"delivery": mode},
+                                           "read_committed")))
+        result["machine"] = runs[0][1]["machine"]
+        result["runs"] = [{"delivery": mode, **r} for mode, r in runs]
+        lines = header("bottledwater latency by delivery mode", result)
+        lines += [f"{total:,} single-row transactions at {rate:,} rows/s for {seconds} s per run; "
+                  "each mode twice, interleaved; read_committed consumer; commit returned -> "
+                  "readable by the consumer.", ""]
+        lines += table(("run", "p50 ms", "p99 ms", "max ms", "mean ms"),
+                       [figures(f"{n + 1}. {mode}", r["commit_to_readable"])
+                        for n, (mode, r) in enumerate(runs)])
+        print(write_results(NAME + "-delivery", result, "\n".join(lines)))
+        return
+
+    result.update(measure(env, rate, seconds, None, "read_uncommitted"))
     c, s = result["commit_to_readable"], result["insert_to_readable"]
+    late = result["rows_late_over_2ms"]
     lines = header("bottledwater latency benchmark", result)
     lines += [f"{total:,} single-row transactions at {rate:,} rows/s for {seconds} s (achieved "
               f"{result['achieved_rows_per_s']:,.0f} rows/s, {late} rows more than 2 ms late); "
               f"worker poll_interval_ms {result['worker_poll_interval_ms']}.", ""]
     lines += table(("measure", "p50 ms", "p99 ms", "max ms", "mean ms"),
-                   [(label, f"{x['p50_ms']:.1f}", f"{x['p99_ms']:.1f}", f"{x['max_ms']:.1f}",
-                     f"{x['mean_ms']:.1f}")
+                   [figures(label, x)
                     for label, x in (("commit returned -> readable by consumer", c),
                                      ("clock_timestamp() in the row -> readable", s))])
     print(write_results(NAME, result, "\n".join(lines)))

@@ -176,9 +176,9 @@ def delivery_comparison(env, workloads, quick):
     modes = ("at_least_once", "exactly_once")
     arms = [(f"json_{mode}", {"output_format": "json", "delivery": mode})
             for _ in range(2) for mode in modes]
-    with connect(env, env["PGDATABASE"]) as conn:
-        info = machine(conn)
     runs = worker_end_to_end(env, workloads, arms)
+    with connect(env, "bench_e2e") as conn:  # left with the extension by the run
+        info = machine(conn)
     result = {"when": now_utc(), "quick": quick, "machine": info, "runs": runs}
     lines = header("bottledwater delivery modes, end to end", result)
     lines += ["Each mode ran twice, interleaved with the other (the machine is shared); the "

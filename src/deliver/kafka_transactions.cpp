@@ -3,6 +3,7 @@
 #include "deliver/kafka_transactions.h"
 
 #include <memory>
+#include <optional>
 
 #include "deliver/offset_record.h"
 
@@ -35,24 +36,36 @@ Outcome classify(KafkaSink& kafka, const ErrorHandle& error, const char* call) {
     throw KafkaError(reason);
 }
 
-std::string waiting_for(const char* call, const ErrorHandle& error) {
-    return std::string("waiting for Kafka: ") + call + ": " + rd_kafka_error_string(error.get());
+// Calls `call` (a blocking transactional call with a timeout) in rounds until it succeeds. The
+// reason of an abortable error when it asks for an abort; nullopt on success.
+template <typename Call>
+std::optional<std::string> in_rounds(KafkaSink& kafka, const char* name, Call call,
+                                     const Waiter& wait) {
+    for (;;) {
+        ErrorHandle error(call(kRoundMs));
+        const Outcome outcome = classify(kafka, error, name);
+        if (outcome == Outcome::Done) return std::nullopt;
+        if (outcome == Outcome::Abort) return std::string(rd_kafka_error_string(error.get()));
+        kafka.poll(0);
+        wait(std::string("waiting for Kafka: ") + name + ": " +
+             rd_kafka_error_string(error.get()));
+    }
+}
+
+// An abort asked for where no transaction can be aborted: the producer is unusable.
+void refuse_abort(KafkaSink& kafka, const char* name, const std::optional<std::string>& reason) {
+    if (!reason) return;
+    kafka.set_fatal(std::string(name) + " asked for an abort: " + *reason);
+    throw KafkaError(kafka.last_error());
 }
 
 }  // namespace
 
 void KafkaTransactions::init(const Waiter& wait) {
-    for (;;) {
-        ErrorHandle error(rd_kafka_init_transactions(kafka_.handle(), kRoundMs));
-        const Outcome outcome = classify(kafka_, error, "init_transactions");
-        if (outcome == Outcome::Done) return;
-        if (outcome == Outcome::Abort) {
-            kafka_.set_fatal("init_transactions asked for an abort");
-            throw KafkaError(kafka_.last_error());
-        }
-        kafka_.poll(0);
-        wait(waiting_for("init_transactions", error));
-    }
+    refuse_abort(kafka_, "init_transactions",
+                 in_rounds(kafka_, "init_transactions",
+                           [&](int ms) { return rd_kafka_init_transactions(kafka_.handle(), ms); },
+                           wait));
 }
 
 void KafkaTransactions::begin() {
@@ -74,34 +87,20 @@ void KafkaTransactions::record_lsn(uint64_t lsn) {
 }
 
 void KafkaTransactions::commit(const Waiter& wait) {
-    for (;;) {
-        ErrorHandle error(rd_kafka_commit_transaction(kafka_.handle(), kRoundMs));
-        const Outcome outcome = classify(kafka_, error, "commit_transaction");
-        if (outcome == Outcome::Done) return;
-        if (outcome == Outcome::Abort) {
-            const std::string reason = std::string("Kafka transaction aborted: ") +
-                                       rd_kafka_error_string(error.get()) +
-                                       "; its changes are produced again from the slot";
-            abort(wait);
-            throw TransactionAborted(reason);
-        }
-        kafka_.poll(0);
-        wait(waiting_for("commit_transaction", error));
-    }
+    const std::optional<std::string> abortable = in_rounds(
+        kafka_, "commit_transaction",
+        [&](int ms) { return rd_kafka_commit_transaction(kafka_.handle(), ms); }, wait);
+    if (!abortable) return;
+    abort(wait);
+    throw TransactionAborted("Kafka transaction aborted: " + *abortable +
+                             "; its changes are produced again from the slot");
 }
 
 void KafkaTransactions::abort(const Waiter& wait) {
-    for (;;) {
-        ErrorHandle error(rd_kafka_abort_transaction(kafka_.handle(), kRoundMs));
-        const Outcome outcome = classify(kafka_, error, "abort_transaction");
-        if (outcome == Outcome::Done) return;
-        if (outcome == Outcome::Abort) {
-            kafka_.set_fatal("abort_transaction asked for an abort");
-            throw KafkaError(kafka_.last_error());
-        }
-        kafka_.poll(0);
-        wait(waiting_for("abort_transaction", error));
-    }
+    refuse_abort(kafka_, "abort_transaction",
+                 in_rounds(kafka_, "abort_transaction",
+                           [&](int ms) { return rd_kafka_abort_transaction(kafka_.handle(), ms); },
+                           wait));
 }
 
 }  // namespace bw

@@ -27,7 +27,9 @@ struct TopicRelease {
     void operator()(rd_kafka_topic_t* topic) const { rd_kafka_topic_destroy(topic); }
 };
 struct MetadataRelease {
-    void operator()(const rd_kafka_metadata_t* metadata) const { rd_kafka_metadata_destroy(metadata); }
+    void operator()(const rd_kafka_metadata_t* metadata) const {
+        rd_kafka_metadata_destroy(metadata);
+    }
 };
 struct ListRelease {
     void operator()(rd_kafka_topic_partition_list_t* list) const {
@@ -148,12 +150,14 @@ void Reader::create_topic(rd_kafka_t* rk) {
             again("waiting for the topic to be created");
             continue;
         }
-        const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
+        const rd_kafka_CreateTopics_result_t* result =
+            rd_kafka_event_CreateTopics_result(event.get());
         if (result == nullptr) continue;
         size_t count = 0;
-        const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(result, &count);
-        const rd_kafka_resp_err_t err =
-            count == 1 ? rd_kafka_topic_result_error(results[0]) : rd_kafka_event_error(event.get());
+        const rd_kafka_topic_result_t** results =
+            rd_kafka_CreateTopics_result_topics(result, &count);
+        const rd_kafka_resp_err_t err = count == 1 ? rd_kafka_topic_result_error(results[0])
+                                                   : rd_kafka_event_error(event.get());
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
             return;
         throw KafkaError("cannot create offsets topic \"" + config_.topic + "\": " +

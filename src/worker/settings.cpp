@@ -94,19 +94,35 @@ bool check_secret_properties(char** newval, void** extra, GucSource source) {
     return check_property_list(*newval, &parsed);
 }
 
-bool check_topic_prefix(char** newval, void** extra, GucSource source) {
-    for (const char* c = *newval ? *newval : ""; *c; c++) {
+// Kafka's topic characters; GUC_check_errmsg names `what` when another one is there.
+bool only_topic_chars(const char* value, const char* what) {
+    for (const char* c = value; *c; c++) {
         if (!(isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '_' || *c == '-')) {
-            GUC_check_errmsg(
-                "topic prefix \"%s\" contains a character Kafka does not allow in "
-                "topic names",
-                *newval);
+            GUC_check_errmsg("%s \"%s\" contains a character Kafka does not allow in topic names",
+                             what, value);
             GUC_check_errhint("Use only ASCII letters, digits, '.', '_' and '-'.");
             return false;
         }
     }
+    return true;
+}
+
+bool check_topic_prefix(char** newval, void** extra, GucSource source) {
+    if (!only_topic_chars(*newval ? *newval : "", "topic prefix")) return false;
     if (*newval && strlen(*newval) > 100) {
         GUC_check_errmsg("topic prefix is longer than 100 characters");
+        return false;
+    }
+    return true;
+}
+
+bool check_offsets_topic(char** newval, void** extra, GucSource source) {
+    const char* topic = *newval ? *newval : "";
+    if (!only_topic_chars(topic, "offsets topic")) return false;
+    if (topic[0] == '\0' || strlen(topic) > 249 || strcmp(topic, ".") == 0 ||
+        strcmp(topic, "..") == 0) {
+        GUC_check_errmsg("offsets topic \"%s\" is not a Kafka topic name", topic);
+        GUC_check_errhint("Give 1 to 249 characters, other than \".\" and \"..\".");
         return false;
     }
     return true;
@@ -252,7 +268,7 @@ void define_settings() {
                                "LSN Kafka holds of each slot.",
                                "Created when missing; shared by every database of a cluster.",
                                &setting_offsets_topic, "_bottledwater_offsets", PGC_SUSET, 0,
-                               nullptr, nullptr, nullptr);
+                               check_offsets_topic, nullptr, nullptr);
     DefineCustomIntVariable("bottledwater.transaction_interval_ms",
                             "Under exactly_once, how long a Kafka transaction collects "
                             "PostgreSQL transactions before it commits.",

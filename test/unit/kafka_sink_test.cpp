@@ -347,7 +347,9 @@ TEST_F(KafkaSinkTest, InvalidPropertyThrowsNamingIt) {
 
 TEST_F(KafkaSinkTest, UserConfigCannotWeakenDeliveryGuarantees) {
     for (const auto& property : std::vector<std::pair<std::string, std::string>>{
-             {"enable.idempotence", "false"}, {"acks", "1"}, {"request.required.acks", "0"}}) {
+             {"enable.idempotence", "false"}, {"acks", "1"}, {"request.required.acks", "0"},
+             // bottledwater's own under exactly_once; without init_transactions nothing flows
+             {"transactional.id", "mine"}}) {
         KafkaSinkConfig c = config();
         c.kafka_config = {property};
         EXPECT_THROW(KafkaSink sink(c), KafkaError) << property.first;

@@ -45,14 +45,17 @@ bool ExactlyOnceDelivery::due() const {
                      acks_.produced() - produced_at_open_ >= config_.max_messages);
 }
 
+// The end of a pass is where a worker that keeps up would wait for WAL: what is open commits now,
+// whatever its age, so latency is a pass and a commit. Under load a pass lasts longer, the next
+// transaction holds more, and commits stay few: the batch grows with the load.
 void ExactlyOnceDelivery::between_passes(uint64_t decoded_to) {
-    if (due()) {
+    if (open_) {
         commit(wait_);
         return;
     }
     // Every commit before decoded_to is in a committed Kafka transaction or left nothing to
     // produce: the LSN may be recorded without changes.
-    if (open_ || decoded_to <= committed_lsn_ ||
+    if (decoded_to <= committed_lsn_ ||
         clock_() - committed_at_ < std::chrono::milliseconds(config_.idle_record_ms))
         return;
     log_.begin();

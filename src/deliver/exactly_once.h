@@ -12,8 +12,8 @@
 namespace bw {
 
 struct ExactlyOnceConfig {
-    // A Kafka transaction commits at the end of the first PostgreSQL transaction, or pass, that
-    // finds it this old or this full.
+    // A Kafka transaction commits at the end of a decoding pass, or earlier, at the end of the
+    // first PostgreSQL transaction that finds it this old or this full.
     long interval_ms = 50;
     uint64_t max_messages = 10000;
     // While no captured table changes but the WAL moves, a transaction holding only the LSN is

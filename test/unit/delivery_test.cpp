@@ -84,8 +84,7 @@ TEST_F(ExactlyOnce, ConfirmsOnlyWhatACommittedTransactionHolds) {
     transaction(delivery, 0x30, 1);
     // Acknowledged is not committed: the slot stays where the offsets topic is.
     EXPECT_EQ(delivery.confirmable_lsn(0x999), 0x10u);
-    now += milliseconds(50);
-    delivery.between_passes(0x40);
+    delivery.between_passes(0x40);  // the end of a pass commits, however young
     EXPECT_EQ(delivery.confirmable_lsn(0x999), 0x30u);
     EXPECT_EQ(log.calls, (std::vector<std::string>{"begin", "lsn 0/30", "commit"}));
 }
@@ -100,6 +99,18 @@ TEST_F(ExactlyOnce, ClosesOnTimeAtATransactionsEndNeverInsideOne) {
     delivery.end_transaction(*txn);
     EXPECT_FALSE(log.open);
     EXPECT_EQ(delivery.confirmable_lsn(0), 0x20u);
+}
+
+TEST_F(ExactlyOnce, StaysOpenAcrossYoungTransactionsOfOnePass) {
+    ExactlyOnceDelivery delivery = make(0);
+    transaction(delivery, 0x20, 1);
+    now += milliseconds(49);
+    transaction(delivery, 0x30, 1);
+    EXPECT_TRUE(log.open);
+    now += milliseconds(1);
+    transaction(delivery, 0x40, 1);  // the one that finds it 50 ms old closes it
+    EXPECT_FALSE(log.open);
+    EXPECT_EQ(log.calls, (std::vector<std::string>{"begin", "lsn 0/40", "commit"}));
 }
 
 TEST_F(ExactlyOnce, ClosesOnSize) {

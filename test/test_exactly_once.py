@@ -117,7 +117,8 @@ def test_wal_without_captured_changes_still_moves_the_stored_lsn_and_the_slot(eo
     db, name = eos_db["conn"], eos_db["name"]
     db.execute("SELECT bw_start(%s)", (name,))
     wait_streaming(eos_db["connect"], name)
-    key = f"bottledwater:{eos_db['slot']}:{name}"
+    system_id = db.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0]
+    key = f"bottledwater:{system_id}:{eos_db['slot']}:{name}"
     # A logical message of another prefix: WAL, and a commit, with nothing to stream.
     db.execute("SELECT pg_logical_emit_message(true, 'elsewhere', 'x')")
     target = lsn_value(db.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])

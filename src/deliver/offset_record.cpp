@@ -5,8 +5,10 @@
 
 namespace bw {
 
-std::string offsets_key(std::string_view database, std::string_view slot) {
-    return "bottledwater:" + std::string(slot) + ":" + std::string(database);
+std::string offsets_key(uint64_t system_identifier, std::string_view database,
+                        std::string_view slot) {
+    return "bottledwater:" + std::to_string(system_identifier) + ":" + std::string(slot) + ":" +
+           std::string(database);
 }
 
 std::string format_lsn(uint64_t lsn) {

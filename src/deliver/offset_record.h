@@ -9,9 +9,11 @@
 
 namespace bw {
 
-// "bottledwater:<slot>:<database>": slot names hold no ':', so no two slots share a key, and
-// the database makes it readable. Also the producer's transactional.id.
-std::string offsets_key(std::string_view database, std::string_view slot);
+// "bottledwater:<system identifier>:<slot>:<database>": the PostgreSQL cluster's identifier keeps
+// two clusters' same-named slots apart on one Kafka cluster, slot names hold no ':', and the
+// database makes it readable. Also the producer's transactional.id.
+std::string offsets_key(uint64_t system_identifier, std::string_view database,
+                        std::string_view slot);
 
 // PostgreSQL's LSN text, "16/B374D848".
 std::string format_lsn(uint64_t lsn);

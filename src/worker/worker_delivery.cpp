@@ -4,7 +4,7 @@
 
 extern "C" {
 #include "postgres.h"
-#include "utils/timestamp.h"
+#include "access/xlog.h"
 }
 
 #include <chrono>
@@ -33,7 +33,7 @@ bool exactly_once() {
 }  // namespace
 
 std::string worker_transactional_id(const char* dbname, const char* slot_name) {
-    return exactly_once() ? offsets_key(dbname, slot_name) : std::string();
+    return exactly_once() ? offsets_key(GetSystemIdentifier(), dbname, slot_name) : std::string();
 }
 
 // XXX leave_after_sigterm ends the process from inside C++ frames, as the sink's waits do:
@@ -67,7 +67,7 @@ Delivery* start_delivery(KafkaSink& kafka, WorkerState* state, const char* dbnam
                          const char* slot_name) {
     if (!exactly_once()) return new AtLeastOnceDelivery(kafka.acks());
 
-    const std::string key = offsets_key(dbname, slot_name);
+    const std::string key = offsets_key(GetSystemIdentifier(), dbname, slot_name);
     auto transactions = std::make_unique<KafkaTransactions>(kafka, setting_offsets_topic, key);
     const Waiter wait = streaming_waiter(state);
     transactions->init(wait);

@@ -173,7 +173,8 @@ TEST(OffsetRecord, LsnTextRoundTrips) {
     EXPECT_FALSE(parse_lsn("/1"));
     EXPECT_FALSE(parse_lsn("1/123456789"));
     EXPECT_FALSE(parse_lsn("1/x"));
-    EXPECT_EQ(offsets_key("shop", "bw_shop"), "bottledwater:bw_shop:shop");
+    EXPECT_EQ(offsets_key(7351234567890123456ull, "shop", "bw_shop"),
+              "bottledwater:7351234567890123456:bw_shop:shop");
 }
 
 }  // namespace

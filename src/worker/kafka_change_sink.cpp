@@ -230,11 +230,11 @@ int KafkaChangeSink::register_schema(const std::string& subject, const std::stri
 }
 
 void KafkaChangeSink::change(const EncodedChange& change) {
-    if (current_skipped_) return;
     produce(change, current_);
 }
 
 void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
+    if (current_skipped_) return;  // Kafka holds this transaction already
     const TableTopic& table = topic_of(*change.table);
     // Numbered before a skip, so a consumer sees the gap.
     const MessageHeaders& headers =

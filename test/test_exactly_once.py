@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from conftest import TRANSIENT_CONSUMER_ERRORS
 from test_worker_faults import create_json_database, reconnect, wait_streaming, worker_row
@@ -52,6 +53,15 @@ def read_topic(consumer_factory, topic, isolation, until_count=None, quiet=3.0, 
     return read
 
 
+def logged_messages(consumer, topic):
+    """Messages in the topic's log, committed or not (0 while it does not exist)."""
+    metadata = consumer.list_topics(topic, timeout=5).topics.get(topic)
+    if metadata is None or metadata.error is not None:
+        return 0
+    return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+               for p in metadata.partitions)
+
+
 def ids(messages):
     return [json.loads(key)["id"]["int"] for key, _ in messages]
 
@@ -78,23 +88,36 @@ def test_kill9_while_streaming_repeats_nothing_for_read_committed(eos_db, consum
 
 
 def test_a_snapshot_is_one_kafka_transaction_and_a_killed_one_is_never_seen(eos_db,
-                                                                            consumer_factory):
+                                                                            consumer_factory,
+                                                                            kafka_bootstrap):
     db, name = eos_db["conn"], eos_db["name"]
     rows = 200000
     db.execute("INSERT INTO t SELECT g, g FROM generate_series(1, %s) g", (rows,))
     db.execute("ANALYZE t")
     db.execute("SELECT bw_start(%s)", (name,))
-    state, pid, _ = worker_row(db, name)
-    assert state == "snapshot", f"the snapshot of {rows} rows ended before it could be killed"
-    time.sleep(1.0)  # long enough for some of it to reach the broker
+    # Killed once rows of it are in the topic's log (uncommitted), still in the snapshot.
+    topic = eos_db["prefix"] + "t"
+    # read_uncommitted: its high watermark, not the last stable offset.
+    watcher = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"bw-{uuid.uuid4()}",
+                        "isolation.level": "read_uncommitted", "log_level": 0})
+    deadline = time.monotonic() + 120
+    while True:
+        state, pid, _ = worker_row(db, name)
+        # backoff: the snapshot waits for room in the producer's queue.
+        assert state in ("starting", "snapshot", "backoff"), \
+            f"the snapshot of {rows} rows ended before it could be killed ({state})"
+        if logged_messages(watcher, topic) > 0:
+            break
+        assert time.monotonic() < deadline, "no snapshot row reached the topic"
+        time.sleep(0.05)
     os.kill(pid, 9)
     wait_streaming(eos_db["connect"], name, timeout=180, not_pid=pid)
     db = reconnect(eos_db["connect"])
-    topic = eos_db["prefix"] + "t"
     committed = ids(read_topic(consumer_factory, topic, "read_committed", until_count=rows))
     assert sorted(committed) == list(range(1, rows + 1)), \
         "read_committed must see the second snapshot whole and nothing of the first"
     # The control: the first snapshot's messages are in the log, aborted.
+    watcher.close()
     uncommitted = read_topic(consumer_factory, topic, "read_uncommitted", until_count=rows)
     assert len(uncommitted) > rows, "the kill came before any snapshot row reached Kafka"
 

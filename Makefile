@@ -11,7 +11,8 @@ MODULE_big = bottledwater
 DATA = $(wildcard sql/bottledwater--*.sql)
 
 # Pure C++ core: never sees PostgreSQL's headers (enforced below by compiling it without them).
-PURE_DIRS = src/schema src/encode src/produce src/acknowledge src/registry src/snapshot
+PURE_DIRS = src/schema src/encode src/produce src/acknowledge src/deliver src/registry \
+	src/snapshot
 # PostgreSQL-facing layer: module init, SQL functions, decoder callbacks, the worker.
 PG_DIRS = src src/decode src/worker src/sql
 

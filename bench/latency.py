@@ -8,6 +8,10 @@ message is handed to it. Latency = received - committed, same host and clock. Th
 carries clock_timestamp() taken inside its transaction, just before the commit, giving a second,
 server-side figure (insert -> readable). The worker runs with its default settings.
 
+--delivery measures at_least_once and exactly_once, each twice, interleaved (the machine may be
+shared), with a read_committed consumer in every run: exactly_once rows become readable when
+their Kafka transaction commits.
+
 With --during-snapshot, arms alternate: idle, then the same load while an incremental snapshot
 (bw_snapshot) of a 1M-row table runs, and again (--arms pairs), each arm on a table and topic of
 its own; the snapshot's p99 is reported over the idle one. Alternating in one run keeps a shared
@@ -30,13 +34,13 @@ DB = "bench_latency"
 
 
 class Receiver(threading.Thread):
-    def __init__(self, bootstrap, topic, expected, deadline_s):
+    def __init__(self, bootstrap, topic, expected, deadline_s, isolation):
         super().__init__(daemon=True)
         self.received = {}  # id -> (wall clock when received, server-side insert time)
         self.expected, self.stop_at = expected, time.monotonic() + deadline_s
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bw-bench-latency",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 10,
-                                  "log_level": 0})
+                                  "isolation.level": isolation, "log_level": 0})
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         self.error = None
 
@@ -67,14 +71,14 @@ def summary(latencies_ms):
             "mean_ms": statistics.mean(v), "min_ms": v[0]}
 
 
-def measure(db, bootstrap, table_name, rate, seconds):
+def measure(db, bootstrap, table_name, rate, seconds, isolation="read_uncommitted"):
     """One arm: `rate` single-row transactions per second for `seconds` into a new table."""
     total = rate * seconds
     db.conn.execute(f"CREATE TABLE {table_name} (id bigint PRIMARY KEY, at timestamptz NOT NULL, "
                     "pad text)")
     topic = db.topic(table_name)
     create_topics(bootstrap, [topic])
-    receiver = Receiver(bootstrap, topic, total + 1, seconds + 120)  # and row 0
+    receiver = Receiver(bootstrap, topic, total + 1, seconds + 120, isolation)  # and row 0
     receiver.start()
     time.sleep(1.0)  # the consumer has its partition before the first row
 
@@ -141,12 +145,30 @@ class SnapshotKeeper(threading.Thread):
             self.error = e
 
 
+def measure_delivery(env, rate, seconds, mode):
+    """One run of the --delivery comparison, in a database of its own with delivery = `mode`."""
+    with BenchDatabase(env, DB, {"delivery": mode}) as db:
+        db.start()
+        db.wait_streaming()
+        result = {"machine": machine(db.conn)}
+        result.update(measure(db, env["BW_KAFKA_BOOTSTRAP"], "lat", rate, seconds,
+                              "read_committed"))
+    return result
+
+
+def figures(label, x):
+    return (label, f"{x['p50_ms']:.1f}", f"{x['p99_ms']:.1f}", f"{x['max_ms']:.1f}",
+            f"{x['mean_ms']:.1f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1,000 rows/s for 5 s")
     parser.add_argument("--during-snapshot", action="store_true",
                         help="alternate idle arms with arms during an incremental snapshot")
     parser.add_argument("--arms", type=int, default=2, help="pairs of arms (--during-snapshot)")
+    parser.add_argument("--delivery", action="store_true",
+                        help="at_least_once against exactly_once, read_committed (see above)")
     args = parser.parse_args()
     rate, seconds = (1000, 5) if args.quick else (2000, 20)
     total = rate * seconds
@@ -155,6 +177,20 @@ def main():
     sys.setswitchinterval(0.0005)  # hand the GIL over promptly between writer and consumer
     result = {"when": now_utc(), "quick": args.quick, "rate_rows_per_s": rate,
               "seconds": seconds, "rows": total}
+    if args.delivery:
+        runs = [(mode, measure_delivery(env, rate, seconds, mode))
+                for _ in range(2) for mode in ("at_least_once", "exactly_once")]
+        result["machine"] = runs[0][1]["machine"]
+        result["runs"] = [{"delivery": mode, **r} for mode, r in runs]
+        lines = header("bottledwater latency by delivery mode", result)
+        lines += [f"{total:,} single-row transactions at {rate:,} rows/s for {seconds} s per run; "
+                  "each mode twice, interleaved; read_committed consumer; commit returned -> "
+                  "readable by the consumer.", ""]
+        lines += table(("run", "p50 ms", "p99 ms", "max ms", "mean ms"),
+                       [figures(f"{n + 1}. {mode}", r["commit_to_readable"])
+                        for n, (mode, r) in enumerate(runs)])
+        print(write_results(NAME + "-delivery", result, "\n".join(lines)))
+        return
     with BenchDatabase(env, DB, {"skip_snapshot": "on"} if args.during_snapshot else None) as db:
         result["machine"] = machine(db.conn)
         result["worker_poll_interval_ms"] = db.conn.execute(
@@ -213,8 +249,7 @@ def main():
                         for a in result["arms"]])
         lines.append("")
     lines += table(("measure", "p50 ms", "p99 ms", "max ms", "mean ms"),
-                   [(label, f"{x['p50_ms']:.1f}", f"{x['p99_ms']:.1f}", f"{x['max_ms']:.1f}",
-                     f"{x['mean_ms']:.1f}")
+                   [figures(label, x)
                     for label, x in (("commit returned -> readable by consumer", c),
                                      ("clock_timestamp() in the row -> readable", s))])
     print(write_results(NAME, result, "\n".join(lines)))

@@ -12,14 +12,19 @@ same WAL in the same run, reported as ratios (absolute rates are printed for con
    rows are written, timed from the commit). The reference is the mean of pgoutput's passes.
 3. The debezium envelope's cost: its rate over the row envelope's in JSON, both in plugin
    decoding and end to end (the worker's arms run one after the other for each workload).
+
+--delivery runs only the end-to-end part, in json, once per delivery mode and twice over,
+interleaved (at_least_once, exactly_once, at_least_once, exactly_once), and reports each mode's
+better pass and exactly_once over at_least_once: under exactly_once the slot confirms only what a
+committed Kafka transaction holds, so the same stopwatch times it.
 """
 
 import argparse
 import time
 
-from _common import (create_topics, dev_env, fresh_database,
-                     kafka_delete_topics_with_prefix, machine, now_utc, slot_confirmed, wait_for,
-                     write_results)
+from _common import (connect, create_topics, dev_env, fresh_database, header,
+                     kafka_delete_topics_with_prefix, machine, now_utc, slot_confirmed, table,
+                     wait_for, write_results)
 
 DECODERS = {
     # name: (plugin, SQL function, options)
@@ -36,8 +41,10 @@ DECODERS = {
                                                "json_schemas", "false"]),
 }
 # Worker arms of the end-to-end run: (output_format, envelope), interleaved per workload.
-WORKER_ARMS = {"json": ("json", "row"), "avro": ("avro", "row"),
-               "json_debezium": ("json", "debezium")}
+# The worker's arms by default: label -> settings (over WORKER_DEFAULTS).
+WORKER_ARMS = [("json", {"output_format": "json"}), ("avro", {"output_format": "avro"}),
+               ("json_debezium", {"output_format": "json", "envelope": "debezium"})]
+WORKER_DEFAULTS = {"envelope": "row", "delivery": "at_least_once"}
 # The envelope's cost: debezium's rate over the row envelope's in the same format.
 ENVELOPE_RATIOS = {"bottledwater_json_debezium": "bottledwater_json",
                    "bottledwater_json_debezium_no_schemas": "bottledwater_json",
@@ -93,12 +100,13 @@ def decode_rates(conn, workload, rows, passes=2):
     return best
 
 
-def worker_end_to_end(env, workloads):
+def worker_end_to_end(env, workloads, arms):
     """rows/s of the worker from commit to Kafka's acknowledgement (its slot confirms only what
     Kafka acknowledged), in each output format, per workload ({title: (function, rows)}):
     catching up on committed work from a standing start, which reads the same WAL pgoutput then
     reads for the reference rate; and for one big transaction also live, decoding while it is
-    written, timed from the commit."""
+    written, timed from the commit. `arms`: (label, settings) run in
+    turn for each workload; a label run twice keeps its better rate."""
     conn = fresh_database(env, "bench_e2e")
     create_tables(conn, 3)
     stamp = int(time.time())
@@ -127,16 +135,21 @@ def worker_end_to_end(env, workloads):
                  "Kafka to acknowledge the transaction")
 
     rates = {title: {} for title in workloads}
-    for arm, (fmt, envelope) in WORKER_ARMS.items():
-        prefix = f"bench_e2e_{stamp}_{arm}."
-        topic_prefix = prefix + "public." if envelope == "debezium" else prefix
+
+    def note(title, name, rate):
+        rates[title][name] = max(rate, rates[title].get(name, 0.0))
+
+    arm_settings = []
+    for run, (arm, settings) in enumerate(arms):
+        prefix = f"bench_e2e_{stamp}_{run}."
+        settings = {**WORKER_DEFAULTS, **settings, "topic_prefix": prefix}
+        topic_prefix = prefix + "public." if settings["envelope"] == "debezium" else prefix
         create_topics(env["BW_KAFKA_BOOTSTRAP"], [f"{topic_prefix}bench_{i}" for i in range(3)])
+        arm_settings.append((arm, settings))
     for title, (workload, rows) in workloads.items():
-        for arm, (fmt, envelope) in WORKER_ARMS.items():
-            conn.execute(f"ALTER DATABASE bench_e2e SET bottledwater.output_format = '{fmt}'")
-            conn.execute(f"ALTER DATABASE bench_e2e SET bottledwater.envelope = '{envelope}'")
-            conn.execute("ALTER DATABASE bench_e2e SET bottledwater.topic_prefix = "
-                         f"'bench_e2e_{stamp}_{arm}.'")
+        for arm, settings in arm_settings:
+            for setting, value in settings.items():
+                conn.execute(f"ALTER DATABASE bench_e2e SET bottledwater.{setting} = '{value}'")
             for i in range(3):
                 conn.execute(f"TRUNCATE bench_{i}")
             start_worker()  # in this arm's format
@@ -147,19 +160,19 @@ def worker_end_to_end(env, workloads):
             start = time.perf_counter()
             start_worker()
             wait_acknowledged(commit_end)
-            rates[title][f"bottledwater_worker_{arm}_catch_up"] = rows / (time.perf_counter() - start)
+            note(title, f"bottledwater_worker_{arm}_catch_up", rows / (time.perf_counter() - start))
             start = time.perf_counter()
             conn.execute("SELECT count(*) FROM pg_logical_slot_get_binary_changes("
                          "'b_e2e_pgoutput', NULL, NULL, 'proto_version', '1', "
                          "'publication_names', 'bench_pub')").fetchone()
-            rates[title][f"pgoutput_{arm}_pass"] = rows / (time.perf_counter() - start)
+            note(title, f"pgoutput_{arm}_pass", rows / (time.perf_counter() - start))
             conn.execute("SELECT pg_drop_replication_slot('b_e2e_pgoutput')")
             if workload is one_big_transaction:
                 conn.execute("TRUNCATE bench_0")
                 workload(conn, rows)  # autocommit: returns once committed
                 start = time.perf_counter()
                 wait_acknowledged(conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
-                rates[title][f"bottledwater_worker_{arm}_live"] = rows / (time.perf_counter() - start)
+                note(title, f"bottledwater_worker_{arm}_live", rows / (time.perf_counter() - start))
             conn.execute("SELECT bw_stop('bench_e2e')")
     conn.execute("SELECT bw_drop_slot('bench_e2e')").fetchall()
     conn.close()
@@ -169,6 +182,30 @@ def worker_end_to_end(env, workloads):
         passes = [v for k, v in r.items() if k.startswith("pgoutput_")]
         rates[title] = {"pgoutput": sum(passes) / len(passes), **r}
     return rates
+
+
+def delivery_comparison(env, workloads, quick):
+    modes = ("at_least_once", "exactly_once")
+    arms = [(f"json_{mode}", {"output_format": "json", "delivery": mode})
+            for _ in range(2) for mode in modes]
+    runs = worker_end_to_end(env, workloads, arms)
+    with connect(env, "bench_e2e") as conn:  # left with the extension by the run
+        info = machine(conn)
+    result = {"when": now_utc(), "quick": quick, "machine": info, "runs": runs}
+    lines = header("bottledwater delivery modes, end to end", result)
+    lines += ["Each mode ran twice, interleaved with the other (the machine is shared); the "
+              "better pass counts. exactly_once: to the Kafka commit that holds the last "
+              "transaction.", ""]
+    rows = []
+    for title, rates in runs.items():
+        for kind in ("catch_up", "live"):
+            alo = rates.get(f"bottledwater_worker_json_at_least_once_{kind}")
+            eos = rates.get(f"bottledwater_worker_json_exactly_once_{kind}")
+            if alo and eos:
+                rows.append((title, kind, f"{alo:,.0f}", f"{eos:,.0f}", f"{eos / alo:.2f}"))
+    lines += table(("workload", "run", "at_least_once rows/s", "exactly_once rows/s",
+                    "exactly_once / at_least_once"), rows)
+    return write_results("delivery-throughput", result, "\n".join(lines))
 
 
 def markdown(result):
@@ -196,10 +233,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the rows")
     parser.add_argument("--no-worker", action="store_true", help="skip the end-to-end run")
+    parser.add_argument("--delivery", action="store_true",
+                        help="end to end only, exactly_once against at_least_once (see above)")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     big, small = 1_000_000 // scale, 200_000 // scale
     env = dev_env()
+    workloads = {f"one transaction of {big:,} rows": (one_big_transaction, big),
+                 f"{small:,} rows in transactions of 1-10 rows": (small_transactions, small)}
+    if args.delivery:
+        print(delivery_comparison(env, workloads, args.quick))
+        return
 
     runs = {}
     conn = fresh_database(env, "bench_decode")
@@ -211,10 +255,8 @@ def main():
     conn.close()
     if not args.no_worker:
         runs.update({f"end to end, {title}, to Kafka acknowledgement": rates
-                     for title, rates in worker_end_to_end(env, {
-                         f"one transaction of {big:,} rows": (one_big_transaction, big),
-                         f"{small:,} rows in transactions of 1-10 rows":
-                             (small_transactions, small)}).items()})
+                     for title, rates in worker_end_to_end(env, workloads,
+                                                           WORKER_ARMS).items()})
 
     result = {"when": now_utc(), "quick": args.quick, "machine": info, "runs": runs}
     print(write_results("throughput", result, markdown(result)))

@@ -15,6 +15,9 @@ SET bottledwater.kafka_config = 'linger.ms';
 SET bottledwater.topic_config = '=5';
 SET bottledwater.schema_registry_url = 'ftp://registry';
 SET bottledwater.on_error = 'ignore';
+SET bottledwater.delivery = 'at_most_once';
+SET bottledwater.offsets_topic = 'bad topic';
+SET bottledwater.offsets_topic = '';
 -- (PostgreSQL 17 added units to the range in this message: its SQLSTATE is what stays.)
 \set VERBOSITY sqlstate
 SET bottledwater.poll_interval_ms = 0;
@@ -25,6 +28,10 @@ SET bottledwater.no_such_setting = 1;
 SET bottledwater.output_format = 'json';
 SET bottledwater.topic_prefix = 'pg.prod-1_';
 SET bottledwater.kafka_config = 'security.protocol=PLAINTEXT; linger.ms=10';
+SET bottledwater.delivery = 'exactly_once';
+SET bottledwater.offsets_topic = 'ops.bottledwater-offsets';
+SHOW bottledwater.delivery;
+SHOW bottledwater.transaction_interval_ms;
 SHOW bottledwater.slot_name;
 RESET ALL;
 

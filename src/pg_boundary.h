@@ -59,7 +59,8 @@ void guard_cpp(const char* context, Body&& body) {
     }
     if (reportable)
         ereport(ERROR, (errcode(sqlstate), errmsg("%s", message),
-                        detail[0] ? errdetail("%s", detail) : 0, hint[0] ? errhint("%s", hint) : 0));
+                        detail[0] ? errdetail("%s", detail) : 0,
+                        hint[0] ? errhint("%s", hint) : 0));
     if (failed)
         ereport(ERROR, (errcode(sqlstate), errmsg("bottledwater: %s: %s", context, message)));
 }

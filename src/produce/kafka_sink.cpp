@@ -10,6 +10,8 @@ namespace {
 
 // The message opaque carries the TxnId by value.
 static_assert(sizeof(uintptr_t) >= sizeof(TxnId), "TxnId must fit in a message opaque");
+// The opaque of a message that belongs to no transaction; no tracker hands out this id.
+void* const kUntracked = reinterpret_cast<void*>(~uintptr_t{0});
 
 struct ConfRelease {
     void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
@@ -53,6 +55,10 @@ void set_topic_property(rd_kafka_topic_conf_t* conf, const char* origin, const s
 // order across retries, acks=all means an acknowledged message survives a broker loss.
 void reject_weakened_guarantee(const char* origin, const KafkaProperties& properties) {
     for (const auto& [name, value] : properties) {
+        if (name == "transactional.id")
+            throw KafkaError(std::string(origin) +
+                             ": \"transactional.id\" is bottledwater's own: set "
+                             "bottledwater.delivery = 'exactly_once' instead");
         const bool weakened = (name == "enable.idempotence" && value != "true") ||
                               ((name == "acks" || name == "request.required.acks") &&
                                value != "all" && value != "-1");
@@ -100,6 +106,8 @@ KafkaSink::KafkaSink(const KafkaSinkConfig& config) {
     set_property(conf.get(), "default", "log.queue", "true");
     set_property(conf.get(), "default", "enable.idempotence", "true");
     set_property(conf.get(), "default", "acks", "all");
+    if (!config.transactional_id.empty())
+        set_property(conf.get(), "default", "transactional.id", config.transactional_id);
 
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
@@ -132,11 +140,6 @@ ProduceResult KafkaSink::produce(std::string_view topic, std::optional<std::stri
                                  std::optional<std::string_view> value, TxnId txn,
                                  const MessageHeaders& headers) {
     rd_kafka_topic_t* handle = topic_handle(topic);
-    // RD_KAFKA_MSG_F_COPY takes a copy, so casting away const is safe.
-    void* payload = value ? const_cast<char*>(value->data()) : nullptr;
-    const size_t payload_len = value ? value->size() : 0;
-    void* key_bytes = key ? const_cast<char*>(key->data()) : nullptr;
-    const size_t key_len = key ? key->size() : 0;
     void* opaque = reinterpret_cast<void*>(static_cast<uintptr_t>(txn));
 
     // Owned by the message once it is queued, ours to free when it is not. No headers, no list
@@ -147,11 +150,9 @@ ProduceResult KafkaSink::produce(std::string_view topic, std::optional<std::stri
         rd_kafka_header_add(record_headers, header.name, -1, header.value.data(),
                             static_cast<ssize_t>(header.value.size()));
 
-    const rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer_, RD_KAFKA_V_RKT(handle), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(payload, payload_len),
-        RD_KAFKA_V_KEY(key_bytes, key_len), RD_KAFKA_V_OPAQUE(opaque),
-        RD_KAFKA_V_HEADERS(record_headers), RD_KAFKA_V_END);
+    const rd_kafka_resp_err_t err = send(handle, key, value, opaque, record_headers);
+    const size_t payload_len = value ? value->size() : 0;
+    const size_t key_len = key ? key->size() : 0;
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         acks_.message_produced(txn);
         return ProduceResult::Queued;
@@ -165,6 +166,32 @@ ProduceResult KafkaSink::produce(std::string_view topic, std::optional<std::stri
         throw MessageRefused(what + " (" + std::to_string(payload_len + key_len) +
                              " bytes of key and value, over the producer's message.max.bytes)");
     throw KafkaError(what);
+}
+
+rd_kafka_resp_err_t KafkaSink::send(rd_kafka_topic_t* handle,
+                                     std::optional<std::string_view> key,
+                                     std::optional<std::string_view> value, void* opaque,
+                                     rd_kafka_headers_t* headers) {
+    // RD_KAFKA_MSG_F_COPY takes a copy, so casting away const is safe.
+    void* payload = value ? const_cast<char*>(value->data()) : nullptr;
+    const size_t payload_len = value ? value->size() : 0;
+    void* key_bytes = key ? const_cast<char*>(key->data()) : nullptr;
+    const size_t key_len = key ? key->size() : 0;
+    return rd_kafka_producev(
+        producer_, RD_KAFKA_V_RKT(handle), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(payload, payload_len),
+        RD_KAFKA_V_KEY(key_bytes, key_len), RD_KAFKA_V_OPAQUE(opaque),
+        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+}
+
+ProduceResult KafkaSink::produce_untracked(std::string_view topic, std::string_view key,
+                                           std::string_view value) {
+    const rd_kafka_resp_err_t err = send(topic_handle(topic), key, value, kUntracked, nullptr);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return ProduceResult::Queued;
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return ProduceResult::QueueFull;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
+    throw KafkaError("cannot produce to topic \"" + std::string(topic) +
+                     "\": " + rd_kafka_err2str(err));
 }
 
 void KafkaSink::poll(int timeout_ms) {
@@ -218,6 +245,13 @@ void KafkaSink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void
     auto* sink = static_cast<KafkaSink*>(opaque);
     const auto txn = static_cast<TxnId>(reinterpret_cast<uintptr_t>(message->_private));
     sink->survive_in_callback([&] {
+        if (message->_private == kUntracked) {
+            if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+                sink->set_fatal(std::string("delivery to topic \"") +
+                                rd_kafka_topic_name(message->rkt) +
+                                "\" failed: " + rd_kafka_err2str(message->err));
+            return;
+        }
         if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             sink->acks_.message_acknowledged(txn);
             if (!sink->fatal_) sink->last_error_.clear();

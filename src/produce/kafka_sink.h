@@ -59,6 +59,8 @@ struct KafkaSinkConfig {
     // bytes bound is what keeps the worker's memory small when rows are wide.
     int queue_max_messages = 100000;
     int queue_max_kbytes = 65536;
+    // Non-empty: a transactional producer (exactly-once delivery); see deliver/.
+    std::string transactional_id;
 };
 
 enum class ProduceResult { Queued, QueueFull };
@@ -89,6 +91,19 @@ public:
                           std::optional<std::string_view> value, TxnId txn,
                           const MessageHeaders& headers = {});
 
+    // A message of no PostgreSQL transaction (the offsets record of exactly-once delivery): its
+    // delivery report counts nowhere, a failed one leaves the producer fatal. Throws KafkaError.
+    ProduceResult produce_untracked(std::string_view topic, std::string_view key,
+                                    std::string_view value);
+
+    // The librdkafka handle, for the transactional calls of deliver/.
+    rd_kafka_t* handle() { return producer_; }
+    // The transactional API left the producer unusable: destroy it and replay from the slot.
+    void set_fatal(std::string reason) {
+        fatal_ = true;
+        last_error_ = std::move(reason);
+    }
+
     // Drops the handle of a topic no table writes any more; messages in flight keep their own.
     void forget_topic(std::string_view topic);
 
@@ -117,6 +132,9 @@ private:
     using TopicHandle = std::unique_ptr<rd_kafka_topic_t, TopicRelease>;
 
     rd_kafka_topic_t* topic_handle(std::string_view topic);
+    rd_kafka_resp_err_t send(rd_kafka_topic_t* handle, std::optional<std::string_view> key,
+                             std::optional<std::string_view> value, void* opaque,
+                             rd_kafka_headers_t* headers);
 
     // librdkafka's callbacks run in its C frames, which no exception may cross: each body runs
     // under survive_in_callback().

@@ -55,16 +55,19 @@ std::string shortened(std::string text) {
 
 }  // namespace
 
-KafkaChangeSink::KafkaChangeSink(KafkaSink& kafka, WorkerState* state, std::string topic_prefix,
-                                 SchemaRegistryClient* registry)
-    : kafka_(kafka), state_(state), topic_prefix_(std::move(topic_prefix)), registry_(registry) {
+KafkaChangeSink::KafkaChangeSink(KafkaSink& kafka, Delivery& delivery, WorkerState* state,
+                                 std::string topic_prefix, SchemaRegistryClient* registry)
+    : kafka_(kafka), delivery_(delivery), state_(state), topic_prefix_(std::move(topic_prefix)),
+      registry_(registry) {
     kafka_.set_failure_judge([this](const DeliveryFailure& failure, std::string& reason) {
         return judge_failed_delivery(failure, reason);
     });
 }
 
 void KafkaChangeSink::begin_transaction(const TransactionInfo& txn) {
-    current_ = kafka_.acks().begin_transaction(txn.end_lsn);
+    const std::optional<TxnId> id = delivery_.begin_transaction(txn.end_lsn);
+    current_skipped_ = !id;
+    current_ = id.value_or(0);
     headers_.begin_transaction(txn);
     in_snapshot_ = txn.snapshot;
 }
@@ -233,6 +236,7 @@ void KafkaChangeSink::change(const EncodedChange& change) {
 }
 
 void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
+    if (current_skipped_) return;  // Kafka holds this transaction already
     const TableTopic& table = topic_of(*change.table);
     // Numbered before a skip, so a consumer sees the gap.
     const MessageHeaders& headers =
@@ -344,6 +348,7 @@ void KafkaChangeSink::end_back_off() {
 // Validated by bw_emit() and again when decoded, so the topic is legal. Outbox messages of
 // another table's topic are not refused: bw_emit() is for trusted roles (see README).
 void KafkaChangeSink::outbox_message(const OutboxMessage& message) {
+    if (current_skipped_) return;
     const MessageHeaders& headers =
         setting_message_headers ? headers_.next_outbox_message() : kNoHeaders;
     const std::string topic(message.topic);
@@ -360,7 +365,7 @@ void KafkaChangeSink::truncate(const EncodedChange& change) {
 }
 
 void KafkaChangeSink::commit_transaction(const TransactionInfo& txn) {
-    kafka_.acks().end_transaction(current_);
+    if (!current_skipped_) delivery_.end_transaction(current_);
     last_commit_lsn_ = txn.end_lsn;
 }
 

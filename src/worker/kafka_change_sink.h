@@ -7,6 +7,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "deliver/delivery.h"
 #include "encode/encoded_change.h"
 #include "produce/event_headers.h"
 #include "produce/kafka_sink.h"
@@ -21,9 +22,10 @@ public:
     // With a registry, keys and values are Avro binary: their schemas are registered under
     // `<topic>-key` and `<topic>-value` and each message carries the Confluent wire header.
     // Without one they are sent as the encoder made them (JSON).
-    // Installs itself as the producer's judge of failed deliveries.
-    KafkaChangeSink(KafkaSink& kafka, WorkerState* state, std::string topic_prefix,
-                    SchemaRegistryClient* registry);
+    // Installs itself as the producer's judge of failed deliveries. `delivery` numbers the
+    // transactions and may leave out one Kafka holds already (exactly-once after a restart).
+    KafkaChangeSink(KafkaSink& kafka, Delivery& delivery, WorkerState* state,
+                    std::string topic_prefix, SchemaRegistryClient* registry);
 
     void begin_transaction(const TransactionInfo& txn) override;
     void table_schema(const TableDescription& table) override;
@@ -92,6 +94,7 @@ private:
     void end_back_off();
 
     KafkaSink& kafka_;
+    Delivery& delivery_;
     WorkerState* state_;
     std::string topic_prefix_;
     SchemaRegistryClient* registry_;
@@ -102,6 +105,7 @@ private:
     std::string framed_key_;
     std::string framed_value_;
     TxnId current_ = 0;
+    bool current_skipped_ = false;  // Kafka holds the current transaction already
     uint64_t last_commit_lsn_ = 0;
     uint64_t since_poll_ = 0;
     uint64_t skipped_ = 0;

@@ -44,6 +44,9 @@ int setting_snapshot_chunk_rows = 4096;
 bool setting_snapshot_new_tables = false;
 int setting_initial_snapshot = static_cast<int>(InitialSnapshot::Consistent);
 int setting_max_workers = 8;
+int setting_delivery = static_cast<int>(DeliveryMode::AtLeastOnce);
+char* setting_offsets_topic = nullptr;
+int setting_transaction_interval_ms = 50;
 
 namespace {
 
@@ -62,6 +65,12 @@ const struct config_enum_entry envelope_options[] = {
 const struct config_enum_entry initial_snapshot_options[] = {
     {"consistent", static_cast<int>(InitialSnapshot::Consistent), false},
     {"incremental", static_cast<int>(InitialSnapshot::Incremental), false},
+    {nullptr, 0, false},
+};
+
+const struct config_enum_entry delivery_options[] = {
+    {"at_least_once", static_cast<int>(DeliveryMode::AtLeastOnce), false},
+    {"exactly_once", static_cast<int>(DeliveryMode::ExactlyOnce), false},
     {nullptr, 0, false},
 };
 
@@ -105,19 +114,35 @@ bool check_secret_properties(char** newval, void** extra, GucSource source) {
     return check_property_list(*newval, &parsed);
 }
 
-bool check_topic_prefix(char** newval, void** extra, GucSource source) {
-    for (const char* c = *newval ? *newval : ""; *c; c++) {
+// Kafka's topic characters; GUC_check_errmsg names `what` when another one is there.
+bool only_topic_chars(const char* value, const char* what) {
+    for (const char* c = value; *c; c++) {
         if (!(isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '_' || *c == '-')) {
-            GUC_check_errmsg(
-                "topic prefix \"%s\" contains a character Kafka does not allow in "
-                "topic names",
-                *newval);
+            GUC_check_errmsg("%s \"%s\" contains a character Kafka does not allow in topic names",
+                             what, value);
             GUC_check_errhint("Use only ASCII letters, digits, '.', '_' and '-'.");
             return false;
         }
     }
+    return true;
+}
+
+bool check_topic_prefix(char** newval, void** extra, GucSource source) {
+    if (!only_topic_chars(*newval ? *newval : "", "topic prefix")) return false;
     if (*newval && strlen(*newval) > 100) {
         GUC_check_errmsg("topic prefix is longer than 100 characters");
+        return false;
+    }
+    return true;
+}
+
+bool check_offsets_topic(char** newval, void** extra, GucSource source) {
+    const char* topic = *newval ? *newval : "";
+    if (!only_topic_chars(topic, "offsets topic")) return false;
+    if (topic[0] == '\0' || strlen(topic) > 249 || strcmp(topic, ".") == 0 ||
+        strcmp(topic, "..") == 0) {
+        GUC_check_errmsg("offsets topic \"%s\" is not a Kafka topic name", topic);
+        GUC_check_errhint("Give 1 to 249 characters, other than \".\" and \"..\".");
         return false;
     }
     return true;
@@ -289,6 +314,23 @@ void define_settings() {
                              nullptr, &setting_initial_snapshot,
                              static_cast<int>(InitialSnapshot::Consistent),
                              initial_snapshot_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable("bottledwater.delivery",
+                             "at_least_once (a crash may repeat changes) or exactly_once (Kafka "
+                             "transactions; read_committed consumers see each change once).",
+                             nullptr, &setting_delivery,
+                             static_cast<int>(DeliveryMode::AtLeastOnce), delivery_options,
+                             PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.offsets_topic",
+                               "Compacted topic where exactly_once records the highest commit "
+                               "LSN Kafka holds of each slot.",
+                               "Created when missing; shared by every database of a cluster.",
+                               &setting_offsets_topic, "_bottledwater_offsets", PGC_SUSET, 0,
+                               check_offsets_topic, nullptr, nullptr);
+    DefineCustomIntVariable("bottledwater.transaction_interval_ms",
+                            "Under exactly_once, how long a Kafka transaction collects "
+                            "PostgreSQL transactions before it commits.",
+                            nullptr, &setting_transaction_interval_ms, 50, 1, 600000, PGC_SUSET,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
     // A postmaster-level setting can only be defined while the library is preloaded; loaded later
     // (as an output plugin, or by CREATE EXTENSION) it has no workers to size anyway.
     if (process_shared_preload_libraries_in_progress)

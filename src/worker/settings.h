@@ -9,6 +9,7 @@ namespace bw {
 enum class OnError { Exit, Log };
 enum class WorkerFormat { Avro, Json };
 enum class InitialSnapshot { Consistent, Incremental };
+enum class DeliveryMode { AtLeastOnce, ExactlyOnce };
 
 extern char* setting_kafka_brokers;
 extern int setting_output_format;  // WorkerFormat
@@ -32,6 +33,9 @@ extern int setting_snapshot_chunk_rows;
 extern bool setting_snapshot_new_tables;
 extern int setting_initial_snapshot;  // InitialSnapshot
 extern int setting_max_workers;
+extern int setting_delivery;  // DeliveryMode
+extern char* setting_offsets_topic;
+extern int setting_transaction_interval_ms;
 
 void define_settings();
 

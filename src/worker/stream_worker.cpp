@@ -56,6 +56,7 @@ extern "C" {
 #include "worker/settings.h"
 #include "worker/slot_retention.h"
 #include "worker/snapshot_scan.h"
+#include "worker/worker_delivery.h"
 #include "worker/worker_state.h"
 
 namespace bw {
@@ -68,6 +69,7 @@ volatile sig_atomic_t sigterm_interrupts = false;
 
 // Owned for the life of the process; see the file comment.
 KafkaSink* kafka = nullptr;
+Delivery* delivery = nullptr;
 KafkaChangeSink* sink = nullptr;
 SchemaRegistryClient* registry = nullptr;
 WorkerState* my_state = nullptr;
@@ -203,7 +205,7 @@ List* plugin_options() {
     return options;
 }
 
-void create_producer() {
+void create_producer(const char* slot_name) {
     char message[1024] = "";
     try {
         KafkaSinkConfig config;
@@ -215,6 +217,7 @@ void create_producer() {
             config.kafka_config.push_back(std::move(secret));
         config.topic_config =
             parse_kafka_properties(setting_topic_config ? setting_topic_config : "");
+        config.transactional_id = worker_transactional_id(my_state->dbname, slot_name);
         kafka = new KafkaSink(config);
         kafka->set_log_sink([](int level, std::string_view facility, std::string_view text) {
             // Served inside poll() on this thread; LOG never longjmps.
@@ -230,8 +233,6 @@ void create_producer() {
             options.ca_file = setting_schema_registry_ca_file;
             registry = new SchemaRegistryClient(options);
         }
-        sink = new KafkaChangeSink(*kafka, my_state,
-                                   setting_topic_prefix ? setting_topic_prefix : "", registry);
     } catch (const std::exception& e) {
         strlcpy(message, e.what(), sizeof message);
     }
@@ -239,6 +240,16 @@ void create_producer() {
         exit_with_config_error(message,
                                "Check bottledwater.kafka_config, kafka_secret_config and "
                                "topic_config.");
+}
+
+// A Kafka that does not answer is no configuration error: it ends the worker with an ERROR, and
+// the next start tries again.
+void start_delivering(const char* slot_name) {
+    guard_cpp("readying delivery to Kafka", [&] {
+        delivery = start_delivery(*kafka, my_state, my_state->dbname, slot_name);
+        sink = new KafkaChangeSink(*kafka, *delivery, my_state,
+                                   setting_topic_prefix ? setting_topic_prefix : "", registry);
+    });
 }
 
 // A publication missing at start is a configuration error, reported once rather than retried.
@@ -261,6 +272,7 @@ void check_publications_exist() {
 // the caller holds an ephemeral slot, which goes away with the process, so nothing half done
 // survives.
 void wait_for_all_acknowledged() {
+    guard_cpp("committing the snapshot", [&] { delivery->finish(streaming_waiter(my_state)); });
     while (kafka->acks().pending_transactions() > 0 || kafka->acks().in_flight() > 0) {
         guard_cpp("waiting for the snapshot's acknowledgements", [&] {
             kafka->flush(100);
@@ -424,11 +436,7 @@ public:
 
     // `decoded_to`: every commit before it has passed through the sink.
     void confirm(XLogRecPtr decoded_to) {
-        XLogRecPtr lsn = kafka->acks().confirmable_lsn();
-        // Nothing pending: everything decoded so far is in Kafka, including transactions that
-        // produced nothing, so the slot may move up to the reader.
-        if (kafka->acks().pending_transactions() == 0 && kafka->acks().in_flight() == 0)
-            lsn = Max(lsn, decoded_to);
+        const XLogRecPtr lsn = delivery->confirmable_lsn(decoded_to);
         if (lsn > confirmed_) {
             LogicalConfirmReceivedLocation(lsn);
             // LogicalConfirmReceivedLocation keeps confirmed_flush in memory only.
@@ -460,6 +468,14 @@ void guarded_poll(int timeout_ms) {
         sink->check_health();
     });
     exit_if_postmaster_died();
+}
+
+// A pass has ended: every commit before `decoded_to` has been through the sink.
+void end_pass(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
+    guard_cpp("delivering to Kafka", [&] { delivery->between_passes(decoded_to); });
+    guarded_poll(0);
+    confirmer.confirm(decoded_to);
+    publish_progress(confirmer.confirmed());
 }
 
 // Between passes of a worker that keeps up with the WAL. What the pass produced is sent at once
@@ -501,6 +517,7 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
 [[noreturn]] void shut_down(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopping; flushing Kafka",
                          my_state->dbname)));
+    guard_cpp("committing to Kafka", [&] { delivery->finish(shutdown_waiter(kShutdownFlushMs)); });
     deliver_in_flight(confirmer, ctx->reader->EndRecPtr);
     leave_after_sigterm("the next start resumes from the slot");
 }
@@ -578,9 +595,7 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
             }
             CHECK_FOR_INTERRUPTS();
         }
-        guarded_poll(0);
-        confirmer.confirm(ctx->reader->EndRecPtr);
-        publish_progress(confirmer.confirmed());
+        end_pass(confirmer, ctx->reader->EndRecPtr);
         if (!kafka->last_error().empty() && kafka->acks().in_flight() > 0) {
             report_worker_error(my_state, kafka->last_error().c_str());
             set_worker_phase(my_state, WorkerPhase::Backoff);
@@ -671,7 +686,6 @@ PGDLLEXPORT void bw_worker_main(Datum main_arg) {
         exit_with_config_error("the debezium envelope is available in the json format only",
                                "Set bottledwater.output_format = json (with "
                                "bottledwater.json_schemas as Kafka Connect's schemas.enable).");
-    create_producer();
     check_publications_exist();
 
     claim_topics();
@@ -680,6 +694,8 @@ PGDLLEXPORT void bw_worker_main(Datum main_arg) {
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
     strlcpy(my_state->slot_name, slot_name, sizeof my_state->slot_name);
     LWLockRelease(worker_states->lock);
+    create_producer(slot_name);
+    start_delivering(slot_name);
     ensure_slot(slot_name, static_cast<MissingSlot>(DatumGetInt32(main_arg)));
     stream(slot_name);
 }

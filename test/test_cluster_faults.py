@@ -37,7 +37,7 @@ from confluent_kafka.admin import AdminClient
 
 from conftest import DEV_ENV, TRANSIENT_CONSUMER_ERRORS
 from fault_proxy import FaultProxy
-from test_worker_faults import create_json_database, reconnect, wait_streaming, worker_row
+from test_worker_faults import create_json_database, reconnect, wait_streaming
 
 TABLES = ("t", "u")
 KEYS_PER_TABLE = 40
@@ -204,7 +204,9 @@ class Faults:
         self.cluster["proxy"].restore()
 
     def worker_pid(self):
-        return worker_row(reconnect(self.db["connect"]), self.db["name"])[1]
+        """The worker's pid once it streams: a fault before this one may have ended it (under
+        exactly_once a cut can abort a Kafka transaction, and the worker restarts to replay)."""
+        return wait_streaming(self.db["connect"], self.db["name"])
 
     def worker_kill(self, seconds):
         pid = self.worker_pid()
@@ -225,10 +227,14 @@ class Faults:
         wait_streaming(self.db["connect"], self.db["name"])
 
     def registry_outage(self, seconds):
+        pid = self.worker_pid()
         subprocess.run([DEV_ENV, "stop-registry"], check=True)
         try:
             time.sleep(seconds / 2)
-            os.kill(self.worker_pid(), 9)  # the restarted worker needs the registry for its ids
+            try:
+                os.kill(pid, 9)  # the restarted worker needs the registry for its ids
+            except ProcessLookupError:
+                pass  # it had ended already; its restart meets the outage all the same
             time.sleep(seconds / 2)
         finally:
             start_registry()

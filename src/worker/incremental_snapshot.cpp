@@ -139,6 +139,8 @@ void record_acknowledged(const std::vector<SentChunk>& chunks) {
     SPI_finish();
     CommitTransactionCommand();
     for (const SentChunk& chunk : chunks) {
+        // A discarded last chunk is read again: its table, still running, is in the queue.
+        if (chunk.discarded && chunk.last) queue_read = false;
         if (chunk.request != current || chunk.discarded) continue;
         if (chunk.last) {
             current = InvalidOid;

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from conftest import TRANSIENT_CONSUMER_ERRORS
 from test_worker_faults import create_json_database, reconnect, wait_streaming, worker_row
@@ -157,3 +158,24 @@ def test_wal_without_captured_changes_still_moves_the_stored_lsn_and_the_slot(eo
         time.sleep(1.0)
     # Nothing was produced to the table's topic.
     assert read_topic(consumer_factory, eos_db["prefix"] + "t", "read_committed", quiet=1.0) == []
+
+
+def test_a_missing_offsets_topic_is_created_compacted_with_segments_that_roll(eos_db,
+                                                                              kafka_bootstrap):
+    """Every start reads the offsets topic from its beginning, and compaction leaves the active
+    segment alone: its segments must roll often, or a start reads every commit since the roll."""
+    db, name = eos_db["conn"], eos_db["name"]
+    topic = f"_bw_offsets_{uuid.uuid4().hex[:10]}"
+    eos_db["connect"]().execute(f"ALTER DATABASE {name} SET bottledwater.offsets_topic = "
+                                f"'{topic}'")
+    db.execute("SELECT bw_start(%s)", (name,))
+    wait_streaming(eos_db["connect"], name)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    try:
+        [configs] = admin.describe_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, topic)]).values()
+        found = {entry.name: entry.value for entry in configs.result(timeout=30).values()}
+        assert found["cleanup.policy"] == "compact"
+        assert found["segment.ms"] == "600000"
+    finally:
+        admin.delete_topics([topic])

@@ -11,6 +11,7 @@ class AtLeastOnceDelivery final : public Delivery {
 public:
     explicit AtLeastOnceDelivery(AckTracker& acks) : acks_(acks) {}
 
+    void set_catching_up(bool) override {}
     std::optional<TxnId> begin_transaction(uint64_t commit_lsn) override {
         return acks_.begin_transaction(commit_lsn);
     }

@@ -20,6 +20,10 @@ class Delivery {
 public:
     virtual ~Delivery() = default;
 
+    // Whether the worker is far behind the WAL's end (told before each pass and before
+    // between_passes): what it produces then reaches consumers late anyway, and throughput
+    // matters more than latency.
+    virtual void set_catching_up(bool catching_up) = 0;
     // Before the first change of a PostgreSQL transaction, in commit order (end LSN of its
     // commit). The id to produce its changes under, or nullopt: Kafka holds it already, and
     // its changes are left out.

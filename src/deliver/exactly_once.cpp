@@ -41,16 +41,20 @@ void ExactlyOnceDelivery::end_transaction(TxnId txn) {
 }
 
 bool ExactlyOnceDelivery::due() const {
-    return open_ && (clock_() - opened_at_ >= std::chrono::milliseconds(config_.interval_ms) ||
-                     acks_.produced() - produced_at_open_ >= config_.max_messages);
+    const long interval_ms = catching_up_ ? config_.catch_up_interval_ms : config_.interval_ms;
+    const uint64_t max_messages =
+        catching_up_ ? config_.catch_up_max_messages : config_.max_messages;
+    return open_ && (clock_() - opened_at_ >= std::chrono::milliseconds(interval_ms) ||
+                     acks_.produced() - produced_at_open_ >= max_messages);
 }
 
 // The end of a pass is where a worker that keeps up would wait for WAL: what is open commits now,
 // whatever its age, so latency is a pass and a commit. Under load a pass lasts longer, the next
-// transaction holds more, and commits stay few: the batch grows with the load.
+// transaction holds more, and commits stay few: the batch grows with the load. A pass that
+// caught up is followed at once by the next: what is open stays so until it is due.
 void ExactlyOnceDelivery::between_passes(uint64_t decoded_to) {
     if (open_) {
-        commit(wait_);
+        if (!catching_up_ || due()) commit(wait_);
         return;
     }
     // Every commit before decoded_to is in a committed Kafka transaction or left nothing to

@@ -16,6 +16,11 @@ struct ExactlyOnceConfig {
     // first PostgreSQL transaction that finds it this old or this full.
     long interval_ms = 50;
     uint64_t max_messages = 10000;
+    // The same in a pass that catches up: each commit waits for every message of the
+    // transaction and a round trip to the coordinator, so while latency is lost anyway, fewer
+    // and larger transactions keep the producer busy.
+    long catch_up_interval_ms = 1000;
+    uint64_t catch_up_max_messages = 100000;
     // While no captured table changes but the WAL moves, a transaction holding only the LSN is
     // committed this often, so the slot and the stored LSN follow the WAL.
     long idle_record_ms = 1000;
@@ -30,6 +35,7 @@ public:
     ExactlyOnceDelivery(TransactionLog& log, AckTracker& acks, ExactlyOnceConfig config,
                         uint64_t stored_lsn, Waiter wait, Clock clock = default_clock());
 
+    void set_catching_up(bool catching_up) override { catching_up_ = catching_up; }
     std::optional<TxnId> begin_transaction(uint64_t commit_lsn) override;
     void end_transaction(TxnId txn) override;
     void between_passes(uint64_t decoded_to) override;
@@ -53,6 +59,7 @@ private:
     // Nothing at or below this LSN is produced again.
     uint64_t stored_lsn_;
     uint64_t committed_lsn_;
+    bool catching_up_ = false;
     bool open_ = false;
     uint64_t open_lsn_ = 0;  // the highest commit LSN the open transaction holds
     uint64_t produced_at_open_ = 0;

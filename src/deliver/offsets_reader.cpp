@@ -101,6 +101,9 @@ ConsumerHandle Reader::connect() {
         set(conf, "enable.partition.eof", "true");
         set(conf, "isolation.level", "read_committed");
         set(conf, "auto.offset.reset", "earliest");
+        // The read ends at a fetch that finds nothing more, which the broker holds back this
+        // long (500 ms by default) in case something comes: every start would wait for it.
+        set(conf, "fetch.wait.max.ms", "10");
     } catch (...) {
         rd_kafka_conf_destroy(conf);
         throw;
@@ -140,6 +143,10 @@ void Reader::create_topic(rd_kafka_t* rk) {
         rd_kafka_NewTopic_new(config_.topic.c_str(), 1, -1, errstr, sizeof errstr));
     if (!topic) throw KafkaError(std::string("offsets topic: ") + errstr);
     rd_kafka_NewTopic_set_config(topic.get(), "cleanup.policy", "compact");
+    // Compaction leaves the active segment alone, and each start reads the topic from the
+    // beginning: segments roll every 10 minutes (not weekly), so a start reads a few thousand
+    // records, not every commit since the last roll.
+    rd_kafka_NewTopic_set_config(topic.get(), "segment.ms", "600000");
     std::unique_ptr<rd_kafka_queue_t, QueueRelease> queue(rd_kafka_queue_new(rk));
     rd_kafka_NewTopic_t* topics[] = {topic.get()};
     rd_kafka_CreateTopics(rk, topics, 1, nullptr, queue.get());

@@ -582,6 +582,7 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
         }
         // read_local_xlog_page would wait for WAL past the flush pointer; bound the pass instead.
         const XLogRecPtr end_of_wal = GetFlushRecPtr(nullptr);
+        delivery->set_catching_up(end_of_wal - ctx->reader->EndRecPtr >= kCatchingUpBytes);
         uint64_t records = 0;
         while (ctx->reader->EndRecPtr < end_of_wal && !got_sigterm) {
             char* errm = nullptr;
@@ -595,6 +596,8 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
             }
             CHECK_FOR_INTERRUPTS();
         }
+        delivery->set_catching_up(GetFlushRecPtr(nullptr) - ctx->reader->EndRecPtr >=
+                                  kCatchingUpBytes);
         end_pass(confirmer, ctx->reader->EndRecPtr);
         if (!kafka->last_error().empty() && kafka->acks().in_flight() > 0) {
             report_worker_error(my_state, kafka->last_error().c_str());

@@ -122,6 +122,31 @@ TEST_F(ExactlyOnce, ClosesOnSize) {
     EXPECT_EQ(delivery.committed_transactions(), 1u);
 }
 
+TEST_F(ExactlyOnce, CatchingUpHoldsMoreAndLongerAndKeepsItOpenAcrossPasses) {
+    config.catch_up_interval_ms = 1000;
+    config.catch_up_max_messages = 5;
+    ExactlyOnceDelivery delivery = make(0);
+    delivery.set_catching_up(true);
+    transaction(delivery, 0x20, 2);
+    now += milliseconds(500);  // past interval_ms, short of catch_up_interval_ms
+    transaction(delivery, 0x30, 1);
+    delivery.between_passes(0x38);  // the next pass starts at once: nothing commits yet
+    EXPECT_TRUE(log.open);
+    transaction(delivery, 0x40, 2);  // the fifth message
+    EXPECT_FALSE(log.open);
+    transaction(delivery, 0x50, 1);
+    now += milliseconds(1000);
+    delivery.between_passes(0x58);  // due on time
+    EXPECT_FALSE(log.open);
+    transaction(delivery, 0x60, 1);
+    delivery.set_catching_up(false);  // caught up: the end of the pass commits, however young
+    delivery.between_passes(0x68);
+    EXPECT_FALSE(log.open);
+    EXPECT_EQ(log.calls, (std::vector<std::string>{"begin", "lsn 0/40", "commit", "begin",
+                                                   "lsn 0/50", "commit", "begin", "lsn 0/60",
+                                                   "commit"}));
+}
+
 TEST_F(ExactlyOnce, RecordsTheLsnAloneWhenTheWalMovesWithoutChanges) {
     ExactlyOnceDelivery delivery = make(0x10);
     delivery.between_passes(0x80);

@@ -199,6 +199,28 @@ class BenchDatabase(contextlib.AbstractContextManager):
         self.close()
 
 
+def write_small_transactions(conn, rows, tables, first_id):
+    """`rows` rows in transactions of 1-10 rows (sizes in a fixed pseudo-random order), into
+    bench_0 .. bench_<tables - 1> in turn (id bigint PRIMARY KEY, n int, t text, at timestamptz,
+    amount numeric), ids from `first_id` on. A procedure commits inside its loop, so the client's
+    round trips are not what is measured."""
+    conn.execute("""
+        CREATE OR REPLACE PROCEDURE small_transactions(total int, tables int, first_id bigint)
+        LANGUAGE plpgsql AS $$
+        DECLARE done int := 0; size int; t int := 0;
+        BEGIN
+            WHILE done < total LOOP
+                size := least(1 + (done * 7919) % 10, total - done);
+                EXECUTE format('INSERT INTO bench_%s SELECT i, i %% 1000, ''row '' || i, now(), '
+                               'i / 100.0 FROM generate_series($1, $2) i', t % tables)
+                    USING first_id + done, first_id + done + size - 1;
+                COMMIT;
+                done := done + size; t := t + 1;
+            END LOOP;
+        END $$""")
+    conn.execute(f"CALL small_transactions({int(rows)}, {int(tables)}, {int(first_id)})")
+
+
 # --- Kafka -----------------------------------------------------------------------------------
 
 def watermark_consumer(bootstrap):

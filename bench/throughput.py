@@ -24,7 +24,7 @@ import time
 
 from _common import (connect, create_topics, dev_env, fresh_database, header,
                      kafka_delete_topics_with_prefix, machine, now_utc, slot_confirmed, table,
-                     wait_for, write_results)
+                     wait_for, write_results, write_small_transactions)
 
 DECODERS = {
     # name: (plugin, SQL function, options)
@@ -65,21 +65,7 @@ def one_big_transaction(conn, rows):
 
 
 def small_transactions(conn, rows):
-    # A procedure commits inside its loop, so the client's round trips are not what is measured.
-    conn.execute("""
-        CREATE OR REPLACE PROCEDURE small_transactions(total int) LANGUAGE plpgsql AS $$
-        DECLARE done int := 0; size int; t int := 0;
-        BEGIN
-            WHILE done < total LOOP
-                size := least(1 + (done * 7919) % 10, total - done);
-                EXECUTE format('INSERT INTO bench_%s SELECT i, i %% 1000, ''row '' || i, now(), '
-                               'i / 100.0 FROM generate_series($1, $2) i', t % 3)
-                    USING 10000000 + done, 10000000 + done + size - 1;
-                COMMIT;
-                done := done + size; t := t + 1;
-            END LOOP;
-        END $$""")
-    conn.execute(f"CALL small_transactions({rows})")
+    write_small_transactions(conn, rows, tables=3, first_id=10_000_000)
 
 
 def decode_rates(conn, workload, rows, passes=2):

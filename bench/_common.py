@@ -20,11 +20,6 @@ RESULTS = REPO / "bench" / "results"
 DEV_ENV = REPO / "scripts" / "dev-env"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
-STATUS_COLUMNS = ("database", "slot_name", "state", "pid", "snapshot_tables_done",
-                  "snapshot_tables_total", "snapshot_rows_done", "snapshot_rows_total",
-                  "last_commit_lsn", "confirmed_lsn", "lag_bytes", "messages_produced",
-                  "messages_acknowledged", "messages_skipped", "last_error", "last_error_time")
-
 
 def now_utc():
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -70,9 +65,11 @@ def wait_for(predicate, timeout, what, interval=0.02):
 
 
 def status(conn, dbname):
-    row = conn.execute("SELECT * FROM bw_status() WHERE database = %s ORDER BY pid IS NULL "
-                       "LIMIT 1", (dbname,)).fetchone()
-    return dict(zip(STATUS_COLUMNS, row)) if row else None
+    """bw_status()'s row of `dbname` (the running worker's first) as {column: value}."""
+    cur = conn.execute("SELECT * FROM bw_status() WHERE database = %s ORDER BY pid IS NULL "
+                       "LIMIT 1", (dbname,))
+    row = cur.fetchone()
+    return dict(zip((c.name for c in cur.description), row)) if row else None
 
 
 def cpu_seconds(pid):
@@ -207,7 +204,7 @@ def write_small_transactions(conn, rows, tables, first_id):
     conn.execute("""
         CREATE OR REPLACE PROCEDURE small_transactions(total int, tables int, first_id bigint)
         LANGUAGE plpgsql AS $$
-        DECLARE done int := 0; size int; t int := 0;
+        DECLARE done bigint := 0; size int; t int := 0;
         BEGIN
             WHILE done < total LOOP
                 size := least(1 + (done * 7919) % 10, total - done);

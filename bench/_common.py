@@ -78,6 +78,16 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid):
+    """CPU seconds the live threads of a process have used so far, to the nanosecond (the
+    scheduler's count; /proc/<pid>/stat counts clock ticks, too coarse for a run of a second)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(OSError):  # a thread that has just exited
+            total += int(stat.read_text().split()[0])
+    return total / 1e9
+
+
 def kafka_broker_pid(env):
     return int(Path(env["BW_KAFKA_PIDFILE"]).read_text())
 

@@ -9,8 +9,9 @@ producer settings. Messages are counted with the topics' watermark offsets.
 
 1. Snapshot: a table of N rows (1M; 100k with --quick) present before either starts. bottledwater's
    consistent snapshot (its default) from bw_start until bw_status says streaming with every
-   snapshot row done and N messages are in its topic; Debezium from the connector's creation (the Connect JVM is already up) until N
-   messages are in its topic. One after the other, so neither competes with the other for CPU.
+   snapshot row done and N messages are in its topic; Debezium from the connector's creation (the
+   Connect JVM is already up) until N messages are in its topic. One after the other, so neither
+   competes with the other for CPU.
 2. Streaming, one transaction of N rows, timed from its commit until N more messages are in each
    system's topic:
    - together: both streaming the same transaction at once (as a user running both would);
@@ -397,6 +398,8 @@ def markdown(result):
              "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()), "",
              "Environment: " + ", ".join(f"{k} {v}" for k, v in result["environment"].items()),
              "",
+             "Load average at the start: "
+             + ", ".join(f"{x:.2f}" for x in result.get("load_average", ())), "",
              "Same PostgreSQL, same Kafka broker, same rows; both with default producer settings. "
              "Debezium: Kafka Connect standalone, JSON converter without schemas, pgoutput. "
              "Ratio = bottledwater's rows/s over Debezium's.", ""]

@@ -148,7 +148,8 @@ class PgoutputStream:
         """Streams from the slot (pg_recvlogical on `cpu`, if given) and waits until it has
         confirmed `lsn`; returns the pids of the walsender and of pg_recvlogical."""
         self.proc = subprocess.Popen(
-            [*taskset(cpu), str(PG_BIN / "pg_recvlogical"), *pg_args(self.env), "-d", DB, "--slot", self.SLOT,
+            [*taskset(cpu), str(PG_BIN / "pg_recvlogical"), *pg_args(self.env), "-d", DB,
+             "--slot", self.SLOT,
              "--start", "-o", "proto_version=1", "-o", f"publication_names={self.PUBLICATION}",
              "-f", "/dev/null", "-F", "0", "-s", "1", "--no-loop"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -23,9 +23,9 @@ import argparse
 import os
 import time
 
-from _common import (connect, cpu_seconds, create_topics, dev_env, fresh_database, header,
+from _common import (connect, create_topics, dev_env, fresh_database, header,
                      kafka_delete_topics_with_prefix, machine, now_utc, slot_confirmed, table,
-                     wait_for, write_results, write_small_transactions)
+                     thread_cpu_seconds, wait_for, write_results, write_small_transactions)
 
 DECODERS = {
     # name: (plugin, SQL function, options)
@@ -158,14 +158,16 @@ def worker_end_to_end(env, workloads, arms):
             wait_acknowledged(commit_end)
             note(title, f"bottledwater_worker_{arm}_catch_up", rows / (time.perf_counter() - start))
             # Every thread of the worker since it started: the producer's too.
-            note_cpu(title, f"bottledwater_worker_{arm}_catch_up", rows / cpu_seconds(worker))
-            backend_cpu = cpu_seconds(backend)
+            note_cpu(title, f"bottledwater_worker_{arm}_catch_up",
+                     rows / thread_cpu_seconds(worker))
+            backend_cpu = thread_cpu_seconds(backend)
             start = time.perf_counter()
             conn.execute("SELECT count(*) FROM pg_logical_slot_get_binary_changes("
                          "'b_e2e_pgoutput', NULL, NULL, 'proto_version', '1', "
                          "'publication_names', 'bench_pub')").fetchone()
             note(title, f"pgoutput_{arm}_pass", rows / (time.perf_counter() - start))
-            note_cpu(title, f"pgoutput_{arm}_pass", rows / (cpu_seconds(backend) - backend_cpu))
+            note_cpu(title, f"pgoutput_{arm}_pass",
+                     rows / (thread_cpu_seconds(backend) - backend_cpu))
             conn.execute("SELECT pg_drop_replication_slot('b_e2e_pgoutput')")
             if workload is one_big_transaction:
                 conn.execute("TRUNCATE bench_0")

@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 import json
 import operator
+from functools import partial
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,34 +56,32 @@ def exactly_once_p99(result):
                if r["delivery"] == "exactly_once")
 
 
-def pinned(arm):
-    return lambda r: r["layouts"]["pinned"]["ratio_to_none"][arm]
+def layout_ratio(result, layout, arm):
+    """pgbench TPS with `arm` decoding over TPS without, in one CPU layout, overhead.py."""
+    return result["layouts"][layout]["ratio_to_none"][arm]
 
+
+FORMATS = ("json", "avro")
+WORKLOADS = (("small transactions", SMALL), ("1M-row transaction", BIG))
+OVERHEAD_ARMS = (("bottledwater avro", "bottledwater_avro"),
+                 ("bottledwater json", "bottledwater_json"), ("pgoutput walsender", "pgoutput"))
 
 # (issue, headline, result name, figure, comparison, goal)
 HEADLINES = [
-    (17, "small transactions, json, end to end / pgoutput", "throughput",
-     lambda r: end_to_end(r, SMALL, "json_catch_up"), AT_LEAST, 0.9),
-    (17, "small transactions, avro, end to end / pgoutput", "throughput",
-     lambda r: end_to_end(r, SMALL, "avro_catch_up"), AT_LEAST, 0.9),
-    (17, "small transactions, json, CPU-seconds: pgoutput / worker", "throughput",
-     lambda r: end_to_end_cpu(r, SMALL, "json_catch_up"), AT_LEAST, 0.9),
-    (17, "small transactions, avro, CPU-seconds: pgoutput / worker", "throughput",
-     lambda r: end_to_end_cpu(r, SMALL, "avro_catch_up"), AT_LEAST, 0.9),
-    (17, "1M-row transaction, json, end to end / pgoutput", "throughput",
-     lambda r: end_to_end(r, BIG, "json_catch_up"), AT_LEAST, 0.9),
-    (17, "1M-row transaction, avro, end to end / pgoutput", "throughput",
-     lambda r: end_to_end(r, BIG, "avro_catch_up"), AT_LEAST, 0.9),
+    *[(17, f"{name}, {fmt}, end to end / pgoutput", "throughput",
+       partial(end_to_end, workload=workload, arm=f"{fmt}_catch_up"), AT_LEAST, 0.9)
+      for name, workload in WORKLOADS for fmt in FORMATS],
+    *[(17, f"small transactions, {fmt}, CPU-seconds: pgoutput / worker", "throughput",
+       partial(end_to_end_cpu, workload=SMALL, arm=f"{fmt}_catch_up"), AT_LEAST, 0.9)
+      for fmt in FORMATS],
     (17, "consistent snapshot / COPY TO STDOUT (from bw_start)", "snapshot",
      lambda r: r["ratio_from_start"], AT_LEAST, 0.8),
-    (17, "pinned pgbench TPS / none, bottledwater avro", "overhead",
-     pinned("bottledwater_avro"), AT_LEAST, 0.95),
-    (17, "pinned pgbench TPS / none, bottledwater json", "overhead",
-     pinned("bottledwater_json"), AT_LEAST, 0.95),
-    (17, "pinned pgbench TPS / none, pgoutput walsender", "overhead",
-     pinned("pgoutput"), AT_LEAST, 0.95),
-    (17, "shared-CPU pgbench TPS / none, bottledwater avro", "overhead",
-     lambda r: r["layouts"]["shared"]["ratio_to_none"]["bottledwater_avro"], REPORTED, None),
+    *[(17, f"pinned pgbench TPS / none, {name}", "overhead",
+       partial(layout_ratio, layout="pinned", arm=arm), AT_LEAST, 0.95)
+      for name, arm in OVERHEAD_ARMS],
+    *[(17, f"shared-CPU pgbench TPS / none, {name}", "overhead",
+       partial(layout_ratio, layout="shared", arm=arm), REPORTED, None)
+      for name, arm in OVERHEAD_ARMS],
     (17, "bottledwater / Debezium, small transactions", "debezium",
      lambda r: r["small_transactions"]["ratio"], REPORTED, None),
     (17, "bottledwater / Debezium, 1M-row transaction alone", "debezium",

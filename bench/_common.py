@@ -20,11 +20,6 @@ RESULTS = REPO / "bench" / "results"
 DEV_ENV = REPO / "scripts" / "dev-env"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
-STATUS_COLUMNS = ("database", "slot_name", "state", "pid", "snapshot_tables_done",
-                  "snapshot_tables_total", "snapshot_rows_done", "snapshot_rows_total",
-                  "last_commit_lsn", "confirmed_lsn", "lag_bytes", "messages_produced",
-                  "messages_acknowledged", "messages_skipped", "last_error", "last_error_time")
-
 
 def now_utc():
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -70,15 +65,27 @@ def wait_for(predicate, timeout, what, interval=0.02):
 
 
 def status(conn, dbname):
-    row = conn.execute("SELECT * FROM bw_status() WHERE database = %s ORDER BY pid IS NULL "
-                       "LIMIT 1", (dbname,)).fetchone()
-    return dict(zip(STATUS_COLUMNS, row)) if row else None
+    """bw_status()'s row of `dbname` (the running worker's first) as {column: value}."""
+    cur = conn.execute("SELECT * FROM bw_status() WHERE database = %s ORDER BY pid IS NULL "
+                       "LIMIT 1", (dbname,))
+    row = cur.fetchone()
+    return dict(zip((c.name for c in cur.description), row)) if row else None
 
 
 def cpu_seconds(pid):
     """User + system CPU seconds a process (all its threads) has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid):
+    """CPU seconds the live threads of a process have used so far, to the nanosecond (the
+    scheduler's count; /proc/<pid>/stat counts clock ticks, too coarse for a run of a second)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(OSError):  # a thread that has just exited
+            total += int(stat.read_text().split()[0])
+    return total / 1e9
 
 
 def kafka_broker_pid(env):
@@ -197,6 +204,28 @@ class BenchDatabase(contextlib.AbstractContextManager):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def write_small_transactions(conn, rows, tables, first_id):
+    """`rows` rows in transactions of 1-10 rows (sizes in a fixed pseudo-random order), into
+    bench_0 .. bench_<tables - 1> in turn (id bigint PRIMARY KEY, n int, t text, at timestamptz,
+    amount numeric), ids from `first_id` on. A procedure commits inside its loop, so the client's
+    round trips are not what is measured."""
+    conn.execute("""
+        CREATE OR REPLACE PROCEDURE small_transactions(total int, tables int, first_id bigint)
+        LANGUAGE plpgsql AS $$
+        DECLARE done bigint := 0; size int; t int := 0;
+        BEGIN
+            WHILE done < total LOOP
+                size := least(1 + (done * 7919) % 10, total - done);
+                EXECUTE format('INSERT INTO bench_%s SELECT i, i %% 1000, ''row '' || i, now(), '
+                               'i / 100.0 FROM generate_series($1, $2) i', t % tables)
+                    USING first_id + done, first_id + done + size - 1;
+                COMMIT;
+                done := done + size; t := t + 1;
+            END LOOP;
+        END $$""")
+    conn.execute(f"CALL small_transactions({int(rows)}, {int(tables)}, {int(first_id)})")
 
 
 # --- Kafka -----------------------------------------------------------------------------------

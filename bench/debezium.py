@@ -7,15 +7,20 @@ schemas, pgoutput, its own slot and publication, snapshot mode initial), fetched
 scripts/java/connect/pom.xml (scripts/python/kafka_connect.py). Both are run with their default
 producer settings. Messages are counted with the topics' watermark offsets.
 
-1. Snapshot: a table of N rows (1M; 100k with --quick) present before either starts. bottledwater
-   from bw_start until bw_status says streaming with every snapshot row done and N messages are in
-   its topic; Debezium from the connector's creation (the Connect JVM is already up) until N
-   messages are in its topic. One after the other, so neither competes with the other for CPU.
+1. Snapshot: a table of N rows (1M; 100k with --quick) present before either starts. bottledwater's
+   consistent snapshot (its default) from bw_start until bw_status says streaming with every
+   snapshot row done and N messages are in its topic; Debezium from the connector's creation (the
+   Connect JVM is already up) until N messages are in its topic. One after the other, so neither
+   competes with the other for CPU.
 2. Streaming, one transaction of N rows, timed from its commit until N more messages are in each
    system's topic:
    - together: both streaming the same transaction at once (as a user running both would);
    - alone: each on its own transaction while the other is idle (Debezium's connector stopped,
      bottledwater stopped), so that neither is slowed by the other on a small machine.
+3. Small transactions: S rows (200k; 20k with --quick) in transactions of 1-10 rows, written
+   while both are stopped, then each catching up on them alone from a standing start
+   (bottledwater from bw_start, Debezium from the connector's resume) until S more messages are
+   in its topic: Debezium's cost per event and per transaction, which is what users feel.
 
 If Debezium cannot be fetched or does not run, the error is printed and recorded with whatever
 bottledwater figures were measured, and the script exits non-zero; no Debezium figure is invented.
@@ -36,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
 from kafka_connect import (PORT_OFFSET_BENCH, ConnectStandalone, PeerError,  # noqa: E402
                            connect_port, fetch_connect, jar_version, java_version)
-from _common import connect, dev_env  # noqa: E402
+from _common import connect, dev_env, write_small_transactions  # noqa: E402
 from _common import machine as common_machine  # noqa: E402
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -152,7 +157,7 @@ def machine(conn):
     return {**common_machine(conn), "java": java_version()}
 
 
-def run(env, rows, result, tag):
+def run(env, rows, small_rows, result, tag):
     bw_slot, dbz_slot, pub = f"bw_{tag}", f"dbz_{tag}", f"dbz_pub_{tag}"
     bw_topic, dbz_prefix = f"bwbench_{tag}.bench_0", f"dbzbench_{tag}"
     dbz_topic = f"{dbz_prefix}.public.bench_0"
@@ -348,6 +353,33 @@ def run(env, rows, result, tag):
         alone["debezium_seconds"] = seconds
         alone["ratio"] = alone["bottledwater_rows_per_s"] / alone["debezium_rows_per_s"]
         log(f"streaming alone: Debezium {seconds:.2f} s")
+        # Small transactions, each catching up on them alone (both stopped while they are
+        # written, so both slots hold the same WAL).
+        small = result["small_transactions"] = {"rows": small_rows}
+        dbz.request("PUT", f"/connectors/{CONNECTOR}/stop")
+        wait_sql(conn, slot_idle, (dbz_slot,),
+                 "Debezium's slot still in use after the connector was stopped", 120, check=check)
+        bw_base, dbz_base = counter.count(bw_topic), wait_stable(counter, dbz_topic)
+        write_small_transactions(conn, small_rows, tables=1, first_id=next_id)
+        next_id += small_rows
+        start = time.perf_counter()
+        conn.execute("SELECT bw_start(%s)", (DB,))
+        wait_count(counter, bw_topic, bw_base + small_rows, 1800, "bottledwater catching up",
+                   check=lambda: bw_check(conn))
+        seconds = time.perf_counter() - start
+        small["bottledwater_rows_per_s"] = small_rows / seconds
+        small["bottledwater_seconds"] = seconds
+        log(f"small transactions: bottledwater {seconds:.2f} s")
+        conn.execute("SELECT bw_stop(%s)", (DB,))
+        start = time.perf_counter()
+        dbz.request("PUT", f"/connectors/{CONNECTOR}/resume")
+        wait_count(counter, dbz_topic, dbz_base + small_rows, 1800, "Debezium catching up",
+                   check=check)
+        seconds = time.perf_counter() - start
+        small["debezium_rows_per_s"] = small_rows / seconds
+        small["debezium_seconds"] = seconds
+        small["ratio"] = small["bottledwater_rows_per_s"] / small["debezium_rows_per_s"]
+        log(f"small transactions: Debezium {seconds:.2f} s")
         # What was counted: the last row each system sent.
         result["last_messages"] = {"bottledwater": counter.last_message(bw_topic),
                                    "debezium": counter.last_message(dbz_topic)}
@@ -366,13 +398,18 @@ def markdown(result):
              "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()), "",
              "Environment: " + ", ".join(f"{k} {v}" for k, v in result["environment"].items()),
              "",
+             "Load average at the start: "
+             + ", ".join(f"{x:.2f}" for x in result.get("load_average", ())), "",
              "Same PostgreSQL, same Kafka broker, same rows; both with default producer settings. "
              "Debezium: Kafka Connect standalone, JSON converter without schemas, pgoutput. "
              "Ratio = bottledwater's rows/s over Debezium's.", ""]
     sections = [
-        ("snapshot", "Snapshot of a table of {rows:,} rows (each alone)"),
+        ("snapshot", "Snapshot of a table of {rows:,} rows (each alone; bottledwater's "
+         "consistent snapshot, Debezium's initial)"),
         ("streaming_together", "Streaming one {rows:,}-row transaction, both at once, from commit"),
         ("streaming_alone", "Streaming one {rows:,}-row transaction, each alone, from commit"),
+        ("small_transactions", "{rows:,} rows in transactions of 1-10 rows, each catching up "
+         "alone from a standing start"),
     ]
     for key, title in sections:
         r = result.get(key)
@@ -400,12 +437,16 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100k rows instead of 1M")
     parser.add_argument("--rows", type=int, help="rows per measurement (overrides --quick)")
+    parser.add_argument("--small-rows", type=int,
+                        help="rows in small transactions (overrides --quick)")
     args = parser.parse_args()
     rows = args.rows or (100_000 if args.quick else 1_000_000)
+    small_rows = args.small_rows or (20_000 if args.quick else 200_000)
     env = dev_env()
     when = dt.datetime.now(dt.timezone.utc)
     tag = when.strftime("%Y%m%d%H%M%S")
     result = {"when": when.isoformat(timespec="seconds"), "quick": args.quick, "rows": rows,
+              "small_transaction_rows": small_rows, "load_average": os.getloadavg(),
               "versions": {}}
     kafka = sorted((BW_CACHE / "kafka" / "libs").glob("kafka-clients-*.jar"))
     if kafka:
@@ -414,7 +455,7 @@ def main():
                              "kafka": env["BW_KAFKA_BOOTSTRAP"]}
     status = 0
     try:
-        run(env, rows, result, tag)
+        run(env, rows, small_rows, result, tag)
     except Exception as e:
         status = 1
         result["error"] = (f"{type(e).__name__}: {e}" if isinstance(e, (PeerError, TimeoutError))

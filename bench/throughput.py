@@ -20,11 +20,12 @@ committed Kafka transaction holds, so the same stopwatch times it.
 """
 
 import argparse
+import os
 import time
 
 from _common import (connect, create_topics, dev_env, fresh_database, header,
                      kafka_delete_topics_with_prefix, machine, now_utc, slot_confirmed, table,
-                     wait_for, write_results)
+                     thread_cpu_seconds, wait_for, write_results, write_small_transactions)
 
 DECODERS = {
     # name: (plugin, SQL function, options)
@@ -65,21 +66,7 @@ def one_big_transaction(conn, rows):
 
 
 def small_transactions(conn, rows):
-    # A procedure commits inside its loop, so the client's round trips are not what is measured.
-    conn.execute("""
-        CREATE OR REPLACE PROCEDURE small_transactions(total int) LANGUAGE plpgsql AS $$
-        DECLARE done int := 0; size int; t int := 0;
-        BEGIN
-            WHILE done < total LOOP
-                size := least(1 + (done * 7919) % 10, total - done);
-                EXECUTE format('INSERT INTO bench_%s SELECT i, i %% 1000, ''row '' || i, now(), '
-                               'i / 100.0 FROM generate_series($1, $2) i', t % 3)
-                    USING 10000000 + done, 10000000 + done + size - 1;
-                COMMIT;
-                done := done + size; t := t + 1;
-            END LOOP;
-        END $$""")
-    conn.execute(f"CALL small_transactions({rows})")
+    write_small_transactions(conn, rows, tables=3, first_id=10_000_000)
 
 
 def decode_rates(conn, workload, rows, passes=2):
@@ -106,7 +93,9 @@ def worker_end_to_end(env, workloads, arms):
     catching up on committed work from a standing start, which reads the same WAL pgoutput then
     reads for the reference rate; and for one big transaction also live, decoding while it is
     written, timed from the commit. `arms`: (label, settings) run in
-    turn for each workload; a label run twice keeps its better rate."""
+    turn for each workload; a label run twice keeps its better rate. Returns those rates, and
+    the same runs' rows per CPU-second: of the worker (every thread, from its start) catching
+    up, and of the backend running pgoutput's pass."""
     conn = fresh_database(env, "bench_e2e")
     create_tables(conn, 3)
     stamp = int(time.time())
@@ -135,9 +124,14 @@ def worker_end_to_end(env, workloads, arms):
                  "Kafka to acknowledge the transaction")
 
     rates = {title: {} for title in workloads}
+    cpu_rates = {title: {} for title in workloads}
+    backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
 
-    def note(title, name, rate):
-        rates[title][name] = max(rate, rates[title].get(name, 0.0))
+    def note(title, name, rate, into=rates):
+        into[title][name] = max(rate, into[title].get(name, 0.0))
+
+    def note_cpu(title, name, rate):
+        note(title, name, rate, cpu_rates)
 
     arm_settings = []
     for run, (arm, settings) in enumerate(arms):
@@ -159,13 +153,21 @@ def worker_end_to_end(env, workloads, arms):
             commit_end = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
             start = time.perf_counter()
             start_worker()
+            worker = conn.execute("SELECT pid FROM bw_status() WHERE database = 'bench_e2e' "
+                                  "AND pid IS NOT NULL").fetchone()[0]
             wait_acknowledged(commit_end)
             note(title, f"bottledwater_worker_{arm}_catch_up", rows / (time.perf_counter() - start))
+            # Every thread of the worker since it started: the producer's too.
+            note_cpu(title, f"bottledwater_worker_{arm}_catch_up",
+                     rows / thread_cpu_seconds(worker))
+            backend_cpu = thread_cpu_seconds(backend)
             start = time.perf_counter()
             conn.execute("SELECT count(*) FROM pg_logical_slot_get_binary_changes("
                          "'b_e2e_pgoutput', NULL, NULL, 'proto_version', '1', "
                          "'publication_names', 'bench_pub')").fetchone()
             note(title, f"pgoutput_{arm}_pass", rows / (time.perf_counter() - start))
+            note_cpu(title, f"pgoutput_{arm}_pass",
+                     rows / (thread_cpu_seconds(backend) - backend_cpu))
             conn.execute("SELECT pg_drop_replication_slot('b_e2e_pgoutput')")
             if workload is one_big_transaction:
                 conn.execute("TRUNCATE bench_0")
@@ -178,17 +180,18 @@ def worker_end_to_end(env, workloads, arms):
     conn.close()
     kafka_delete_topics_with_prefix(env["BW_KAFKA_BOOTSTRAP"], f"bench_e2e_{stamp}_")
     # pgoutput first: the reference each ratio is taken against (the mean of its passes).
-    for title, r in rates.items():
-        passes = [v for k, v in r.items() if k.startswith("pgoutput_")]
-        rates[title] = {"pgoutput": sum(passes) / len(passes), **r}
-    return rates
+    for table in (rates, cpu_rates):
+        for title, r in table.items():
+            passes = [v for k, v in r.items() if k.startswith("pgoutput_")]
+            table[title] = {"pgoutput": sum(passes) / len(passes), **r}
+    return rates, cpu_rates
 
 
 def delivery_comparison(env, workloads, quick):
     modes = ("at_least_once", "exactly_once")
     arms = [(f"json_{mode}", {"output_format": "json", "delivery": mode})
             for _ in range(2) for mode in modes]
-    runs = worker_end_to_end(env, workloads, arms)
+    runs, _ = worker_end_to_end(env, workloads, arms)
     with connect(env, "bench_e2e") as conn:  # left with the extension by the run
         info = machine(conn)
     result = {"when": now_utc(), "quick": quick, "machine": info, "runs": runs}
@@ -210,17 +213,25 @@ def delivery_comparison(env, workloads, quick):
 
 def markdown(result):
     lines = [f"# bottledwater benchmark, {result['when']}", "",
-             "Machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()), ""]
-    for title, rates in result["runs"].items():
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()), "",
+             "Load average at the start: "
+             + ", ".join(f"{x:.2f}" for x in result.get("load_average", ())), ""]
+    for title, rates in {**result["runs"], **result.get("cpu", {})}.items():
         base = rates["pgoutput"]
-        lines += [f"## {title}", "", "| decoder | rows/s | ratio to pgoutput |", "| --- | --- | --- |"]
+        unit = "rows per CPU-second" if title.endswith("CPU-second") else "rows/s"
+        lines += [f"## {title}", "", f"| decoder | {unit} | ratio to pgoutput |",
+                  "| --- | --- | --- |"]
         lines += [f"| {name} | {rate:,.0f} | {rate / base:.2f} |" for name, rate in rates.items()]
         envelope = [(name, rates[name] / rates[row]) for name, row in ENVELOPE_RATIOS.items()
                     if name in rates and row in rates]
         if envelope:
             lines += ["", "Debezium envelope over the row envelope (same format, same run): "
                       + ", ".join(f"{name} {ratio:.2f}" for name, ratio in envelope)]
-        if title.startswith("end to end"):
+        if title.endswith("rows per CPU-second"):
+            lines += ["", "CPU time, not the clock: on a machine whose CPUs are shared (with the "
+                      "Kafka broker, with other work), the clock counts time spent waiting for a "
+                      "CPU; CPU time counts the work each decoder did."]
+        elif title.startswith("end to end"):
             lines += ["", "pgoutput_<format>_pass: pg_logical_slot_get_binary_changes over the WAL "
                       "the worker's standing-start (catch_up) run of that format had just sent; "
                       "pgoutput: their mean, the reference. live: decoded while written, timed "
@@ -239,13 +250,14 @@ def main():
     scale = 10 if args.quick else 1
     big, small = 1_000_000 // scale, 200_000 // scale
     env = dev_env()
+    load = os.getloadavg()
     workloads = {f"one transaction of {big:,} rows": (one_big_transaction, big),
                  f"{small:,} rows in transactions of 1-10 rows": (small_transactions, small)}
     if args.delivery:
         print(delivery_comparison(env, workloads, args.quick))
         return
 
-    runs = {}
+    runs, cpu = {}, {}
     conn = fresh_database(env, "bench_decode")
     create_tables(conn, 3)
     runs[f"decoding: one transaction of {big:,} rows"] = decode_rates(conn, one_big_transaction, big)
@@ -254,11 +266,13 @@ def main():
     info = machine(conn)
     conn.close()
     if not args.no_worker:
-        runs.update({f"end to end, {title}, to Kafka acknowledgement": rates
-                     for title, rates in worker_end_to_end(env, workloads,
-                                                           WORKER_ARMS).items()})
+        rates, cpu_rates = worker_end_to_end(env, workloads, WORKER_ARMS)
+        runs.update({f"end to end, {title}, to Kafka acknowledgement": r
+                     for title, r in rates.items()})
+        cpu = {f"end to end, {title}, rows per CPU-second": r for title, r in cpu_rates.items()}
 
-    result = {"when": now_utc(), "quick": args.quick, "machine": info, "runs": runs}
+    result = {"when": now_utc(), "quick": args.quick, "load_average": load, "machine": info,
+              "runs": runs, "cpu": cpu}
     print(write_results("throughput", result, markdown(result)))
 
 

@@ -3,17 +3,13 @@
 
 namespace bw {
 
-std::string confluent_frame(int32_t schema_id, std::string_view avro_body) {
+void confluent_frame_into(std::string& out, int32_t schema_id, std::string_view avro_body) {
     const auto id = static_cast<uint32_t>(schema_id);
-    std::string framed;
-    framed.reserve(5 + avro_body.size());
-    framed += '\0';
-    framed += static_cast<char>(id >> 24);
-    framed += static_cast<char>(id >> 16);
-    framed += static_cast<char>(id >> 8);
-    framed += static_cast<char>(id);
-    framed += avro_body;
-    return framed;
+    const char header[5] = {'\0', static_cast<char>(id >> 24), static_cast<char>(id >> 16),
+                            static_cast<char>(id >> 8), static_cast<char>(id)};
+    out.reserve(sizeof header + avro_body.size());
+    out.assign(header, sizeof header);
+    out += avro_body;
 }
 
 }  // namespace bw

@@ -253,12 +253,17 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
     std::optional<std::string_view> value;
     if (change.has_key) {
         key = change.key;
-        if (registry_ != nullptr) key = framed_key_ = confluent_frame(table.key_schema_id, *key);
+        if (registry_ != nullptr) {
+            confluent_frame_into(framed_key_, table.key_schema_id, *key);
+            key = framed_key_;
+        }
     }
     if (change.has_value) {
         value = change.value;
-        if (registry_ != nullptr)
-            value = framed_value_ = confluent_frame(table.value_schema_id, *value);
+        if (registry_ != nullptr) {
+            confluent_frame_into(framed_value_, table.value_schema_id, *value);
+            value = framed_value_;
+        }
     }
     produce_or_refuse(table.topic, table.table, Skipped::OneChange, key, value, headers, txn,
                       [&] { return "the change of " + describe_change(table, key); });

@@ -271,9 +271,12 @@ def test_debezium_source_to_jdbc_sink_reference_avro(dev_env, connect, databases
 def start_bottledwater(env, names, output_format):
     """bottledwater streaming the source database under the debezium envelope."""
     tag, db = names["tag"], names["source"]
+    registry = ({"schema_registry_url": env["BW_SCHEMA_REGISTRY_URL"]}
+                if output_format == "avro" else {})
     with pg(env, env["PGDATABASE"]) as admin:
         for setting, value in (("envelope", "debezium"), ("output_format", output_format),
-                               ("topic_prefix", f"kcbw_{tag}"), ("slot_name", f"bw_kc_{tag}")):
+                               ("topic_prefix", f"kcbw_{tag}"), ("slot_name", f"bw_kc_{tag}"),
+                               *registry.items()):
             admin.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
                 sql.Identifier(db), sql.Identifier("bottledwater", setting), sql.Literal(value)))
     with pg(env, db) as conn:
@@ -299,6 +302,15 @@ def test_bottledwater_json_to_jdbc_sink(dev_env, connect, databases, variant):
     """bottledwater (envelope debezium, JSON with schemas) → Kafka → the same JDBC sink, read with
     Kafka's JsonConverter (schemas.enable=true)."""
     bottledwater_to_sink(dev_env, connect, databases, "json", variant, JSON_CONVERTERS)
+
+
+@pytest.mark.parametrize("variant", ["envelope", "unwrap"])
+def test_bottledwater_avro_to_jdbc_sink(dev_env, connect, databases, variant):
+    """bottledwater (envelope debezium, output_format avro, its schemas in the registry) → Kafka →
+    the same JDBC sink, read with Apicurio's AvroConverter as a Confluent-compatible reader of
+    that registry: the converter settings of Debezium's own Avro run above."""
+    bottledwater_to_sink(dev_env, connect, databases, "avro", variant,
+                         apicurio_avro_converters(dev_env["BW_SCHEMA_REGISTRY_URL"]))
 
 
 def bottledwater_to_sink(env, connect, names, output_format, variant, converters):

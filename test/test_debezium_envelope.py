@@ -23,8 +23,9 @@ from confluent_kafka import Consumer
 from test_avro_registry import Registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
-from kafka_connect import (PORT_OFFSET_ENVELOPE_TESTS, ConnectStandalone,  # noqa: E402
-                           apicurio_avro_converters, connect_port, fetch_connect, fetch_plugins)
+from kafka_connect import (JSON_CONVERTER, PORT_OFFSET_ENVELOPE_TESTS,  # noqa: E402
+                           ConnectStandalone, apicurio_avro_converters, connect_port,
+                           fetch_connect, fetch_plugins)
 
 # Every type both map the same way (README, "Coming from Debezium", lists the others).
 SCHEMA = """
@@ -150,8 +151,10 @@ def connect_worker(dev_env):
 # The wire forms compared: bottledwater's settings, and Debezium's converters for the same.
 FORMS = {
     "schemas": ({"output_format": "json", "json_schemas": "on"}, {}),
+    # A connector's converter settings apply only with its converter named.
     "no-schemas": ({"output_format": "json", "json_schemas": "off"}, {
-        "key.converter.schemas.enable": "false", "value.converter.schemas.enable": "false"}),
+        "key.converter": JSON_CONVERTER, "key.converter.schemas.enable": "false",
+        "value.converter": JSON_CONVERTER, "value.converter.schemas.enable": "false"}),
     "avro": ({"output_format": "avro"}, None),  # Debezium's: apicurio_avro_converters
 }
 

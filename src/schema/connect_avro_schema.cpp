@@ -1,9 +1,9 @@
 // Connect schemas as Avro schema JSON (see connect_avro_schema.h). What AvroData writes, in
 // Avro's own rendering order: a named type once, then by its name; a record's namespace (in a
-// definition or a reference) only where it differs from the enclosing one; an optional type as ["null", T] whose field
-// defaults to null, or, where the Connect type has a default, as [T, "null"] with that default;
-// a decimal's scale and precision (64 when Connect does not say, as AvroData assumes); a Connect
-// doc only as connect.doc.
+// definition or a reference) only where it differs from the enclosing one; an optional type as
+// ["null", T] whose field defaults to null, or, where the Connect type has a default, as
+// [T, "null"] with that default; a decimal's scale and precision (64 when Connect does not say,
+// as AvroData assumes); a Connect doc only as connect.doc.
 #include "schema/connect_avro_schema.h"
 
 #include <set>
@@ -16,28 +16,18 @@ namespace {
 
 constexpr int kUndeclaredDecimalPrecision = 64;
 
-const char* avro_type_name(AvroKind kind) {
-    switch (kind) {
-        case AvroKind::Null: return "null";
-        case AvroKind::Boolean: return "boolean";
-        case AvroKind::Int: return "int";
-        case AvroKind::Long: return "long";
-        case AvroKind::Float: return "float";
-        case AvroKind::Double: return "double";
-        case AvroKind::Bytes: return "bytes";
-        case AvroKind::Array: return "array";
-        case AvroKind::Record: return "record";
-        case AvroKind::Enum: return "enum";
-        default: return "string";
-    }
-}
-
 // The non-null branch of an optional type, or null for a type that is not optional.
 const AvroType* optional_branch(const AvroType& type) {
     if (type.kind != AvroKind::Union) return nullptr;
     for (const AvroTypePtr& branch : type.branches)
         if (branch->kind != AvroKind::Null) return branch.get();
     return nullptr;
+}
+
+bool has_connect_properties(const AvroType& type) {
+    return !type.connect_name.empty() || !type.connect_type.empty() ||
+           !type.connect_doc.empty() || type.connect_version != 0 ||
+           !type.connect_parameters.empty() || !type.connect_default_json.empty();
 }
 
 class ConnectAvroRenderer {
@@ -68,12 +58,12 @@ public:
 private:
     void render_primitive(const AvroType& type) {
         const bool decimal = type.logical_type == "decimal";
-        if (!decimal && type.connect_name.empty() && type.connect_type.empty()) {
-            append_json_string(out_, avro_type_name(type.kind));
+        if (!decimal && !has_connect_properties(type)) {
+            append_json_string(out_, type.union_branch_name());
             return;
         }
         out_ += R"({"type":)";
-        append_json_string(out_, avro_type_name(type.kind));
+        append_json_string(out_, type.union_branch_name());
         const int precision = type.precision > 0 ? type.precision : kUndeclaredDecimalPrecision;
         if (decimal)
             out_ += ",\"scale\":" + std::to_string(type.scale) +
@@ -131,14 +121,8 @@ private:
         if (type.connect_version != 0)
             out_ += R"(,"connect.version":)" + std::to_string(type.connect_version);
         if (!type.connect_parameters.empty()) {
-            out_ += R"(,"connect.parameters":{)";
-            for (size_t i = 0; i < type.connect_parameters.size(); i++) {
-                if (i > 0) out_ += ',';
-                append_json_string(out_, type.connect_parameters[i].first);
-                out_ += ':';
-                append_json_string(out_, type.connect_parameters[i].second);
-            }
-            out_ += '}';
+            out_ += R"(,"connect.parameters":)";
+            append_json_string_object(out_, type.connect_parameters);
         }
         if (!type.connect_default_json.empty())
             out_ += R"(,"connect.default":)" + type.connect_default_json;

@@ -9,6 +9,7 @@
 #include "encode/avro_binary_writer.h"
 #include "encode/connect_json_writer.h"
 #include "encode/row_buffer.h"
+#include "schema/avro_names.h"
 #include "schema/connect_avro_schema.h"
 #include "schema/connect_schema.h"
 #include "schema/schema_check.h"
@@ -76,9 +77,17 @@ AvroTypePtr transaction_block() {
     return record;
 }
 
-// A table's records are named after its topic, as Debezium names them.
+// A table's records are named after its topic, as Debezium names them. Avro allows only Avro
+// names between the dots: there each part is mapped as every name is (avro_names.h).
 std::string record_base(const EnvelopeConfig& config, const TableDescription& table) {
-    return config.logical_name + "." + table.schema_name + "." + table.table_name;
+    if (config.json) return config.logical_name + "." + table.schema_name + "." + table.table_name;
+    std::string base;
+    size_t start = 0;
+    for (size_t dot; (dot = config.logical_name.find('.', start)) != std::string::npos;
+         start = dot + 1)
+        base += avro_name(config.logical_name.substr(start, dot - start)) + ".";
+    base += avro_name(config.logical_name.substr(start));
+    return base + "." + avro_name(table.schema_name) + "." + avro_name(table.table_name);
 }
 
 AvroTypePtr renamed(const AvroType& record, const std::string& name) {

@@ -231,6 +231,23 @@ TEST(DebeziumEnvelope, AvroEventsReadBackWithTheirSchemas) {
     EXPECT_FALSE(f.sink.messages[1].has_value);
 }
 
+// Avro names allow no '-' or space: each part of the record names is mapped as column names are.
+TEST(DebeziumEnvelope, AvroRecordNamesAreAvroNames) {
+    EnvelopeConfig config;
+    config.kind = EnvelopeKind::Debezium;
+    config.json = false;
+    config.logical_name = "my-srv.eu";
+    auto envelope = make_envelope(config);
+    TableDescription table;
+    table.schema_name = "Sales";
+    table.table_name = "order items";
+    envelope->describe(table, nullptr, row_record());
+    EXPECT_TRUE(starts_with(table.value_schema_json,
+                            R"({"type":"record","name":"Envelope","namespace":)"
+                            R"("my_u002d_srv.eu.Sales.order_u0020_items","fields":[)"))
+        << table.value_schema_json;
+}
+
 TEST(JsonBase64, PadsAsRfc4648) {
     std::string out;
     append_json_base64(out, "", 0);

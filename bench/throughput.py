@@ -10,8 +10,9 @@ same WAL in the same run, reported as ratios (absolute rates are printed for con
    standing start after the commits (the same work as pgoutput decoding that WAL, which is
    measured on it right after), and for the 1M-row transaction also live (decoding while the
    rows are written, timed from the commit). The reference is the mean of pgoutput's passes.
-3. The debezium envelope's cost: its rate over the row envelope's in JSON, both in plugin
-   decoding and end to end (the worker's arms run one after the other for each workload).
+3. The debezium envelope's cost: its rate over the row envelope's in the same format (JSON and
+   Avro), both in plugin decoding and end to end (the worker's arms run one after the other for
+   each workload).
 
 --delivery runs only the end-to-end part, in json, once per delivery mode and twice over,
 interleaved (at_least_once, exactly_once, at_least_once, exactly_once), and reports each mode's
@@ -40,17 +41,24 @@ DECODERS = {
     "bottledwater_json_debezium_no_schemas": ("bottledwater", "pg_logical_slot_peek_changes",
                                               ["format", "json", "envelope", "debezium",
                                                "json_schemas", "false"]),
+    # In Avro: Connect's schemas as an AvroConverter registers them.
+    "bottledwater_avro_debezium": ("bottledwater", "pg_logical_slot_peek_binary_changes",
+                                   ["format", "avro", "envelope", "debezium"]),
 }
 # Worker arms of the end-to-end run: (output_format, envelope), interleaved per workload.
 # The worker's arms by default: label -> settings (over WORKER_DEFAULTS).
 WORKER_ARMS = [("json", {"output_format": "json"}), ("avro", {"output_format": "avro"}),
-               ("json_debezium", {"output_format": "json", "envelope": "debezium"})]
+               ("json_debezium", {"output_format": "json", "envelope": "debezium"}),
+               ("avro_debezium", {"output_format": "avro", "envelope": "debezium"})]
 WORKER_DEFAULTS = {"envelope": "row", "delivery": "at_least_once"}
 # The envelope's cost: debezium's rate over the row envelope's in the same format.
 ENVELOPE_RATIOS = {"bottledwater_json_debezium": "bottledwater_json",
                    "bottledwater_json_debezium_no_schemas": "bottledwater_json",
                    "bottledwater_worker_json_debezium_catch_up": "bottledwater_worker_json_catch_up",
-                   "bottledwater_worker_json_debezium_live": "bottledwater_worker_json_live"}
+                   "bottledwater_worker_json_debezium_live": "bottledwater_worker_json_live",
+                   "bottledwater_avro_debezium": "bottledwater_avro",
+                   "bottledwater_worker_avro_debezium_catch_up": "bottledwater_worker_avro_catch_up",
+                   "bottledwater_worker_avro_debezium_live": "bottledwater_worker_avro_live"}
 
 
 def create_tables(conn, count):

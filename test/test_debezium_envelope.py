@@ -1,10 +1,14 @@
 """The debezium envelope side by side with the real thing: Debezium's PostgreSQL connector 3.6.1
 (Kafka Connect standalone, from Maven, as bench/debezium.py runs it) and bottledwater stream the
 same database, and their events are compared field by field, in Kafka Connect's JSON with
-schemas.enable=true and without. Only source's timing and position fields may differ (and the
+schemas.enable=true and without, and in Avro (Debezium through Apicurio's AvroConverter as a
+Confluent-compatible client of the registry; both decoded with the schemas the registry holds,
+whose texts are compared too). Only source's timing and position fields may differ (and the
 version, which is bottledwater's); every other difference fails the test.
 """
 
+import base64
+import decimal
 import json
 import sys
 import tempfile
@@ -13,11 +17,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from confluent_kafka import Consumer
 
+from test_avro_registry import Registry
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
-from kafka_connect import (PORT_OFFSET_ENVELOPE_TESTS, ConnectStandalone,  # noqa: E402
-                           connect_port, fetch_connect)
+from kafka_connect import (JSON_CONVERTER, PORT_OFFSET_ENVELOPE_TESTS,  # noqa: E402
+                           ConnectStandalone, apicurio_avro_converters, connect_port,
+                           fetch_connect, fetch_plugins)
 
 # Every type both map the same way (README, "Coming from Debezium", lists the others).
 SCHEMA = """
@@ -68,6 +76,18 @@ TABLES = ("types", "full_identity", "composite_key")
 TIMING_FIELDS = ("version", "ts_ms", "ts_us", "ts_ns", "sequence", "lsn", "txId")
 
 
+def as_json(datum):
+    """An Avro datum as JSON text: bytes in base64 (as Connect's JSON has them), decimals as
+    their exact text."""
+    def encode(value):
+        if isinstance(value, bytes):
+            return base64.b64encode(value).decode()
+        if isinstance(value, decimal.Decimal):
+            return str(value)
+        raise TypeError(type(value))
+    return json.dumps(datum, default=encode)
+
+
 def normalized(text, prefix):
     """A key or value as JSON, with the topic prefix replaced and the fields that may differ
     left out: source's timing and position, the envelope's processing time, and Debezium's
@@ -87,8 +107,9 @@ def normalized(text, prefix):
 
 
 def read_topics(bootstrap, prefix, quiet=4.0, timeout=180.0, expect=None):
-    """Every message of the prefix's table topics, per table in order, once nothing new has
-    come for `quiet` seconds (and, with `expect`, at least that many per table)."""
+    """Every message of the prefix's table topics (key and value bytes), per table in order,
+    once nothing new has come for `quiet` seconds (and, with `expect`, at least that many per
+    table)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"dbz-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "topic.metadata.refresh.interval.ms": 1000})
@@ -101,8 +122,7 @@ def read_topics(bootstrap, prefix, quiet=4.0, timeout=180.0, expect=None):
             msg = consumer.poll(0.5)
             if msg is not None and not msg.error():
                 table = msg.topic().rsplit(".", 1)[1]
-                got[table].append((msg.key().decode() if msg.key() else None,
-                                   msg.value().decode() if msg.value() else None))
+                got[table].append((msg.key(), msg.value()))
                 last = time.monotonic()
                 continue
             enough = expect is None or all(len(got[t]) >= expect[t] for t in TABLES)
@@ -120,7 +140,7 @@ def connect_worker(dev_env):
     workdir = Path(tempfile.mkdtemp(prefix="bw-dbz-test-"))
     worker = ConnectStandalone(dev_env["BW_KAFKA_BOOTSTRAP"], workdir, libs, {
         "key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true"},
-        port=connect_port(dev_env, PORT_OFFSET_ENVELOPE_TESTS))
+        port=connect_port(dev_env, PORT_OFFSET_ENVELOPE_TESTS), plugins=fetch_plugins())
     try:
         worker.wait_ready()
         yield worker
@@ -128,11 +148,21 @@ def connect_worker(dev_env):
         worker.stop()
 
 
-def make_database(pg, pg_connect, tag, json_schemas):
+# The wire forms compared: bottledwater's settings, and Debezium's converters for the same.
+FORMS = {
+    "schemas": ({"output_format": "json", "json_schemas": "on"}, {}),
+    # A connector's converter settings apply only with its converter named.
+    "no-schemas": ({"output_format": "json", "json_schemas": "off"}, {
+        "key.converter": JSON_CONVERTER, "key.converter.schemas.enable": "false",
+        "value.converter": JSON_CONVERTER, "value.converter.schemas.enable": "false"}),
+    "avro": ({"output_format": "avro"}, None),  # Debezium's: apicurio_avro_converters
+}
+
+
+def make_database(pg, pg_connect, tag, settings):
     name = f"bwdb_{tag}"
     pg.execute(f"CREATE DATABASE {name}")
-    for setting, value in (("output_format", "json"), ("envelope", "debezium"),
-                           ("json_schemas", "on" if json_schemas else "off"),
+    for setting, value in (*settings.items(), ("envelope", "debezium"),
                            ("slot_name", f"bw_{tag}"), ("topic_prefix", f"bwdbz_{tag}.")):
         pg.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
     conn = pg_connect(name)
@@ -147,17 +177,73 @@ def drop_database(pg, name, tag):
     pg.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.mark.parametrize("json_schemas", [True, False], ids=["schemas", "no-schemas"])
-def test_events_equal_debeziums(dev_env, pg, pg_connect, connect_worker, json_schemas):
+class Decoder:
+    """The messages of one wire form as JSON text: JSON as it is, Avro decoded with the schema
+    its frame names in the registry (and the ids seen, per subject)."""
+
+    def __init__(self, registry_url, avro):
+        self.registry = Registry(registry_url) if avro else None
+        self.ids = {}
+
+    def text(self, topic, part, framed):
+        if framed is None:
+            return None
+        if self.registry is None:
+            return framed.decode()
+        schema_id, _, datum = self.registry.decode(framed)
+        self.ids.setdefault(f"{topic}-{part}", set()).add(schema_id)
+        return as_json(datum)
+
+
+def first_difference(ours, theirs, path="$"):
+    """Where two JSON documents first differ, and how."""
+    if type(ours) is type(theirs) and isinstance(ours, dict):
+        for key in sorted(set(ours) | set(theirs)):
+            if ours.get(key, "<absent>") != theirs.get(key, "<absent>"):
+                return first_difference(ours.get(key, "<absent>"), theirs.get(key, "<absent>"),
+                                        f"{path}.{key}")
+    if type(ours) is type(theirs) and isinstance(ours, list) and len(ours) == len(theirs):
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            if a != b:
+                return first_difference(a, b, f"{path}[{i}]")
+    return f"at {path}: bottledwater {json.dumps(ours)}, Debezium {json.dumps(theirs)}"
+
+
+def registered_schema(registry_url, subject, prefix):
+    """The latest schema text of a subject, with the topic prefix replaced."""
+    r = requests.get(f"{registry_url}/subjects/{subject}/versions/latest", timeout=10)
+    assert r.status_code == 200, f"{subject}: {r.status_code} {r.text}"
+    return r.json()["schema"].replace(prefix, "PREFIX")
+
+
+def compare_registered_schemas(registry_url, bw_prefix, dbz_prefix, decoder):
+    """Each table's key and value schema is Debezium's, to the character, and no two subjects
+    share an id."""
+    for table in TABLES:
+        for part in ("key", "value"):
+            ours = registered_schema(registry_url, f"{bw_prefix}.public.{table}-{part}",
+                                     bw_prefix)
+            theirs = registered_schema(registry_url, f"{dbz_prefix}.public.{table}-{part}",
+                                       dbz_prefix)
+            assert ours == theirs, (f"{table} {part} schema: "
+                                    f"{first_difference(json.loads(ours), json.loads(theirs))}")
+    ids = [i for subject, seen in decoder.ids.items() if subject.startswith(bw_prefix)
+           for i in seen]
+    assert len(ids) == len(set(ids)) == 2 * len(TABLES), decoder.ids
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_events_equal_debeziums(dev_env, pg, pg_connect, connect_worker, registry_url, form):
+    settings, converter = FORMS[form]
+    avro = converter is None
+    if avro:
+        settings = {**settings, "schema_registry_url": registry_url}
+        converter = apicurio_avro_converters(registry_url)
     tag = uuid.uuid4().hex[:8]
-    name, conn = make_database(pg, pg_connect, tag, json_schemas)
+    name, conn = make_database(pg, pg_connect, tag, settings)
     bw_prefix, dbz_prefix = f"bwdbz_{tag}", f"debezium_{tag}"
     try:
         conn.execute("SELECT bw_start(%s)", (name,))
-        converter = {} if json_schemas else {"key.converter.schemas.enable": "false",
-                                              "value.converter.schemas.enable": "false",
-                                              "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-                                              "value.converter": "org.apache.kafka.connect.json.JsonConverter"}
         connect_worker.create_connector(f"dbz-{tag}", {
             "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
             "database.hostname": dev_env["PGHOST"], "database.port": dev_env["PGPORT"],
@@ -183,15 +269,21 @@ def test_events_equal_debeziums(dev_env, pg, pg_connect, connect_worker, json_sc
         connect_worker.check_connector(f"dbz-{tag}")
         bw = read_topics(dev_env["BW_KAFKA_BOOTSTRAP"], bw_prefix,
                          expect={t: len(dbz[t]) for t in TABLES})
+        decoder = Decoder(registry_url, avro)
         for table in TABLES:
-            ours = [(normalized(k, bw_prefix), normalized(v, bw_prefix)) for k, v in bw[table]]
-            theirs = [(normalized(k, dbz_prefix), normalized(v, dbz_prefix))
-                      for k, v in dbz[table]]
+            def decoded(messages, prefix):
+                topic = f"{prefix}.public.{table}"
+                return [(normalized(decoder.text(topic, "key", k), prefix),
+                         normalized(decoder.text(topic, "value", v), prefix))
+                        for k, v in messages]
+            ours, theirs = decoded(bw[table], bw_prefix), decoded(dbz[table], dbz_prefix)
             assert len(ours) == len(theirs), (table, len(ours), len(theirs))
             for i, (mine, debeziums) in enumerate(zip(ours, theirs)):
                 assert mine == debeziums, (
                     f"{table} message {i} differs:\nbottledwater {json.dumps(mine)}\n"
                     f"Debezium     {json.dumps(debeziums)}")
+        if avro:
+            compare_registered_schemas(registry_url, bw_prefix, dbz_prefix, decoder)
     finally:
         conn.execute("SELECT bw_stop(%s)", (name,))
         try:

@@ -21,7 +21,8 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "python"))
 from kafka_connect import (JSON_CONVERTER, PORT_OFFSET_SINK_TESTS,  # noqa: E402
-                           ConnectStandalone, connect_port, fetch_connect, fetch_plugins)
+                           ConnectStandalone, apicurio_avro_converters, connect_port,
+                           fetch_connect, fetch_plugins)
 
 # One table per kind of key; the same DDL in the source and the sink database (the sink writes
 # into tables it finds, as a production sink does). Every type the sink writes from Debezium's
@@ -53,24 +54,6 @@ JSON_CONVERTERS = {
     "key.converter": JSON_CONVERTER, "key.converter.schemas.enable": "true",
     "value.converter": JSON_CONVERTER, "value.converter.schemas.enable": "true",
 }
-
-
-def avro_converters(env):
-    """Apicurio's AvroConverter on the dev environment's registry (its v2 API), reading the
-    Confluent framing (a 4-byte schema id, the content id that the Confluent-compatible API
-    hands out)."""
-    url = env["BW_SCHEMA_REGISTRY_URL"].replace("/apis/ccompat/v7", "/apis/registry/v2")
-    config = {}
-    for side in ("key", "value"):
-        config.update({
-            f"{side}.converter": "io.apicurio.registry.utils.converter.AvroConverter",
-            f"{side}.converter.apicurio.registry.url": url,
-            f"{side}.converter.apicurio.registry.as-confluent": "true",
-            f"{side}.converter.apicurio.registry.use-id": "contentId",
-            f"{side}.converter.apicurio.registry.auto-register": "true",
-            f"{side}.converter.apicurio.registry.find-latest": "true",
-        })
-    return config
 
 
 def pg(env, dbname):
@@ -279,7 +262,7 @@ def test_debezium_source_to_jdbc_sink_reference(dev_env, connect, databases, var
 def test_debezium_source_to_jdbc_sink_reference_avro(dev_env, connect, databases):
     """The same in Avro: Debezium's events through Apicurio's AvroConverter and the registry."""
     prefix = f"kcdbz_{databases['tag']}"
-    converters = avro_converters(dev_env)
+    converters = apicurio_avro_converters(dev_env["BW_SCHEMA_REGISTRY_URL"])
     run_pipeline(dev_env, connect, databases,
                  debezium_source(dev_env, databases, prefix, converters), prefix, "envelope",
                  converters)
@@ -288,9 +271,12 @@ def test_debezium_source_to_jdbc_sink_reference_avro(dev_env, connect, databases
 def start_bottledwater(env, names, output_format):
     """bottledwater streaming the source database under the debezium envelope."""
     tag, db = names["tag"], names["source"]
+    registry = ({"schema_registry_url": env["BW_SCHEMA_REGISTRY_URL"]}
+                if output_format == "avro" else {})
     with pg(env, env["PGDATABASE"]) as admin:
         for setting, value in (("envelope", "debezium"), ("output_format", output_format),
-                               ("topic_prefix", f"kcbw_{tag}"), ("slot_name", f"bw_kc_{tag}")):
+                               ("topic_prefix", f"kcbw_{tag}"), ("slot_name", f"bw_kc_{tag}"),
+                               *registry.items()):
             admin.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
                 sql.Identifier(db), sql.Identifier("bottledwater", setting), sql.Literal(value)))
     with pg(env, db) as conn:
@@ -316,6 +302,15 @@ def test_bottledwater_json_to_jdbc_sink(dev_env, connect, databases, variant):
     """bottledwater (envelope debezium, JSON with schemas) → Kafka → the same JDBC sink, read with
     Kafka's JsonConverter (schemas.enable=true)."""
     bottledwater_to_sink(dev_env, connect, databases, "json", variant, JSON_CONVERTERS)
+
+
+@pytest.mark.parametrize("variant", ["envelope", "unwrap"])
+def test_bottledwater_avro_to_jdbc_sink(dev_env, connect, databases, variant):
+    """bottledwater (envelope debezium, output_format avro, its schemas in the registry) → Kafka →
+    the same JDBC sink, read with Apicurio's AvroConverter as a Confluent-compatible reader of
+    that registry: the converter settings of Debezium's own Avro run above."""
+    bottledwater_to_sink(dev_env, connect, databases, "avro", variant,
+                         apicurio_avro_converters(dev_env["BW_SCHEMA_REGISTRY_URL"]))
 
 
 def bottledwater_to_sink(env, connect, names, output_format, variant, converters):

@@ -143,20 +143,6 @@ def test_output_format_avro_without_a_registry_is_refused_with_a_hint(bw_db, pg)
     assert status(db, bw_db["name"])["state"] == "error"
 
 
-def test_the_debezium_envelope_in_avro_is_refused_with_a_hint(bw_db, pg, registry_url):
-    db = bw_db["conn"]
-    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.output_format = 'avro'")
-    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.schema_registry_url = "
-               f"'{registry_url}'")
-    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.envelope = 'debezium'")
-    with pytest.raises(psycopg.Error) as raised:
-        db.execute("SELECT bw_start(%s)", (bw_db["name"],))
-    assert "debezium envelope is available in the json format only" in \
-        raised.value.diag.message_primary
-    assert "output_format = json" in raised.value.diag.message_hint
-    assert status(db, bw_db["name"])["state"] == "error"
-
-
 def test_output_format_avro_frames_registered_schemas(bw_db, pg, registry_url, consumer_factory,
                                                       consume):
     pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.output_format = 'avro'")

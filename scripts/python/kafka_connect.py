@@ -34,6 +34,27 @@ PORT_OFFSET_SINK_TESTS = 51
 PORT_OFFSET_ENVELOPE_TESTS = 52
 
 
+def apicurio_avro_converters(ccompat_url):
+    """Converter settings for Apicurio's AvroConverter as a Confluent-compatible reader and
+    writer of a registry (given by its Confluent-compatible API, .../apis/ccompat/v7): the
+    Confluent framing in the message itself, not in headers (magic byte, a 4-byte schema id,
+    which is the content id that API hands out) and subjects <topic>-key / <topic>-value, as
+    Confluent's AvroConverter with its default TopicNameStrategy."""
+    url = ccompat_url.replace("/apis/ccompat/v7", "/apis/registry/v2")
+    config = {}
+    for side in ("key", "value"):
+        config.update({
+            f"{side}.converter": "io.apicurio.registry.utils.converter.AvroConverter",
+            f"{side}.converter.apicurio.registry.url": url,
+            f"{side}.converter.apicurio.registry.as-confluent": "true",
+            f"{side}.converter.apicurio.registry.headers.enabled": "false",
+            f"{side}.converter.apicurio.registry.use-id": "contentId",
+            f"{side}.converter.apicurio.registry.auto-register": "true",
+            f"{side}.converter.apicurio.registry.find-latest": "true",
+        })
+    return config
+
+
 class PeerError(RuntimeError):
     """Kafka Connect or a connector could not be fetched, started, or did not finish."""
 

@@ -33,18 +33,6 @@ TypeMapping type_mapping(EnvelopeKind kind) {
     return kind == EnvelopeKind::Debezium ? TypeMapping::Connect : TypeMapping::Avro;
 }
 
-// XXX the debezium envelope in Avro (Connect's names as an Avro converter would register them)
-// is not built yet.
-void check_envelope_format(EnvelopeKind kind, OutputFormat format) {
-    if (kind == EnvelopeKind::Debezium && format != OutputFormat::Json)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("bottledwater: the debezium envelope is available in the json "
-                               "format only"),
-                        errhint("Set bottledwater.output_format = json (with "
-                                "bottledwater.json_schemas as Kafka Connect's "
-                                "schemas.enable).")));
-}
-
 ChangeEncoder::ChangeEncoder(ChangeEnvelope& envelope)
     : envelope_(envelope),
       key_writer_(envelope.make_writer()),

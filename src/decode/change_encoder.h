@@ -25,8 +25,6 @@ enum class OutputFormat { Avro, Json };
 EnvelopeConfig envelope_config(EnvelopeKind kind, OutputFormat format, bool json_schemas,
                                const std::string& topic_prefix, const std::string& database);
 TypeMapping type_mapping(EnvelopeKind kind);
-// ERRORs with a hint for an envelope the format cannot carry.
-void check_envelope_format(EnvelopeKind kind, OutputFormat format);
 
 class ChangeEncoder {
 public:

@@ -142,7 +142,6 @@ PluginOptions parse_options(List* options) {
                                     "and publication_names.")));
         }
     }
-    check_envelope_format(parsed.envelope, parsed.format);
     return parsed;
 }
 

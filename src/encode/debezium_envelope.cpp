@@ -9,7 +9,10 @@
 #include "encode/avro_binary_writer.h"
 #include "encode/connect_json_writer.h"
 #include "encode/row_buffer.h"
+#include "schema/avro_names.h"
+#include "schema/connect_avro_schema.h"
 #include "schema/connect_schema.h"
+#include "schema/schema_check.h"
 
 namespace bw {
 
@@ -21,6 +24,12 @@ AvroTypePtr primitive(AvroKind kind) {
 
 AvroTypePtr optional(AvroTypePtr type) {
     return AvroType::union_of({primitive(AvroKind::Null), std::move(type)});
+}
+
+// An optional type with a Connect default: AvroData puts the type first, so that the field's
+// default is a value of the union's first branch, as Avro requires.
+AvroTypePtr optional_with_default(AvroTypePtr type) {
+    return AvroType::union_of({std::move(type), primitive(AvroKind::Null)});
 }
 
 AvroTypePtr source_record() {
@@ -42,7 +51,7 @@ AvroTypePtr source_record() {
                       {"connector", string},
                       {"name", string},
                       {"ts_ms", long_},
-                      {"snapshot", optional(snapshot)},
+                      {"snapshot", optional_with_default(snapshot)},
                       {"db", string},
                       {"sequence", optional(string)},
                       {"ts_us", optional(long_)},
@@ -68,9 +77,17 @@ AvroTypePtr transaction_block() {
     return record;
 }
 
-// A table's records are named after its topic, as Debezium names them.
+// A table's records are named after its topic, as Debezium names them. Avro allows only Avro
+// names between the dots: there each part is mapped as every name is (avro_names.h).
 std::string record_base(const EnvelopeConfig& config, const TableDescription& table) {
-    return config.logical_name + "." + table.schema_name + "." + table.table_name;
+    if (config.json) return config.logical_name + "." + table.schema_name + "." + table.table_name;
+    std::string base;
+    size_t start = 0;
+    for (size_t dot; (dot = config.logical_name.find('.', start)) != std::string::npos;
+         start = dot + 1)
+        base += avro_name(config.logical_name.substr(start, dot - start)) + ".";
+    base += avro_name(config.logical_name.substr(start));
+    return base + "." + avro_name(table.schema_name) + "." + avro_name(table.table_name);
 }
 
 AvroTypePtr renamed(const AvroType& record, const std::string& name) {
@@ -97,18 +114,24 @@ AvroTypePtr envelope_record(const std::string& name, AvroTypePtr row) {
     return record;
 }
 
-// Writes a present optional value: the union's second branch.
+int null_branch(const AvroType& union_type) {
+    return union_type.branches[0]->kind == AvroKind::Null ? 0 : 1;
+}
+
+// Writes a present optional value: the union's branch that is not null.
 template <typename Write>
 void write_present(RowWriter& writer, const AvroType& union_type, Write write) {
-    writer.begin_union(union_type, 1);
+    const int branch = 1 - null_branch(union_type);
+    writer.begin_union(union_type, branch);
     write();
-    writer.end_union(union_type, 1);
+    writer.end_union(union_type, branch);
 }
 
 void write_absent(RowWriter& writer, const AvroType& union_type) {
-    writer.begin_union(union_type, 0);
+    const int branch = null_branch(union_type);
+    writer.begin_union(union_type, branch);
     writer.write_null();
-    writer.end_union(union_type, 0);
+    writer.end_union(union_type, branch);
 }
 
 }  // namespace
@@ -126,10 +149,17 @@ std::unique_ptr<RowWriter> DebeziumEnvelope::make_writer() const {
 void DebeziumEnvelope::describe(TableDescription& table, const AvroTypePtr& key_record,
                                 const AvroTypePtr& row_record) const {
     const std::string base = record_base(config_, table);
-    table.key_schema_json =
-        key_record ? render_connect_schema(*renamed(*key_record, base + ".Key")) : std::string();
-    table.value_schema_json = render_connect_schema(
-        *envelope_record(base + ".Envelope", renamed(*row_record, base + ".Value")));
+    auto key = key_record ? renamed(*key_record, base + ".Key") : nullptr;
+    auto value = envelope_record(base + ".Envelope", renamed(*row_record, base + ".Value"));
+    if (config_.json) {
+        table.key_schema_json = key ? render_connect_schema(*key) : std::string();
+        table.value_schema_json = render_connect_schema(*value);
+        return;
+    }
+    table.key_schema_json = key ? render_connect_avro_schema(*key) : std::string();
+    table.value_schema_json = render_connect_avro_schema(*value);
+    if (key) check_schema_json(table.key_schema_json);
+    check_schema_json(table.value_schema_json);
 }
 
 const std::string* DebeziumEnvelope::framed(const std::string& schema_json,

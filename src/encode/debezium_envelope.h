@@ -3,7 +3,8 @@
 // ts_us, ts_ns}; a delete is followed by a tombstone; an update that moves the key is a delete
 // of the old key, its tombstone, and a create under the new one. In JSON, with json_schemas, each
 // key and value is {"schema": <Connect schema>, "payload": ...} as Kafka Connect's JsonConverter
-// writes it with schemas.enable=true.
+// writes it with schemas.enable=true. In Avro, key and value are of the Connect schemas as an
+// AvroConverter registers them (schema/connect_avro_schema.h).
 #pragma once
 
 #include "encode/change_envelope.h"

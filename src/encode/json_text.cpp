@@ -42,6 +42,18 @@ void append_json_string(std::string& out, std::string_view utf8) {
     out += '"';
 }
 
+void append_json_string_object(std::string& out,
+                               const std::vector<std::pair<std::string, std::string>>& members) {
+    out += '{';
+    for (size_t i = 0; i < members.size(); i++) {
+        if (i > 0) out += ',';
+        append_json_string(out, members[i].first);
+        out += ':';
+        append_json_string(out, members[i].second);
+    }
+    out += '}';
+}
+
 void append_json_bytes(std::string& out, const void* data, size_t length) {
     const unsigned char* bytes = static_cast<const unsigned char*>(data);
     out += '"';

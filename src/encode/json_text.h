@@ -4,12 +4,18 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace bw {
 
 // Appends a quoted JSON string; the input is UTF-8 and passes through, control characters,
 // '"' and '\' are escaped.
 void append_json_string(std::string& out, std::string_view utf8);
+
+// Appends a JSON object whose members are the given names and string values, in their order.
+void append_json_string_object(std::string& out,
+                               const std::vector<std::pair<std::string, std::string>>& members);
 
 // Appends Avro's JSON form of a bytes value: a string whose code points U+0000..U+00FF are the
 // bytes. Every byte outside printable ASCII is written as \u00XX, so the text is pure ASCII and

@@ -52,14 +52,8 @@ static void render_optional(std::string& out, const AvroType& type, bool optiona
         append_json_string(out, type.connect_doc);
     }
     if (!type.connect_parameters.empty()) {
-        out += R"(,"parameters":{)";
-        for (size_t i = 0; i < type.connect_parameters.size(); i++) {
-            if (i > 0) out += ',';
-            append_json_string(out, type.connect_parameters[i].first);
-            out += ':';
-            append_json_string(out, type.connect_parameters[i].second);
-        }
-        out += '}';
+        out += R"(,"parameters":)";
+        append_json_string_object(out, type.connect_parameters);
     }
     if (!type.connect_default_json.empty()) out += R"(,"default":)" + type.connect_default_json;
     if (field_name) {

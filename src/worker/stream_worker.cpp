@@ -682,13 +682,6 @@ PGDLLEXPORT void bw_worker_main(Datum main_arg) {
             psprintf("Set it (ALTER DATABASE %s SET bottledwater.schema_registry_url = '...', or "
                      "in postgresql.conf), or set bottledwater.output_format = 'json'.",
                      quote_identifier(dbname)));
-    // The output plugin refuses the same at each decoding start; refused here it is one error
-    // in bw_status rather than a worker restarting for ever.
-    if (static_cast<EnvelopeKind>(setting_envelope) == EnvelopeKind::Debezium &&
-        static_cast<WorkerFormat>(setting_output_format) != WorkerFormat::Json)
-        exit_with_config_error("the debezium envelope is available in the json format only",
-                               "Set bottledwater.output_format = json (with "
-                               "bottledwater.json_schemas as Kafka Connect's schemas.enable).");
     check_publications_exist();
 
     claim_topics();

@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "encode/avro_binary_text.h"
 #include "encode/json_text.h"
 #include "schema/connect_schema.h"
 
@@ -74,10 +75,10 @@ private:
 };
 
 struct Fixture {
-    explicit Fixture(bool schemas) {
+    explicit Fixture(bool schemas, bool json = true) {
         EnvelopeConfig config;
         config.kind = EnvelopeKind::Debezium;
-        config.json = true;
+        config.json = json;
         config.json_schemas = schemas;
         config.logical_name = "srv";
         config.database = "shop";
@@ -201,6 +202,50 @@ TEST(DebeziumEnvelope, SnapshotRowsAreReadEventsAndSequenceNamesThePreviousCommi
     EXPECT_NE(f.sink.messages[0].value.find(R"("op":"r")"), std::string::npos);
     EXPECT_NE(f.sink.messages[1].value.find(R"("sequence":"[\"100\",\"150\"]")"),
               std::string::npos);
+}
+
+// In Avro the events are of the registered schemas: avro-c reads them back with those alone.
+TEST(DebeziumEnvelope, AvroEventsReadBackWithTheirSchemas) {
+    Fixture f(false, false);
+    EXPECT_EQ(f.table.key_schema_json,
+              R"({"type":"record","name":"Key","namespace":"srv.public.t","fields":[)"
+              R"({"name":"id","type":"int"}],"connect.name":"srv.public.t.Key"})");
+    FakeRows rows(true);
+    const std::string key("", 1);  // {id: 1}
+    f.envelope->change(ChangeOp::Delete, f.origin, &key, rows, f.sink);
+    ASSERT_EQ(f.sink.messages.size(), 2u);
+    EXPECT_EQ(f.sink.messages[0].key, key);
+    EXPECT_EQ(avro_binary_as_json(f.table.key_schema_json, f.sink.messages[0].key), R"({"id": 1})");
+    const std::string value =
+        avro_binary_as_json(f.table.value_schema_json, f.sink.messages[0].value);
+    EXPECT_TRUE(starts_with(value, R"({"before": {"srv.public.t.Value": {"id": 1, "v": {"int": )"
+                                   R"(10}}}, "after": null, "source": {"version": "0.0.0", )"))
+        << value;
+    // snapshot is the union's first branch, as its default requires.
+    EXPECT_NE(value.find(R"("snapshot": {"string": "false"}, "db": "shop", )"), std::string::npos)
+        << value;
+    EXPECT_NE(
+        value.find(R"("origin_lsn": null}, "transaction": null, "op": "d", "ts_ms": {"long": )"),
+        std::string::npos)
+        << value;
+    EXPECT_FALSE(f.sink.messages[1].has_value);
+}
+
+// Avro names allow no '-' or space: each part of the record names is mapped as column names are.
+TEST(DebeziumEnvelope, AvroRecordNamesAreAvroNames) {
+    EnvelopeConfig config;
+    config.kind = EnvelopeKind::Debezium;
+    config.json = false;
+    config.logical_name = "my-srv.eu";
+    auto envelope = make_envelope(config);
+    TableDescription table;
+    table.schema_name = "Sales";
+    table.table_name = "order items";
+    envelope->describe(table, nullptr, row_record());
+    EXPECT_TRUE(starts_with(table.value_schema_json,
+                            R"({"type":"record","name":"Envelope","namespace":)"
+                            R"("my_u002d_srv.eu.Sales.order_u0020_items","fields":[)"))
+        << table.value_schema_json;
 }
 
 TEST(JsonBase64, PadsAsRfc4648) {

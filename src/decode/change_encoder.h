@@ -22,8 +22,10 @@ enum class OutputFormat { Avro, Json };
 // The envelope's configuration in this database: the debezium envelope names its source after
 // the topic prefix (bottledwater.topic_prefix without its trailing '.', else the database's
 // name) and the database: `database`, or when empty this one's, which needs a transaction.
+// `transaction_metadata`: see EnvelopeConfig.
 EnvelopeConfig envelope_config(EnvelopeKind kind, OutputFormat format, bool json_schemas,
-                               const std::string& topic_prefix, const std::string& database);
+                               const std::string& topic_prefix, const std::string& database,
+                               bool transaction_metadata = false);
 TypeMapping type_mapping(EnvelopeKind kind);
 // ERRORs with a hint for an envelope the format cannot carry.
 void check_envelope_format(EnvelopeKind kind, OutputFormat format);
@@ -42,7 +44,8 @@ public:
     // the truncate removed too), so that it decodes with the table's key schema and a compacted
     // topic takes it; no value. An unkeyed table's has a null key, as its other changes. Nothing
     // where the envelope sends no truncates.
-    void encode_truncate(Relation relation, const TableSchema& table, ChangeSink& sink);
+    void encode_truncate(Relation relation, const TableSchema& table, uint64_t lsn,
+                         ChangeSink& sink);
 
     // A deformed tuple, palloc'd in the per-change memory context.
     struct Row {

@@ -24,17 +24,27 @@ public:
     // None, as Debezium by default (skipped.operations = t): its `op: t` event has a null key,
     // which a compacted topic refuses.
     bool sends_truncate() const override { return false; }
+    // Debezium's logical decoding message event, op "m" (see the definition).
+    void outbox_message(OutboxMessage message, const TransactionInfo& txn, uint64_t lsn,
+                        ChangeSink& sink) override;
 
 private:
     enum class Image { None, Old, New };
     void event(char op, const ChangeOrigin& origin, const std::string* key, Image before,
                Image after, const RowImages& rows, ChangeSink& sink);
-    void write_source(const ChangeOrigin& origin);
+    // sequence names the commit before the current transaction's.
+    void note_transaction(const TransactionInfo& txn);
+    void write_source(const TransactionInfo& txn, uint64_t lsn, std::string_view schema,
+                      std::string_view table);
+    void write_transaction(const AvroField& field, const TransactionInfo& txn,
+                           const EventOrder& order);
     const std::string* framed(const std::string& schema_json, const std::string* payload,
                               std::string& buffer) const;
 
     EnvelopeConfig config_;
     AvroTypePtr envelope_;  // with a placeholder row type: writers read field names only
+    AvroTypePtr message_;   // the op "m" value
+    std::string message_schema_json_;
     std::unique_ptr<RowWriter> writer_;
     std::string framed_key_;
     std::string framed_value_;

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "encode/transaction_order.h"
+
 namespace bw {
 
 struct OutboxMessage;  // encode/outbox_payload.h
@@ -43,6 +45,7 @@ struct EncodedChange {
     std::string_view key;
     bool has_value = false;  // false for a delete (a tombstone)
     std::string_view value;
+    EventOrder order;  // numbered when the transaction topic is on (see transaction_order.h)
 };
 
 class ChangeSink {

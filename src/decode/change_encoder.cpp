@@ -157,7 +157,7 @@ void ChangeEncoder::write_row(TableSchema& table, const Row& row, RowWriter& wri
 
 void ChangeEncoder::encode_truncate(Relation relation, const TableSchema& table, uint64_t lsn,
                                     ChangeSink& sink) {
-    if (!envelope_.sends_truncate()) return;
+    if (!envelope_.sends_truncate()) return sink.change_not_sent(lsn);
     EncodedChange change;
     change.op = ChangeOp::Truncate;
     change.table = &table.description;

@@ -57,6 +57,9 @@ public:
     virtual void change(const EncodedChange& change) = 0;
     // A TRUNCATE of the table, in its place among the transaction's changes (op Truncate).
     virtual void truncate(const EncodedChange& change) = 0;
+    // A captured change the envelope sends nothing for (a TRUNCATE under the debezium
+    // envelope), decoded at `lsn`: Debezium still opens the transaction's metadata for it.
+    virtual void change_not_sent(uint64_t /* lsn */) {}
     // A bw_emit() of the transaction, in its place among the transaction's changes.
     virtual void outbox_message(const OutboxMessage& message) = 0;
     virtual void commit_transaction(const TransactionInfo& txn) = 0;

@@ -89,6 +89,7 @@ TransactionRecords::TransactionRecords(const EnvelopeConfig& config)
 }
 
 void TransactionRecords::begin_transaction() {
+    begun_ = false;
     total_ = 0;
     counts_.clear();
     index_.clear();
@@ -107,8 +108,9 @@ void TransactionRecords::count(std::string_view collection, const EventOrder& or
 }
 
 TransactionRecords::Record TransactionRecords::begin_record(const TransactionInfo& txn,
-                                                            const EventOrder& first_event) {
-    return record("BEGIN", debezium_transaction_id(txn.xid, first_event.lsn), txn, false);
+                                                            uint64_t lsn) {
+    begun_ = true;
+    return record("BEGIN", debezium_transaction_id(txn.xid, lsn), txn, false);
 }
 
 TransactionRecords::Record TransactionRecords::end_record(const TransactionInfo& txn) {

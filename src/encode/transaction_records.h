@@ -25,8 +25,9 @@ public:
 
     // Forgets the counts of the transaction before.
     void begin_transaction();
-    // Whether an event of the transaction has been counted: BEGIN is written before the first.
-    bool any_event() const { return total_ != 0; }
+    // Whether the transaction's BEGIN has been made: before its first event, or its first
+    // captured change that sends nothing (Debezium's BEGIN of a TRUNCATE it skips).
+    bool begun() const { return begun_; }
     // One numbered event of `collection` (a table's schema.table, or kOutboxCollection).
     void count(std::string_view collection, const EventOrder& order);
 
@@ -34,9 +35,9 @@ public:
         const std::string& key;
         const std::string& value;
     };
-    // Valid until the next call. BEGIN's id names the first event's position (`first_event`),
+    // Valid until the next call. BEGIN's id names the position of the first change (`lsn`),
     // END's the commit's end, as Debezium's ids do.
-    Record begin_record(const TransactionInfo& txn, const EventOrder& first_event);
+    Record begin_record(const TransactionInfo& txn, uint64_t lsn);
     Record end_record(const TransactionInfo& txn);
 
 private:
@@ -56,6 +57,7 @@ private:
     std::unique_ptr<RowWriter> value_writer_;
     std::string framed_key_;
     std::string framed_value_;
+    bool begun_ = false;
     uint64_t total_ = 0;
     // In the order each collection first appears in the transaction.
     std::vector<std::pair<std::string, uint64_t>> counts_;

@@ -287,9 +287,18 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
 // Counted before a skip too: END then says what the consumer misses.
 void KafkaChangeSink::count_event(std::string_view collection, const EventOrder& order) {
     if (transaction_records_ == nullptr || !order.numbered()) return;
-    if (!transaction_records_->any_event())
-        produce_transaction_record(transaction_records_->begin_record(*txn_, order), "begin");
+    begin_transaction_record(order.lsn);
     transaction_records_->count(collection, order);
+}
+
+void KafkaChangeSink::begin_transaction_record(uint64_t lsn) {
+    if (transaction_records_->begun()) return;
+    produce_transaction_record(transaction_records_->begin_record(*txn_, lsn), "begin");
+}
+
+void KafkaChangeSink::change_not_sent(uint64_t lsn) {
+    if (current_skipped_ || transaction_records_ == nullptr || in_snapshot_) return;
+    begin_transaction_record(lsn);
 }
 
 // On the transaction topic, in the transaction's Kafka transaction (exactly-once) and counted
@@ -419,7 +428,7 @@ void KafkaChangeSink::truncate(const EncodedChange& change) {
 }
 
 void KafkaChangeSink::commit_transaction(const TransactionInfo& txn) {
-    if (!current_skipped_ && transaction_records_ != nullptr && transaction_records_->any_event())
+    if (!current_skipped_ && transaction_records_ != nullptr && transaction_records_->begun())
         produce_transaction_record(transaction_records_->end_record(txn), "end");
     if (!current_skipped_) delivery_.end_transaction(current_);
     last_commit_lsn_ = txn.end_lsn;

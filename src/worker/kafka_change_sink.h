@@ -40,6 +40,8 @@ public:
     void truncate(const EncodedChange& change) override;
     // To the topic bw_emit() named, with its key and value as given, never registry-framed.
     void outbox_message(const OutboxMessage& message) override;
+    // Opens the transaction's BEGIN, as Debezium does for the TRUNCATE it skips.
+    void change_not_sent(uint64_t lsn) override;
     void commit_transaction(const TransactionInfo& txn) override;
     void table_dropped(uint32_t relid) override;
 
@@ -92,6 +94,7 @@ private:
     // A numbered event of the transaction: BEGIN goes before the first, and it is counted for
     // END.
     void count_event(std::string_view collection, const EventOrder& order);
+    void begin_transaction_record(uint64_t lsn);
     void produce_transaction_record(const TransactionRecords::Record& record, const char* op);
     // After each message handed to the producer: serves delivery reports now and then.
     void after_produced();

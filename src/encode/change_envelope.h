@@ -92,6 +92,7 @@ std::unique_ptr<ChangeEnvelope> make_envelope(const EnvelopeConfig& config);
 // Hands one message to the sink: a key (or none) and a value (or none, a tombstone), with its
 // place in the transaction (unnumbered for a tombstone that follows an event).
 void emit_change(ChangeSink& sink, ChangeOp op, const TableDescription& table,
-                 const std::string* key, const std::string* value, EventOrder order);
+                 const std::string* key, const std::string* value, EventOrder order,
+                 EnvelopeHeader header = EnvelopeHeader());
 
 }  // namespace bw

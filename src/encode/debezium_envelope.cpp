@@ -8,6 +8,7 @@
 
 #include "encode/avro_binary_writer.h"
 #include "encode/connect_json_writer.h"
+#include "encode/optional_value.h"
 #include "encode/row_buffer.h"
 #include "schema/connect_schema.h"
 
@@ -17,10 +18,6 @@ namespace {
 
 AvroTypePtr primitive(AvroKind kind) {
     return AvroType::primitive(kind);
-}
-
-AvroTypePtr optional(AvroTypePtr type) {
-    return AvroType::union_of({primitive(AvroKind::Null), std::move(type)});
 }
 
 AvroTypePtr source_record() {
@@ -42,18 +39,18 @@ AvroTypePtr source_record() {
                       {"connector", string},
                       {"name", string},
                       {"ts_ms", long_},
-                      {"snapshot", optional(snapshot)},
+                      {"snapshot", optional_type(snapshot)},
                       {"db", string},
-                      {"sequence", optional(string)},
-                      {"ts_us", optional(long_)},
-                      {"ts_ns", optional(long_)},
+                      {"sequence", optional_type(string)},
+                      {"ts_us", optional_type(long_)},
+                      {"ts_ns", optional_type(long_)},
                       {"schema", string},
                       {"table", string},
-                      {"txId", optional(long_)},
-                      {"lsn", optional(long_)},
-                      {"xmin", optional(long_)},
-                      {"origin", optional(string)},
-                      {"origin_lsn", optional(long_)}};
+                      {"txId", optional_type(long_)},
+                      {"lsn", optional_type(long_)},
+                      {"xmin", optional_type(long_)},
+                      {"origin", optional_type(string)},
+                      {"origin_lsn", optional_type(long_)}};
     return record;
 }
 
@@ -85,11 +82,11 @@ AvroTypePtr envelope_record(const std::string& name, AvroTypePtr row) {
     record->kind = AvroKind::Record;
     record->full_name = record->connect_name = name;
     record->connect_version = 2;
-    auto long_ = optional(primitive(AvroKind::Long));
-    record->fields = {{"before", optional(row)},
-                      {"after", optional(row)},
+    auto long_ = optional_type(primitive(AvroKind::Long));
+    record->fields = {{"before", optional_type(row)},
+                      {"after", optional_type(row)},
                       {"source", source_record()},
-                      {"transaction", optional(transaction_block())},
+                      {"transaction", optional_type(transaction_block())},
                       {"op", primitive(AvroKind::String)},
                       {"ts_ms", long_},
                       {"ts_us", long_},
@@ -103,16 +100,16 @@ AvroTypePtr message_record() {
     block->kind = AvroKind::Record;
     block->full_name = block->connect_name = "io.debezium.connector.postgresql.Message";
     block->connect_version = 1;
-    block->fields = {{"prefix", optional(primitive(AvroKind::String))},
-                     {"content", optional(primitive(AvroKind::Bytes))}};
+    block->fields = {{"prefix", optional_type(primitive(AvroKind::String))},
+                     {"content", optional_type(primitive(AvroKind::Bytes))}};
     auto record = std::make_shared<AvroType>();
     record->kind = AvroKind::Record;
     record->full_name = record->connect_name = "io.debezium.connector.postgresql.MessageValue";
     record->connect_version = 1;
     record->fields = {{"op", primitive(AvroKind::String)},
-                      {"ts_ms", optional(primitive(AvroKind::Long))},
+                      {"ts_ms", optional_type(primitive(AvroKind::Long))},
                       {"source", source_record()},
-                      {"transaction", optional(transaction_block())},
+                      {"transaction", optional_type(transaction_block())},
                       {"message", block}};
     return record;
 }
@@ -121,20 +118,6 @@ int64_t now_nanos() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-// Writes a present optional value: the union's second branch.
-template <typename Write>
-void write_present(RowWriter& writer, const AvroType& union_type, Write write) {
-    writer.begin_union(union_type, 1);
-    write();
-    writer.end_union(union_type, 1);
-}
-
-void write_absent(RowWriter& writer, const AvroType& union_type) {
-    writer.begin_union(union_type, 0);
-    writer.write_null();
-    writer.end_union(union_type, 0);
 }
 
 }  // namespace
@@ -255,8 +238,8 @@ void DebeziumEnvelope::write_transaction(const AvroField& field, const Transacti
 }
 
 void DebeziumEnvelope::event(char op, const ChangeOrigin& origin, const std::string* key,
-                             Image before, Image after, const RowImages& rows,
-                             ChangeSink& sink) {
+                             Image before, Image after, const RowImages& rows, ChangeSink& sink,
+                             EnvelopeHeader header) {
     note_transaction(*origin.txn);
     const TableDescription& table = *origin.table;
     const EventOrder order = order_.next(table.qualified_name, origin.lsn);
@@ -291,9 +274,11 @@ void DebeziumEnvelope::event(char op, const ChangeOrigin& origin, const std::str
                                            : ChangeOp::Insert;
     const std::string* framed_key = framed(table.key_schema_json, key, framed_key_);
     emit_change(sink, change_op, table, framed_key,
-                framed(table.value_schema_json, &w.bytes(), framed_value_), order);
-    // tombstones.on.delete: compaction may drop the key's every message. No event itself.
-    if (op == 'd') emit_change(sink, ChangeOp::Delete, table, framed_key, nullptr, EventOrder());
+                framed(table.value_schema_json, &w.bytes(), framed_value_), order, header);
+    // tombstones.on.delete: compaction may drop the key's every message. No event itself; it
+    // has the delete's headers, as Debezium's.
+    if (op == 'd')
+        emit_change(sink, ChangeOp::Delete, table, framed_key, nullptr, EventOrder(), header);
 }
 
 void DebeziumEnvelope::change(ChangeOp op, const ChangeOrigin& origin, const std::string* key,
@@ -321,8 +306,10 @@ void DebeziumEnvelope::change(ChangeOp op, const ChangeOrigin& origin, const std
 void DebeziumEnvelope::key_moved(const ChangeOrigin& origin, const std::string& old_key,
                                  const std::string& new_key, const RowImages& rows,
                                  ChangeSink& sink) {
-    event('d', origin, &old_key, Image::Old, Image::None, rows, sink);
-    event('c', origin, &new_key, Image::None, Image::New, rows, sink);
+    event('d', origin, &old_key, Image::Old, Image::None, rows, sink,
+          {"__debezium.newkey", new_key});
+    event('c', origin, &new_key, Image::None, Image::New, rows, sink,
+          {"__debezium.oldkey", old_key});
 }
 
 // Debezium's op "m" value, routed as bw_emit() asked: its topic and its key as given (not

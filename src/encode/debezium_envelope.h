@@ -1,9 +1,11 @@
 // The debezium envelope: the change events Debezium's PostgreSQL connector (3.6) writes, so that
 // its consumers read ours unchanged. Value {before, after, source, transaction, op, ts_ms,
 // ts_us, ts_ns}; a delete is followed by a tombstone; an update that moves the key is a delete
-// of the old key, its tombstone, and a create under the new one. In JSON, with json_schemas, each
-// key and value is {"schema": <Connect schema>, "payload": ...} as Kafka Connect's JsonConverter
-// writes it with schemas.enable=true.
+// of the old key, its tombstone, and a create under the new one, with Debezium's headers
+// __debezium.newkey (on the delete and its tombstone) and __debezium.oldkey (on the create): the
+// other key's payload, as Kafka Connect's SimpleHeaderConverter writes a struct. In JSON, with
+// json_schemas, each key and value is {"schema": <Connect schema>, "payload": ...} as Kafka
+// Connect's JsonConverter writes it with schemas.enable=true.
 #pragma once
 
 #include "encode/change_envelope.h"
@@ -31,7 +33,8 @@ public:
 private:
     enum class Image { None, Old, New };
     void event(char op, const ChangeOrigin& origin, const std::string* key, Image before,
-               Image after, const RowImages& rows, ChangeSink& sink);
+               Image after, const RowImages& rows, ChangeSink& sink,
+               EnvelopeHeader header = EnvelopeHeader());
     // sequence names the commit before the current transaction's.
     void note_transaction(const TransactionInfo& txn);
     void write_source(const TransactionInfo& txn, uint64_t lsn, std::string_view schema,

@@ -38,6 +38,12 @@ struct TransactionInfo {
     bool snapshot = false;  // the initial snapshot's rows, framed as one transaction
 };
 
+// A header the envelope gives one message, whether or not bottledwater.message_headers is on.
+struct EnvelopeHeader {
+    const char* name = nullptr;  // none
+    std::string_view value;
+};
+
 struct EncodedChange {
     ChangeOp op = ChangeOp::Insert;
     const TableDescription* table = nullptr;
@@ -46,6 +52,7 @@ struct EncodedChange {
     bool has_value = false;  // false for a delete (a tombstone)
     std::string_view value;
     EventOrder order;  // numbered when the transaction topic is on (see transaction_order.h)
+    EnvelopeHeader header;
 };
 
 class ChangeSink {

@@ -9,7 +9,8 @@
 namespace bw {
 
 void emit_change(ChangeSink& sink, ChangeOp op, const TableDescription& table,
-                 const std::string* key, const std::string* value, EventOrder order) {
+                 const std::string* key, const std::string* value, EventOrder order,
+                 EnvelopeHeader header) {
     EncodedChange change;
     change.op = op;
     change.table = &table;
@@ -18,6 +19,7 @@ void emit_change(ChangeSink& sink, ChangeOp op, const TableDescription& table,
     change.has_value = value != nullptr;
     if (value) change.value = *value;
     change.order = order;
+    change.header = header;
     sink.change(change);
 }
 

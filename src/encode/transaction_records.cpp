@@ -5,6 +5,7 @@
 #include "encode/avro_binary_writer.h"
 #include "encode/avro_json_writer.h"
 #include "encode/connect_json_writer.h"
+#include "encode/optional_value.h"
 #include "schema/connect_schema.h"
 #include "schema/schema_check.h"
 
@@ -14,10 +15,6 @@ namespace {
 
 AvroTypePtr primitive(AvroKind kind) {
     return AvroType::primitive(kind);
-}
-
-AvroTypePtr optional(AvroTypePtr type) {
-    return AvroType::union_of({primitive(AvroKind::Null), std::move(type)});
 }
 
 std::shared_ptr<AvroType> record(const char* name) {
@@ -41,9 +38,10 @@ AvroTypePtr value_type() {
     auto value = record("io.debezium.connector.common.TransactionMetadataValue");
     value->fields = {{"status", primitive(AvroKind::String)},
                      {"id", primitive(AvroKind::String)},
-                     {"event_count", optional(primitive(AvroKind::Long)), true},
+                     {"event_count", optional_type(primitive(AvroKind::Long)), true},
                      {"data_collections",
-                      optional(AvroType::array_of(optional(std::move(collection)))), true},
+                      optional_type(AvroType::array_of(optional_type(std::move(collection)))),
+                      true},
                      {"ts_ms", primitive(AvroKind::Long)}};
     return value;
 }
@@ -52,19 +50,6 @@ std::unique_ptr<RowWriter> writer_for(const EnvelopeConfig& config) {
     if (!config.json) return std::make_unique<AvroBinaryWriter>();
     if (config.kind == EnvelopeKind::Debezium) return std::make_unique<ConnectJsonWriter>();
     return std::make_unique<AvroJsonWriter>();
-}
-
-template <typename Write>
-void write_present(RowWriter& writer, const AvroType& union_type, Write write) {
-    writer.begin_union(union_type, 1);
-    write();
-    writer.end_union(union_type, 1);
-}
-
-void write_absent(RowWriter& writer, const AvroType& union_type) {
-    writer.begin_union(union_type, 0);
-    writer.write_null();
-    writer.end_union(union_type, 0);
 }
 
 }  // namespace

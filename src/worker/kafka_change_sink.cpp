@@ -262,6 +262,7 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
                             change.order)
         : change.op == ChangeOp::Truncate ? kTruncateHeader
                                           : kNoHeaders;
+    const MessageHeaders& all_headers = with_envelope_header(headers, change.header);
     if (table.rejected) {
         ++skipped_;
         return;
@@ -277,11 +278,21 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
         if (registry_ != nullptr)
             value = framed_value_ = confluent_frame(table.value_schema_id, *value);
     }
-    produce_or_refuse(table.topic, table.table, Skipped::OneChange, key, value, headers, txn,
+    produce_or_refuse(table.topic, table.table, Skipped::OneChange, key, value, all_headers, txn,
                       [&] { return "the change of " + describe_change(table, key); });
     clear_row_buffer(framed_key_);
     clear_row_buffer(framed_value_);
     after_produced();
+}
+
+// The envelope's own header (a debezium key change's other key) is sent whatever
+// message_headers says, as Debezium sends it.
+const MessageHeaders& KafkaChangeSink::with_envelope_header(const MessageHeaders& headers,
+                                                            const EnvelopeHeader& header) {
+    if (header.name == nullptr) return headers;
+    envelope_headers_ = headers;
+    envelope_headers_.push_back({header.name, header.value});
+    return envelope_headers_;
 }
 
 // Counted before a skip too: END then says what the consumer misses.

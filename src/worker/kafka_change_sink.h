@@ -94,6 +94,8 @@ private:
     // A numbered event of the transaction: BEGIN goes before the first, and it is counted for
     // END.
     void count_event(std::string_view collection, const EventOrder& order);
+    const MessageHeaders& with_envelope_header(const MessageHeaders& headers,
+                                               const EnvelopeHeader& header);
     void begin_transaction_record(uint64_t lsn);
     void produce_transaction_record(const TransactionRecords::Record& record, const char* op);
     // After each message handed to the producer: serves delivery reports now and then.
@@ -118,6 +120,7 @@ private:
     std::unordered_map<uint32_t, TableTopic> topics_;  // by relation OID, this schema version
     TopicOwners owners_;
     EventHeaders headers_;
+    MessageHeaders envelope_headers_;
     bool in_snapshot_ = false;
     std::string framed_key_;
     std::string framed_value_;

@@ -226,3 +226,32 @@ def test_a_truncate_the_debezium_envelope_skips_still_has_begin_and_end(bw_db, p
     begin, end = (json.loads(m.value())["payload"] for m in got)
     assert (begin["status"], end["status"]) == ("BEGIN", "END")
     assert (end["event_count"], end["data_collections"]) == (0, [])
+
+
+def test_under_exactly_once_the_records_are_committed_with_their_events(bw_db, pg,  # noqa: F811
+                                                                         consumer_factory):
+    """The BEGIN and END records go through the transactional producer with the events: a
+    read_committed consumer has every one of them, and every event they count."""
+    db = bw_db["conn"]
+    topic = bw_db["prefix"] + "transaction"
+    set_db(pg, bw_db, transaction_topic=topic, delivery="exactly_once", message_headers="on")
+    db.execute("CREATE TABLE alpha (id int PRIMARY KEY)")
+    db.execute("CREATE TABLE beta (id int PRIMARY KEY)")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    wait_for(lambda: status(db, bw_db["name"])["state"] == "streaming", 60, "streaming")
+    for n in range(50):
+        with db.transaction():
+            db.execute("INSERT INTO alpha VALUES (%s)", (n,))
+            db.execute("INSERT INTO beta VALUES (%s), (%s)", (2 * n, 2 * n + 1))
+    consumer = consumer_factory([topic, bw_db["prefix"] + "alpha", bw_db["prefix"] + "beta"],
+                                **{"isolation.level": "read_committed"})
+    got = read_all(consumer, 50 * (2 + 3))
+    ends = [json.loads(m.value()) for m in got
+            if m.topic() == topic and json.loads(m.value())["status"] == "END"]
+    assert len(ends) == 50
+    events = {}
+    for m in got:
+        if m.topic() != topic:
+            xid = headers_of(m)["bw.txn_id"].split(":")[0]
+            events[xid] = events.get(xid, 0) + 1
+    assert {e["id"].split(":")[0]: avro_union(e["event_count"]) for e in ends} == events

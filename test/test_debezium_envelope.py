@@ -72,6 +72,7 @@ CHANGES = [
 ]
 
 TABLES = ("types", "full_identity", "composite_key")
+TOPICS = TABLES + ("transaction",)
 # The source fields that say when and where: Debezium's and ours differ by nature.
 TIMING_FIELDS = ("version", "ts_ms", "ts_us", "ts_ns", "sequence", "lsn", "txId")
 
@@ -103,29 +104,47 @@ def normalized(text, prefix):
             payload["source"]["snapshot"] = "true"
         for field in ("ts_ms", "ts_us", "ts_ns"):
             payload.pop(field, None)
+    if isinstance(payload, dict) and payload.get("data_collections"):
+        # Debezium counts them in a HashMap: its order says nothing.
+        payload["data_collections"].sort(key=lambda c: c["data_collection"])
     return doc
 
 
+def debezium_headers(msg, prefix):
+    """The message's __debezium.* headers that bottledwater also writes (a key change's other
+    key), the prefix replaced; Debezium's __debezium.context.* headers name its Connect task,
+    which bottledwater does not have."""
+    return {name: value.decode().replace(prefix, "PREFIX") for name, value in msg.headers() or []
+            if name.startswith("__debezium.") and not name.startswith("__debezium.context.")}
+
+
 def read_topics(bootstrap, prefix, quiet=4.0, timeout=180.0, expect=None):
-    """Every message of the prefix's table topics (key and value bytes), per table in order,
-    once nothing new has come for `quiet` seconds (and, with `expect`, at least that many per
-    table)."""
+    """Every message of the prefix's table topics and transaction topic (key and value bytes,
+    Debezium's headers), per topic in order, once nothing new has come for `quiet` seconds (and,
+    with `expect`, at least that many per topic)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"dbz-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "topic.metadata.refresh.interval.ms": 1000})
-    consumer.subscribe([f"{prefix}.public.{table}" for table in TABLES])
-    got = {table: [] for table in TABLES}
+    consumer.subscribe([f"{prefix}.public.{table}" for table in TABLES] +
+                       [f"{prefix}.transaction"])
+    got = {topic: [] for topic in TOPICS}
+    seen = set()
     deadline = time.monotonic() + timeout
     last = time.monotonic()
     try:
         while time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and not msg.error():
+                # A topic created while it reads rebalances the consumer, which starts again
+                # from the earliest offset (none committed): each offset counts once.
+                if (msg.topic(), msg.partition(), msg.offset()) in seen:
+                    continue
+                seen.add((msg.topic(), msg.partition(), msg.offset()))
                 table = msg.topic().rsplit(".", 1)[1]
-                got[table].append((msg.key(), msg.value()))
+                got[table].append((msg.key(), msg.value(), debezium_headers(msg, prefix)))
                 last = time.monotonic()
                 continue
-            enough = expect is None or all(len(got[t]) >= expect[t] for t in TABLES)
+            enough = expect is None or all(len(got[t]) >= expect.get(t, 0) for t in TOPICS)
             if enough and time.monotonic() - last > quiet:
                 return got
     finally:
@@ -163,7 +182,8 @@ def make_database(pg, pg_connect, tag, settings):
     name = f"bwdb_{tag}"
     pg.execute(f"CREATE DATABASE {name}")
     for setting, value in (*settings.items(), ("envelope", "debezium"),
-                           ("slot_name", f"bw_{tag}"), ("topic_prefix", f"bwdbz_{tag}.")):
+                           ("slot_name", f"bw_{tag}"), ("topic_prefix", f"bwdbz_{tag}."),
+                           ("transaction_topic", f"bwdbz_{tag}.transaction")):
         pg.execute(f"ALTER DATABASE {name} SET bottledwater.{setting} = '{value}'")
     conn = pg_connect(name)
     conn.execute("CREATE EXTENSION bottledwater")
@@ -217,19 +237,17 @@ def registered_schema(registry_url, subject, prefix):
 
 
 def compare_registered_schemas(registry_url, bw_prefix, dbz_prefix, decoder):
-    """Each table's key and value schema is Debezium's, to the character, and no two subjects
+    """Each topic's key and value schema is Debezium's, to the character, and no two subjects
     share an id."""
-    for table in TABLES:
+    for topic in (*(f"public.{table}" for table in TABLES), "transaction"):
         for part in ("key", "value"):
-            ours = registered_schema(registry_url, f"{bw_prefix}.public.{table}-{part}",
-                                     bw_prefix)
-            theirs = registered_schema(registry_url, f"{dbz_prefix}.public.{table}-{part}",
-                                       dbz_prefix)
-            assert ours == theirs, (f"{table} {part} schema: "
+            ours = registered_schema(registry_url, f"{bw_prefix}.{topic}-{part}", bw_prefix)
+            theirs = registered_schema(registry_url, f"{dbz_prefix}.{topic}-{part}", dbz_prefix)
+            assert ours == theirs, (f"{topic} {part} schema: "
                                     f"{first_difference(json.loads(ours), json.loads(theirs))}")
     ids = [i for subject, seen in decoder.ids.items() if subject.startswith(bw_prefix)
            for i in seen]
-    assert len(ids) == len(set(ids)) == 2 * len(TABLES), decoder.ids
+    assert len(ids) == len(set(ids)) == 2 * len(TOPICS), decoder.ids
 
 
 @pytest.mark.parametrize("form", list(FORMS))
@@ -252,7 +270,8 @@ def test_events_equal_debeziums(dev_env, pg, pg_connect, connect_worker, registr
             "slot.name": f"dbz_{tag}", "publication.name": "dbz_pub",
             "publication.autocreate.mode": "disabled", "snapshot.mode": "initial",
             "decimal.handling.mode": "precise", "time.precision.mode": "adaptive",
-            "tombstones.on.delete": "true", **converter})
+            "tombstones.on.delete": "true", "provide.transaction.metadata": "true",
+            **converter})
         # Both have taken their snapshot and stream once their slots are read.
         deadline = time.monotonic() + 120
         while not pg.execute("SELECT count(*) = 2 FROM pg_replication_slots WHERE slot_name IN "
@@ -265,17 +284,19 @@ def test_events_equal_debeziums(dev_env, pg, pg_connect, connect_worker, registr
         for statement in CHANGES:
             conn.execute(statement)
         dbz = read_topics(dev_env["BW_KAFKA_BOOTSTRAP"], dbz_prefix,
-                          expect={"types": 6, "full_identity": 7, "composite_key": 8})
+                          expect={"types": 6, "full_identity": 7, "composite_key": 8,
+                                  "transaction": 2 * len(CHANGES)})
         connect_worker.check_connector(f"dbz-{tag}")
         bw = read_topics(dev_env["BW_KAFKA_BOOTSTRAP"], bw_prefix,
-                         expect={t: len(dbz[t]) for t in TABLES})
+                         expect={t: len(dbz[t]) for t in TOPICS})
         decoder = Decoder(registry_url, avro)
-        for table in TABLES:
+        for table in TOPICS:
             def decoded(messages, prefix):
-                topic = f"{prefix}.public.{table}"
+                topic = f"{prefix}.{table}" if table == "transaction" else \
+                    f"{prefix}.public.{table}"
                 return [(normalized(decoder.text(topic, "key", k), prefix),
-                         normalized(decoder.text(topic, "value", v), prefix))
-                        for k, v in messages]
+                         normalized(decoder.text(topic, "value", v), prefix), h)
+                        for k, v, h in messages]
             ours, theirs = decoded(bw[table], bw_prefix), decoded(dbz[table], dbz_prefix)
             assert len(ours) == len(theirs), (table, len(ours), len(theirs))
             for i, (mine, debeziums) in enumerate(zip(ours, theirs)):

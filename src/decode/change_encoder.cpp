@@ -14,8 +14,10 @@ extern "C" {
 namespace bw {
 
 EnvelopeConfig envelope_config(EnvelopeKind kind, OutputFormat format, bool json_schemas,
-                               const std::string& topic_prefix, const std::string& database) {
+                               const std::string& topic_prefix, const std::string& database,
+                               bool transaction_metadata) {
     EnvelopeConfig config;
+    config.transaction_metadata = transaction_metadata;
     config.kind = kind;
     config.json = format == OutputFormat::Json;
     config.json_schemas = json_schemas;
@@ -141,12 +143,13 @@ void ChangeEncoder::write_row(TableSchema& table, const Row& row, RowWriter& wri
     writer.end_record();
 }
 
-void ChangeEncoder::encode_truncate(Relation relation, const TableSchema& table,
+void ChangeEncoder::encode_truncate(Relation relation, const TableSchema& table, uint64_t lsn,
                                     ChangeSink& sink) {
-    if (!envelope_.sends_truncate()) return;
+    if (!envelope_.sends_truncate()) return sink.change_not_sent(lsn);
     EncodedChange change;
     change.op = ChangeOp::Truncate;
     change.table = &table.description;
+    change.order = envelope_.number_event(table.description.qualified_name, lsn);
     if (table.key_record) {
         const int columns = RelationGetDescr(relation)->natts;
         Row nulls;
@@ -174,7 +177,8 @@ void ChangeEncoder::encode(ChangeOp op, Relation relation, TableSchema& table, H
     origin.replica_identity_full = table.replica_identity_full;
     if (op == ChangeOp::Delete && !table.key_record) {
         // Without an identity nothing says which row went: consumers get the bare event.
-        emit_change(sink, op, table.description, nullptr, nullptr);
+        emit_change(sink, op, table.description, nullptr, nullptr,
+                    envelope_.number_event(table.description.qualified_name, lsn));
         return;
     }
     const Row& key_row = op == ChangeOp::Delete ? old_row : new_row;

@@ -22,8 +22,10 @@ enum class OutputFormat { Avro, Json };
 // The envelope's configuration in this database: the debezium envelope names its source after
 // the topic prefix (bottledwater.topic_prefix without its trailing '.', else the database's
 // name) and the database: `database`, or when empty this one's, which needs a transaction.
+// `transaction_metadata`: see EnvelopeConfig.
 EnvelopeConfig envelope_config(EnvelopeKind kind, OutputFormat format, bool json_schemas,
-                               const std::string& topic_prefix, const std::string& database);
+                               const std::string& topic_prefix, const std::string& database,
+                               bool transaction_metadata = false);
 TypeMapping type_mapping(EnvelopeKind kind);
 
 class ChangeEncoder {
@@ -38,9 +40,10 @@ public:
     // A TRUNCATE of the table: its key record with every field null (every key field is a
     // nullable union, and no row's key is all null but a whole-row key's all-null row, which
     // the truncate removed too), so that it decodes with the table's key schema and a compacted
-    // topic takes it; no value. An unkeyed table's has a null key, as its other changes. Nothing
-    // where the envelope sends no truncates.
-    void encode_truncate(Relation relation, const TableSchema& table, ChangeSink& sink);
+    // topic takes it; no value. An unkeyed table's has a null key, as its other changes. Where
+    // the envelope sends no truncates, the sink hears only that one was captured.
+    void encode_truncate(Relation relation, const TableSchema& table, uint64_t lsn,
+                         ChangeSink& sink);
 
     // A deformed tuple, palloc'd in the per-change memory context.
     struct Row {

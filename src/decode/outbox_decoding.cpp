@@ -17,8 +17,9 @@ namespace bw {
 // wrote them rolls back, and outside commit order, so they cannot publish "atomically with the
 // rows". Foreign bytes under our prefix (a direct pg_logical_emit_message) would be met again on
 // every replay, so they are skipped with a warning rather than stalling the stream.
-void decode_logical_message(ChangeSink& sink, bool transactional, const char* prefix,
-                            size_t size, const char* bytes, uint64_t lsn) {
+void decode_logical_message(ChangeEnvelope& envelope, ChangeSink& sink, bool transactional,
+                            const char* prefix, size_t size, const char* bytes,
+                            const TransactionInfo& txn, uint64_t lsn) {
     if (!transactional && strcmp(prefix, kWatermarkPrefix) == 0)
         return sink.watermark(std::string_view(bytes, size), lsn);
     if (!transactional || strcmp(prefix, kOutboxPrefix) != 0) return;
@@ -29,7 +30,7 @@ void decode_logical_message(ChangeSink& sink, bool transactional, const char* pr
     } catch (const MalformedOutboxPayload& e) {
         malformed = e.what();
     }
-    if (malformed.empty()) return sink.outbox_message(message);
+    if (malformed.empty()) return envelope.outbox_message(message, txn, lsn, sink);
     ereport(WARNING,
             (errmsg("bottledwater: skipping a logical decoding message with prefix \"%s\" that "
                     "bw_emit() did not write: %s",

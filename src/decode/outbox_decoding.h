@@ -7,11 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "encode/encoded_change.h"
+#include "encode/change_envelope.h"
 
 namespace bw {
 
-void decode_logical_message(ChangeSink& sink, bool transactional, const char* prefix,
-                            size_t size, const char* bytes, uint64_t lsn);
+// `txn` is the transaction a transactional message belongs to; the envelope frames the outbox
+// message for the sink.
+void decode_logical_message(ChangeEnvelope& envelope, ChangeSink& sink, bool transactional,
+                            const char* prefix, size_t size, const char* bytes,
+                            const TransactionInfo& txn, uint64_t lsn);
 
 }  // namespace bw

@@ -44,6 +44,7 @@ struct PluginOptions {
     std::string database;  // the worker's, which decodes outside a transaction
     bool allow_unkeyed = false;
     bool transaction_details = true;
+    bool transaction_metadata = false;
     std::vector<std::string> publication_names;  // none: every table
 };
 
@@ -54,7 +55,8 @@ struct DecodingSession {
         : options(options),
           envelope(make_envelope(envelope_config(options.envelope, options.format,
                                                  options.json_schemas, options.topic_prefix,
-                                                 options.database))),
+                                                 options.database,
+                                                 options.transaction_metadata))),
           capture(options.publication_names, ctx->context),
           schemas(ctx->context, *envelope, type_mapping(options.envelope)),
           encoder(*envelope) {}
@@ -124,6 +126,8 @@ PluginOptions parse_options(List* options) {
             parsed.allow_unkeyed = parse_bool_option(option);
         } else if (strcmp(option->defname, "include_transaction_details") == 0) {
             parsed.transaction_details = parse_bool_option(option);
+        } else if (strcmp(option->defname, "transaction_metadata") == 0) {
+            parsed.transaction_metadata = parse_bool_option(option);
         } else if (strcmp(option->defname, "publication_names") == 0) {
             const char* value = option->arg ? strVal(option->arg) : "";
             parsed.publication_names.clear();
@@ -138,8 +142,8 @@ PluginOptions parse_options(List* options) {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("bottledwater: unknown option \"%s\"", option->defname),
                             errhint("Valid options are format, envelope, json_schemas, "
-                                    "topic_prefix, allow_unkeyed, include_transaction_details "
-                                    "and publication_names.")));
+                                    "topic_prefix, allow_unkeyed, include_transaction_details, "
+                                    "transaction_metadata and publication_names.")));
         }
     }
     return parsed;
@@ -234,7 +238,10 @@ static void bw_begin(LogicalDecodingContext* ctx, ReorderBufferTXN* txn) {
     session->txn.commit_lsn = txn->final_lsn;
     session->txn.end_lsn = txn->end_lsn;
     session->txn.commit_time_micros = unix_micros(txn->xact_time.commit_time);
-    guard_cpp("beginning a transaction", [&] { session->sink->begin_transaction(session->txn); });
+    guard_cpp("beginning a transaction", [&] {
+        session->envelope->begin_transaction(session->txn);
+        session->sink->begin_transaction(session->txn);
+    });
 }
 
 static void bw_commit(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, XLogRecPtr commit_lsn) {
@@ -326,7 +333,7 @@ static void bw_truncate(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, int 
             TableSchema& table = session->schemas.lookup(relations[i], captured.columns);
             if (!should_stream(session, table)) continue;
             announce(session, table);
-            session->encoder.encode_truncate(relations[i], table, *session->sink);
+            session->encoder.encode_truncate(relations[i], table, change->lsn, *session->sink);
         }
     });
     MemoryContextSwitchTo(old);
@@ -339,8 +346,8 @@ static void bw_message(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, XLogR
     DecodingSession* session = session_of(ctx);
     MemoryContext old = MemoryContextSwitchTo(session->change_context);
     guard_cpp("decoding a message", [&] {
-        decode_logical_message(*session->sink, transactional, prefix, message_size, message,
-                               message_lsn);
+        decode_logical_message(*session->envelope, *session->sink, transactional, prefix,
+                               message_size, message, session->txn, message_lsn);
     });
     MemoryContextSwitchTo(old);
     MemoryContextReset(session->change_context);

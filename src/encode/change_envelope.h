@@ -8,6 +8,7 @@
 #include <string>
 
 #include "encode/encoded_change.h"
+#include "encode/outbox_payload.h"
 #include "encode/row_writer.h"
 #include "schema/avro_schema.h"
 
@@ -41,11 +42,22 @@ struct EnvelopeConfig {
     std::string logical_name;   // debezium: the topic prefix, source.name
     std::string database;       // debezium: source.db
     std::string version;        // debezium: source.version, bottledwater's
+    // Number each transaction's events (the transaction topic is on): the debezium envelope
+    // fills each event's `transaction` block, the sink counts them and writes BEGIN and END.
+    bool transaction_metadata = false;
 };
 
 class ChangeEnvelope {
 public:
+    explicit ChangeEnvelope(bool transaction_metadata) : order_(transaction_metadata) {}
     virtual ~ChangeEnvelope() = default;
+
+    // Each transaction's events are numbered from 1 again.
+    void begin_transaction(const TransactionInfo& txn) { order_.begin(txn); }
+    // The next event's place in its transaction, for a message framed outside the envelope.
+    EventOrder number_event(std::string_view collection, uint64_t lsn) {
+        return order_.next(collection, lsn);
+    }
 
     // A writer of the envelope's format, for the keys and rows the decoder writes.
     virtual std::unique_ptr<RowWriter> make_writer() const = 0;
@@ -66,12 +78,21 @@ public:
 
     // Whether a TRUNCATE becomes a message (the decoder frames it: see encode_truncate).
     virtual bool sends_truncate() const = 0;
+
+    // A bw_emit() of the transaction `txn`, decoded at `lsn`: as the envelope frames it.
+    virtual void outbox_message(OutboxMessage message, const TransactionInfo& txn, uint64_t lsn,
+                                ChangeSink& sink) = 0;
+
+protected:
+    TransactionOrder order_;
 };
 
 std::unique_ptr<ChangeEnvelope> make_envelope(const EnvelopeConfig& config);
 
-// Hands one message to the sink: a key (or none) and a value (or none, a tombstone).
+// Hands one message to the sink: a key (or none) and a value (or none, a tombstone), with its
+// place in the transaction (unnumbered for a tombstone that follows an event).
 void emit_change(ChangeSink& sink, ChangeOp op, const TableDescription& table,
-                 const std::string* key, const std::string* value);
+                 const std::string* key, const std::string* value, EventOrder order,
+                 EnvelopeHeader header = EnvelopeHeader());
 
 }  // namespace bw

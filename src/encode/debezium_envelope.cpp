@@ -8,6 +8,7 @@
 
 #include "encode/avro_binary_writer.h"
 #include "encode/connect_json_writer.h"
+#include "encode/optional_value.h"
 #include "encode/row_buffer.h"
 #include "schema/avro_names.h"
 #include "schema/connect_avro_schema.h"
@@ -20,16 +21,6 @@ namespace {
 
 AvroTypePtr primitive(AvroKind kind) {
     return AvroType::primitive(kind);
-}
-
-AvroTypePtr optional(AvroTypePtr type) {
-    return AvroType::union_of({primitive(AvroKind::Null), std::move(type)});
-}
-
-// An optional type with a Connect default: AvroData puts the type first, so that the field's
-// default is a value of the union's first branch, as Avro requires.
-AvroTypePtr optional_with_default(AvroTypePtr type) {
-    return AvroType::union_of({std::move(type), primitive(AvroKind::Null)});
 }
 
 AvroTypePtr source_record() {
@@ -53,16 +44,16 @@ AvroTypePtr source_record() {
                       {"ts_ms", long_},
                       {"snapshot", optional_with_default(snapshot)},
                       {"db", string},
-                      {"sequence", optional(string)},
-                      {"ts_us", optional(long_)},
-                      {"ts_ns", optional(long_)},
+                      {"sequence", optional_type(string)},
+                      {"ts_us", optional_type(long_)},
+                      {"ts_ns", optional_type(long_)},
                       {"schema", string},
                       {"table", string},
-                      {"txId", optional(long_)},
-                      {"lsn", optional(long_)},
-                      {"xmin", optional(long_)},
-                      {"origin", optional(string)},
-                      {"origin_lsn", optional(long_)}};
+                      {"txId", optional_type(long_)},
+                      {"lsn", optional_type(long_)},
+                      {"xmin", optional_type(long_)},
+                      {"origin", optional_type(string)},
+                      {"origin_lsn", optional_type(long_)}};
     return record;
 }
 
@@ -102,11 +93,11 @@ AvroTypePtr envelope_record(const std::string& name, AvroTypePtr row) {
     record->kind = AvroKind::Record;
     record->full_name = record->connect_name = name;
     record->connect_version = 2;
-    auto long_ = optional(primitive(AvroKind::Long));
-    record->fields = {{"before", optional(row)},
-                      {"after", optional(row)},
+    auto long_ = optional_type(primitive(AvroKind::Long));
+    record->fields = {{"before", optional_type(row)},
+                      {"after", optional_type(row)},
                       {"source", source_record()},
-                      {"transaction", optional(transaction_block())},
+                      {"transaction", optional_type(transaction_block())},
                       {"op", primitive(AvroKind::String)},
                       {"ts_ms", long_},
                       {"ts_us", long_},
@@ -114,31 +105,40 @@ AvroTypePtr envelope_record(const std::string& name, AvroTypePtr row) {
     return record;
 }
 
-int null_branch(const AvroType& union_type) {
-    return union_type.branches[0]->kind == AvroKind::Null ? 0 : 1;
+// Debezium's logical decoding message event (op "m"): what a bw_emit() becomes.
+AvroTypePtr message_record() {
+    auto block = std::make_shared<AvroType>();
+    block->kind = AvroKind::Record;
+    block->full_name = block->connect_name = "io.debezium.connector.postgresql.Message";
+    block->connect_version = 1;
+    block->fields = {{"prefix", optional_type(primitive(AvroKind::String))},
+                     {"content", optional_type(primitive(AvroKind::Bytes))}};
+    auto record = std::make_shared<AvroType>();
+    record->kind = AvroKind::Record;
+    record->full_name = record->connect_name = "io.debezium.connector.postgresql.MessageValue";
+    record->connect_version = 1;
+    record->fields = {{"op", primitive(AvroKind::String)},
+                      {"ts_ms", optional_type(primitive(AvroKind::Long))},
+                      {"source", source_record()},
+                      {"transaction", optional_type(transaction_block())},
+                      {"message", block}};
+    return record;
 }
 
-// Writes a present optional value: the union's branch that is not null.
-template <typename Write>
-void write_present(RowWriter& writer, const AvroType& union_type, Write write) {
-    const int branch = 1 - null_branch(union_type);
-    writer.begin_union(union_type, branch);
-    write();
-    writer.end_union(union_type, branch);
-}
-
-void write_absent(RowWriter& writer, const AvroType& union_type) {
-    const int branch = null_branch(union_type);
-    writer.begin_union(union_type, branch);
-    writer.write_null();
-    writer.end_union(union_type, branch);
+int64_t now_nanos() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 }  // namespace
 
 DebeziumEnvelope::DebeziumEnvelope(EnvelopeConfig config)
-    : config_(std::move(config)),
+    : ChangeEnvelope(config.transaction_metadata),
+      config_(std::move(config)),
       envelope_(envelope_record("", primitive(AvroKind::Null))),
+      message_(message_record()),
+      message_schema_json_(render_connect_schema(*message_)),
       writer_(make_writer()) {}
 
 std::unique_ptr<RowWriter> DebeziumEnvelope::make_writer() const {
@@ -175,9 +175,15 @@ const std::string* DebeziumEnvelope::framed(const std::string& schema_json,
     return &buffer;
 }
 
-void DebeziumEnvelope::write_source(const ChangeOrigin& origin) {
+void DebeziumEnvelope::note_transaction(const TransactionInfo& txn) {
+    if (txn.commit_lsn == current_commit_lsn_) return;
+    previous_commit_lsn_ = current_commit_lsn_;
+    current_commit_lsn_ = txn.commit_lsn;
+}
+
+void DebeziumEnvelope::write_source(const TransactionInfo& txn, uint64_t lsn,
+                                    std::string_view schema, std::string_view table) {
     RowWriter& w = *writer_;
-    const TransactionInfo& txn = *origin.txn;
     const AvroType& source = *envelope_->fields[2].type;
     const auto& fields = source.fields;
     const int64_t micros = txn.commit_time_micros;
@@ -206,36 +212,55 @@ void DebeziumEnvelope::write_source(const ChangeOrigin& origin) {
     char sequence[64];
     if (previous_commit_lsn_ == 0)
         snprintf(sequence, sizeof sequence, "[null,\"%llu\"]",
-                 static_cast<unsigned long long>(origin.lsn));
+                 static_cast<unsigned long long>(lsn));
     else
         snprintf(sequence, sizeof sequence, "[\"%llu\",\"%llu\"]",
                  static_cast<unsigned long long>(previous_commit_lsn_),
-                 static_cast<unsigned long long>(origin.lsn));
+                 static_cast<unsigned long long>(lsn));
     write_present(w, *fields[6].type, [&] { w.write_string(sequence); });
     optional_long(7, micros);
     optional_long(8, micros * 1000);
     w.field(fields[9]);
-    w.write_string(origin.table->schema_name);
+    w.write_string(schema);
     w.field(fields[10]);
-    w.write_string(origin.table->table_name);
+    w.write_string(table);
     if (txn.xid != 0)
         optional_long(11, txn.xid);
     else
         absent(11);
-    optional_long(12, static_cast<int64_t>(origin.lsn));
+    optional_long(12, static_cast<int64_t>(lsn));
     absent(13);  // xmin: Debezium reads it only with xmin.fetch.interval.ms
     absent(14);
     absent(15);
     w.end_record();
 }
 
+// The `transaction` block, as Debezium fills it with provide.transaction.metadata: null unless
+// the event is numbered.
+void DebeziumEnvelope::write_transaction(const AvroField& field, const TransactionInfo& txn,
+                                         const EventOrder& order) {
+    RowWriter& w = *writer_;
+    w.field(field);
+    if (!order.numbered()) return write_absent(w, *field.type);
+    const AvroType& block = *field.type->branches[1];
+    write_present(w, *field.type, [&] {
+        w.begin_record(block);
+        w.field(block.fields[0]);
+        w.write_string(debezium_transaction_id(txn.xid, order.lsn));
+        w.field(block.fields[1]);
+        w.write_long(static_cast<int64_t>(order.total));
+        w.field(block.fields[2]);
+        w.write_long(static_cast<int64_t>(order.in_collection));
+        w.end_record();
+    });
+}
+
 void DebeziumEnvelope::event(char op, const ChangeOrigin& origin, const std::string* key,
-                             Image before, Image after, const RowImages& rows,
-                             ChangeSink& sink) {
-    if (origin.txn->commit_lsn != current_commit_lsn_) {
-        previous_commit_lsn_ = current_commit_lsn_;
-        current_commit_lsn_ = origin.txn->commit_lsn;
-    }
+                             Image before, Image after, const RowImages& rows, ChangeSink& sink,
+                             EnvelopeHeader header) {
+    note_transaction(*origin.txn);
+    const TableDescription& table = *origin.table;
+    const EventOrder order = order_.next(table.qualified_name, origin.lsn);
     RowWriter& w = *writer_;
     const auto& fields = envelope_->fields;
     auto image = [&](size_t f, Image which) {
@@ -250,30 +275,28 @@ void DebeziumEnvelope::event(char op, const ChangeOrigin& origin, const std::str
     image(0, before);
     image(1, after);
     w.field(fields[2]);
-    write_source(origin);
-    w.field(fields[3]);
-    write_absent(w, *fields[3].type);
+    write_source(*origin.txn, origin.lsn, table.schema_name, table.table_name);
+    write_transaction(fields[3], *origin.txn, order);
     w.field(fields[4]);
     const char op_text[2] = {op, '\0'};
     w.write_string(op_text);
-    const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+    const int64_t now_ns = now_nanos();
     const int64_t stamps[3] = {now_ns / 1000000, now_ns / 1000, now_ns};
     for (size_t f = 5; f < 8; f++) {
         w.field(fields[f]);
         write_present(w, *fields[f].type, [&] { w.write_long(stamps[f - 5]); });
     }
     w.end_record();
-    const TableDescription& table = *origin.table;
     const ChangeOp change_op = op == 'd' ? ChangeOp::Delete
                                : op == 'u' ? ChangeOp::Update
                                            : ChangeOp::Insert;
     const std::string* framed_key = framed(table.key_schema_json, key, framed_key_);
     emit_change(sink, change_op, table, framed_key,
-                framed(table.value_schema_json, &w.bytes(), framed_value_));
-    // tombstones.on.delete: compaction may drop the key's every message.
-    if (op == 'd') emit_change(sink, ChangeOp::Delete, table, framed_key, nullptr);
+                framed(table.value_schema_json, &w.bytes(), framed_value_), order, header);
+    // tombstones.on.delete: compaction may drop the key's every message. No event itself; it
+    // has the delete's headers, as Debezium's.
+    if (op == 'd')
+        emit_change(sink, ChangeOp::Delete, table, framed_key, nullptr, EventOrder(), header);
 }
 
 void DebeziumEnvelope::change(ChangeOp op, const ChangeOrigin& origin, const std::string* key,
@@ -301,8 +324,46 @@ void DebeziumEnvelope::change(ChangeOp op, const ChangeOrigin& origin, const std
 void DebeziumEnvelope::key_moved(const ChangeOrigin& origin, const std::string& old_key,
                                  const std::string& new_key, const RowImages& rows,
                                  ChangeSink& sink) {
-    event('d', origin, &old_key, Image::Old, Image::None, rows, sink);
-    event('c', origin, &new_key, Image::None, Image::New, rows, sink);
+    event('d', origin, &old_key, Image::Old, Image::None, rows, sink,
+          {"__debezium.newkey", new_key});
+    event('c', origin, &new_key, Image::None, Image::New, rows, sink,
+          {"__debezium.oldkey", old_key});
+}
+
+// Debezium's op "m" value, routed as bw_emit() asked: its topic and its key as given (not
+// Debezium's <topic.prefix>.message topic and {prefix} key), the value's bytes as the message's
+// content under our prefix. A null value stays a tombstone, for compacted topics.
+// XXX in Avro the value goes as bw_emit() gave it, as under the row envelope: an op "m" value
+// would need its schema registered under the outbox topic's subject, which is not built.
+void DebeziumEnvelope::outbox_message(OutboxMessage message, const TransactionInfo& txn,
+                                      uint64_t lsn, ChangeSink& sink) {
+    note_transaction(txn);
+    message.order = order_.next(kOutboxCollection, lsn);
+    if (!message.value || !config_.json) return sink.outbox_message(message);
+    RowWriter& w = *writer_;
+    const auto& fields = message_->fields;
+    w.reset();
+    w.begin_record(*message_);
+    w.field(fields[0]);
+    w.write_string("m");
+    w.field(fields[1]);
+    write_present(w, *fields[1].type, [&] { w.write_long(now_nanos() / 1000000); });
+    w.field(fields[2]);
+    write_source(txn, lsn, "", "");
+    write_transaction(fields[3], txn, message.order);
+    w.field(fields[4]);
+    const AvroType& block = *fields[4].type;
+    w.begin_record(block);
+    w.field(block.fields[0]);
+    write_present(w, *block.fields[0].type, [&] { w.write_string(kOutboxPrefix); });
+    w.field(block.fields[1]);
+    write_present(w, *block.fields[1].type,
+                  [&] { w.write_bytes(message.value->data(), message.value->size()); });
+    w.end_record();
+    w.end_record();
+    const std::string* value = framed(message_schema_json_, &w.bytes(), framed_value_);
+    message.value = *value;
+    sink.outbox_message(message);
 }
 
 }  // namespace bw

@@ -1,10 +1,12 @@
 // The debezium envelope: the change events Debezium's PostgreSQL connector (3.6) writes, so that
 // its consumers read ours unchanged. Value {before, after, source, transaction, op, ts_ms,
 // ts_us, ts_ns}; a delete is followed by a tombstone; an update that moves the key is a delete
-// of the old key, its tombstone, and a create under the new one. In JSON, with json_schemas, each
-// key and value is {"schema": <Connect schema>, "payload": ...} as Kafka Connect's JsonConverter
-// writes it with schemas.enable=true. In Avro, key and value are of the Connect schemas as an
-// AvroConverter registers them (schema/connect_avro_schema.h).
+// of the old key, its tombstone, and a create under the new one, with Debezium's headers
+// __debezium.newkey (on the delete and its tombstone) and __debezium.oldkey (on the create): the
+// other key's payload, as Kafka Connect's SimpleHeaderConverter writes a struct. In JSON, with
+// json_schemas, each key and value is {"schema": <Connect schema>, "payload": ...} as Kafka
+// Connect's JsonConverter writes it with schemas.enable=true. In Avro, key and value are of the
+// Connect schemas as an AvroConverter registers them (schema/connect_avro_schema.h).
 #pragma once
 
 #include "encode/change_envelope.h"
@@ -25,17 +27,28 @@ public:
     // None, as Debezium by default (skipped.operations = t): its `op: t` event has a null key,
     // which a compacted topic refuses.
     bool sends_truncate() const override { return false; }
+    // Debezium's logical decoding message event, op "m" (see the definition).
+    void outbox_message(OutboxMessage message, const TransactionInfo& txn, uint64_t lsn,
+                        ChangeSink& sink) override;
 
 private:
     enum class Image { None, Old, New };
     void event(char op, const ChangeOrigin& origin, const std::string* key, Image before,
-               Image after, const RowImages& rows, ChangeSink& sink);
-    void write_source(const ChangeOrigin& origin);
+               Image after, const RowImages& rows, ChangeSink& sink,
+               EnvelopeHeader header = EnvelopeHeader());
+    // sequence names the commit before the current transaction's.
+    void note_transaction(const TransactionInfo& txn);
+    void write_source(const TransactionInfo& txn, uint64_t lsn, std::string_view schema,
+                      std::string_view table);
+    void write_transaction(const AvroField& field, const TransactionInfo& txn,
+                           const EventOrder& order);
     const std::string* framed(const std::string& schema_json, const std::string* payload,
                               std::string& buffer) const;
 
     EnvelopeConfig config_;
     AvroTypePtr envelope_;  // with a placeholder row type: writers read field names only
+    AvroTypePtr message_;   // the op "m" value
+    std::string message_schema_json_;
     std::unique_ptr<RowWriter> writer_;
     std::string framed_key_;
     std::string framed_value_;

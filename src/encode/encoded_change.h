@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "encode/transaction_order.h"
+
 namespace bw {
 
 struct OutboxMessage;  // encode/outbox_payload.h
@@ -36,6 +38,12 @@ struct TransactionInfo {
     bool snapshot = false;  // the initial snapshot's rows, framed as one transaction
 };
 
+// A header the envelope gives one message, whether or not bottledwater.message_headers is on.
+struct EnvelopeHeader {
+    const char* name = nullptr;  // none
+    std::string_view value;
+};
+
 struct EncodedChange {
     ChangeOp op = ChangeOp::Insert;
     const TableDescription* table = nullptr;
@@ -43,6 +51,8 @@ struct EncodedChange {
     std::string_view key;
     bool has_value = false;  // false for a delete (a tombstone)
     std::string_view value;
+    EventOrder order;  // numbered when the transaction topic is on (see transaction_order.h)
+    EnvelopeHeader header;
 };
 
 class ChangeSink {
@@ -54,6 +64,9 @@ public:
     virtual void change(const EncodedChange& change) = 0;
     // A TRUNCATE of the table, in its place among the transaction's changes (op Truncate).
     virtual void truncate(const EncodedChange& change) = 0;
+    // A captured change the envelope sends nothing for (a TRUNCATE under the debezium
+    // envelope), decoded at `lsn`: Debezium still opens the transaction's metadata for it.
+    virtual void change_not_sent(uint64_t /* lsn */) {}
     // A bw_emit() of the transaction, in its place among the transaction's changes.
     virtual void outbox_message(const OutboxMessage& message) = 0;
     virtual void commit_transaction(const TransactionInfo& txn) = 0;

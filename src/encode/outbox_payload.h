@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "encode/transaction_order.h"
+
 namespace bw {
 
 inline constexpr char kOutboxPrefix[] = "bottledwater.outbox";
@@ -17,6 +19,7 @@ struct OutboxMessage {
     std::string_view topic;
     std::optional<std::string_view> key;
     std::optional<std::string_view> value;
+    EventOrder order;  // set by the envelope, not part of the payload
 };
 
 // The payload is not one bw_emit() writes (someone called pg_logical_emit_message with our

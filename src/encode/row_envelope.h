@@ -8,7 +8,8 @@ namespace bw {
 
 class RowEnvelope final : public ChangeEnvelope {
 public:
-    explicit RowEnvelope(bool json) : json_(json) {}
+    RowEnvelope(bool json, bool transaction_metadata)
+        : ChangeEnvelope(transaction_metadata), json_(json) {}
 
     std::unique_ptr<RowWriter> make_writer() const override;
     void describe(TableDescription& table, const AvroTypePtr& key_record,
@@ -18,6 +19,9 @@ public:
     void key_moved(const ChangeOrigin& origin, const std::string& old_key,
                    const std::string& new_key, const RowImages& rows, ChangeSink& sink) override;
     bool sends_truncate() const override { return true; }
+    // As bw_emit() gave it.
+    void outbox_message(OutboxMessage message, const TransactionInfo& txn, uint64_t lsn,
+                        ChangeSink& sink) override;
 
 private:
     bool json_;

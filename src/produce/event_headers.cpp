@@ -19,7 +19,11 @@ std::string_view decimal(char (&buffer)[N], uint64_t number) {
 
 }  // namespace
 
+// Room for the order headers too, so that adding them allocates nothing.
+constexpr size_t kOrderHeaders = 3;
+
 EventHeaders::EventHeaders() {
+    headers_.reserve(kSlots + kOrderHeaders);
     headers_.resize(kSlots);
     headers_[kOp].name = "bw.op";
     headers_[kLsn].name = "bw.lsn";
@@ -36,6 +40,7 @@ void EventHeaders::begin_transaction(const TransactionInfo& txn) {
              static_cast<unsigned>(txn.end_lsn));
     lsn_ = lsn;
     xid_ = std::to_string(txn.xid);
+    xid_number_ = txn.xid;
     commit_time_ = std::to_string(txn.commit_time_micros);
     headers_[kLsn].value = lsn_;
     headers_[kXid].value = xid_;
@@ -45,22 +50,41 @@ void EventHeaders::begin_transaction(const TransactionInfo& txn) {
 
 void EventHeaders::number_next(const char* op) {
     headers_[kOp].value = op;
-    headers_[kTxnIndex].value = decimal(index_, next_index_++);
+    headers_[kTxnIndex] = {"bw.txn_index", decimal(index_, next_index_++)};
+}
+
+// The id as the debezium envelope's transaction block writes it (debezium_transaction_id).
+void EventHeaders::add_order(const EventOrder& order) {
+    if (!order.numbered()) return;
+    const int length = snprintf(txn_id_, sizeof txn_id_, "%u:%llu", xid_number_,
+                                static_cast<unsigned long long>(order.lsn));
+    headers_.push_back({"bw.txn_id", std::string_view(txn_id_, length)});
+    headers_.push_back({"bw.total_order", decimal(total_order_, order.total)});
+    headers_.push_back(
+        {"bw.data_collection_order", decimal(collection_order_, order.in_collection)});
 }
 
 // Resizing within the capacity reserved in the constructor allocates nothing.
 const MessageHeaders& EventHeaders::next(const char* op, std::string_view table,
-                                         uint32_t schema_version) {
-    number_next(op);
+                                         uint32_t schema_version, const EventOrder& order) {
     headers_.resize(kSlots);
+    number_next(op);
     headers_[kTable] = {"bw.table", table};
     headers_[kSchemaVersion] = {"bw.schema_version", decimal(schema_version_, schema_version)};
+    add_order(order);
     return headers_;
 }
 
-const MessageHeaders& EventHeaders::next_outbox_message() {
-    number_next("message");
+const MessageHeaders& EventHeaders::next_outbox_message(const EventOrder& order) {
     headers_.resize(kTable);
+    number_next("message");
+    add_order(order);
+    return headers_;
+}
+
+const MessageHeaders& EventHeaders::transaction_record(const char* op) {
+    headers_.resize(kTxnIndex);
+    headers_[kOp].value = op;
     return headers_;
 }
 

@@ -66,6 +66,10 @@ void ChunkReconciler::outbox_message(const OutboxMessage& message) {
     stream_.outbox_message(message);
 }
 
+void ChunkReconciler::change_not_sent(uint64_t lsn) {
+    stream_.change_not_sent(lsn);
+}
+
 void ChunkReconciler::commit_transaction(const TransactionInfo& txn) {
     stream_.commit_transaction(txn);
 }

@@ -64,6 +64,7 @@ public:
     void change(const EncodedChange& change) override;
     void truncate(const EncodedChange& change) override;
     void outbox_message(const OutboxMessage& message) override;
+    void change_not_sent(uint64_t lsn) override;
     void commit_transaction(const TransactionInfo& txn) override;
     void table_dropped(uint32_t relid) override;
     void watermark(std::string_view payload, uint64_t lsn) override;

@@ -35,6 +35,8 @@ constexpr uint64_t kPollEveryMessages = 1000;
 constexpr long kRegistryRetryMs = 1000;
 // About two seconds of a full queue (rounds of up to 100 ms) before it counts as backoff.
 constexpr int kQuietFullRounds = 20;
+// The owner of the transaction topic in TopicOwners: InvalidOid, no relation's.
+constexpr uint32_t kTransactionTopicOwner = 0;
 // How much of a key a message shows.
 constexpr size_t kKeyShownBytes = 200;
 
@@ -56,12 +58,17 @@ std::string shortened(std::string text) {
 }  // namespace
 
 KafkaChangeSink::KafkaChangeSink(KafkaSink& kafka, Delivery& delivery, WorkerState* state,
-                                 std::string topic_prefix, SchemaRegistryClient* registry)
+                                 std::string topic_prefix, SchemaRegistryClient* registry,
+                                 TransactionRecords* transaction_records,
+                                 std::string transaction_topic)
     : kafka_(kafka), delivery_(delivery), state_(state), topic_prefix_(std::move(topic_prefix)),
-      registry_(registry) {
+      registry_(registry), transaction_records_(transaction_records),
+      transaction_topic_(std::move(transaction_topic)) {
     kafka_.set_failure_judge([this](const DeliveryFailure& failure, std::string& reason) {
         return judge_failed_delivery(failure, reason);
     });
+    if (transaction_records_ != nullptr)
+        owners_.claim(kTransactionTopicOwner, "the transaction topic", transaction_topic_);
 }
 
 void KafkaChangeSink::begin_transaction(const TransactionInfo& txn) {
@@ -70,6 +77,8 @@ void KafkaChangeSink::begin_transaction(const TransactionInfo& txn) {
     current_ = id.value_or(0);
     headers_.begin_transaction(txn);
     in_snapshot_ = txn.snapshot;
+    txn_ = &txn;
+    if (transaction_records_ != nullptr) transaction_records_->begin_transaction();
 }
 
 void KafkaChangeSink::table_schema(const TableDescription& table) {
@@ -103,7 +112,8 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
     // A table dropped and created again under its name: the old relation's claim is stale, and
     // the sweep of dropped relations may not have come round to it yet.
     const TopicOwner* rival = owners_.rival(table.relid, entry.topic);
-    if (rival != nullptr && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rival->relid)))
+    if (rival != nullptr && rival->relid != kTransactionTopicOwner &&
+        !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rival->relid)))
         table_dropped(rival->relid);
     try {
         owners_.claim(table.relid, table.qualified_name, entry.topic);
@@ -111,7 +121,8 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
         throw ReportableError(
             ERRCODE_DUPLICATE_OBJECT, std::string("bottledwater: ") + e.what(), "",
             "Each table needs a topic of its own: rename one of the tables, or stream them "
-            "from databases with different bottledwater.topic_prefix values.");
+            "from databases with different bottledwater.topic_prefix values; the transaction "
+            "topic (bottledwater.transaction_topic) is no table's either.");
     }
     if (registry_ != nullptr) register_schemas(table, entry);
     return topics_.emplace(table.relid, std::move(entry)).first->second;
@@ -193,6 +204,9 @@ bool KafkaChangeSink::on_error_skips_table(const std::string& table, const std::
                                  ? "bottledwater: skipping a change of table \"%s\": %s"
                              : skipped == Skipped::OneOutboxMessage
                                  ? "bottledwater: skipping an outbox message to topic \"%s\": %s"
+                             : skipped == Skipped::OneTransactionRecord
+                                 ? "bottledwater: skipping a record of transaction topic \"%s\": "
+                                   "%s"
                                  : "bottledwater: skipping the changes of table \"%s\" until "
                                    "its schema changes: %s",
                              table.c_str(), reason.c_str()),
@@ -219,6 +233,7 @@ int KafkaChangeSink::register_schema(const std::string& subject, const std::stri
                 // one restored from a backup): every other table asks for its ids again.
                 registry_->forget();
                 topics_.clear();
+                transaction_key_schema_id_ = transaction_value_schema_id_ = -1;
                 registry_was_down_ = false;
             }
             return id;
@@ -238,13 +253,16 @@ void KafkaChangeSink::change(const EncodedChange& change) {
 void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
     if (current_skipped_) return;  // Kafka holds this transaction already
     const TableTopic& table = topic_of(*change.table);
+    count_event(change.table->qualified_name, change.order);
     // Numbered before a skip, so a consumer sees the gap.
     const MessageHeaders& headers =
         setting_message_headers
             ? headers_.next(in_snapshot_ ? "snapshot" : change_op_name(change.op),
-                            change.table->qualified_name, change.table->schema_version)
+                            change.table->qualified_name, change.table->schema_version,
+                            change.order)
         : change.op == ChangeOp::Truncate ? kTruncateHeader
                                           : kNoHeaders;
+    const MessageHeaders& all_headers = with_envelope_header(headers, change.header);
     if (table.rejected) {
         ++skipped_;
         return;
@@ -265,8 +283,63 @@ void KafkaChangeSink::produce(const EncodedChange& change, TxnId txn) {
             value = framed_value_;
         }
     }
-    produce_or_refuse(table.topic, table.table, Skipped::OneChange, key, value, headers, txn,
+    produce_or_refuse(table.topic, table.table, Skipped::OneChange, key, value, all_headers, txn,
                       [&] { return "the change of " + describe_change(table, key); });
+    clear_row_buffer(framed_key_);
+    clear_row_buffer(framed_value_);
+    after_produced();
+}
+
+// The envelope's own header (a debezium key change's other key) is sent whatever
+// message_headers says, as Debezium sends it.
+const MessageHeaders& KafkaChangeSink::with_envelope_header(const MessageHeaders& headers,
+                                                            const EnvelopeHeader& header) {
+    if (header.name == nullptr) return headers;
+    envelope_headers_ = headers;
+    envelope_headers_.push_back({header.name, header.value});
+    return envelope_headers_;
+}
+
+// Counted before a skip too: END then says what the consumer misses.
+void KafkaChangeSink::count_event(std::string_view collection, const EventOrder& order) {
+    if (transaction_records_ == nullptr || !order.numbered()) return;
+    begin_transaction_record(order.lsn);
+    transaction_records_->count(collection, order);
+}
+
+void KafkaChangeSink::begin_transaction_record(uint64_t lsn) {
+    if (transaction_records_->begun()) return;
+    produce_transaction_record(transaction_records_->begin_record(*txn_, lsn), "begin");
+}
+
+void KafkaChangeSink::change_not_sent(uint64_t lsn) {
+    if (current_skipped_ || transaction_records_ == nullptr || in_snapshot_) return;
+    begin_transaction_record(lsn);
+}
+
+// On the transaction topic, in the transaction's Kafka transaction (exactly-once) and counted
+// against its commit LSN like its events, so the slot waits for these records too.
+void KafkaChangeSink::produce_transaction_record(const TransactionRecords::Record& record,
+                                                 const char* op) {
+    std::string_view key = record.key;
+    std::string_view value = record.value;
+    if (registry_ != nullptr) {
+        if (transaction_key_schema_id_ < 0 || transaction_value_schema_id_ < 0) {
+            transaction_key_schema_id_ = register_schema(
+                transaction_topic_ + "-key", transaction_records_->key_schema_json());
+            transaction_value_schema_id_ = register_schema(
+                transaction_topic_ + "-value", transaction_records_->value_schema_json());
+        }
+        key = framed_key_ = confluent_frame(transaction_key_schema_id_, key);
+        value = framed_value_ = confluent_frame(transaction_value_schema_id_, value);
+    }
+    const MessageHeaders& headers =
+        setting_message_headers ? headers_.transaction_record(op) : kNoHeaders;
+    produce_or_refuse(transaction_topic_, transaction_topic_, Skipped::OneTransactionRecord, key,
+                      value, headers, current_, [&] {
+        return std::string("the ") + op + " record of transaction " +
+               std::to_string(txn_->xid) + " on topic \"" + transaction_topic_ + "\"";
+    });
     clear_row_buffer(framed_key_);
     clear_row_buffer(framed_value_);
     after_produced();
@@ -354,8 +427,9 @@ void KafkaChangeSink::end_back_off() {
 // another table's topic are not refused: bw_emit() is for trusted roles (see README).
 void KafkaChangeSink::outbox_message(const OutboxMessage& message) {
     if (current_skipped_) return;
+    count_event(kOutboxCollection, message.order);
     const MessageHeaders& headers =
-        setting_message_headers ? headers_.next_outbox_message() : kNoHeaders;
+        setting_message_headers ? headers_.next_outbox_message(message.order) : kNoHeaders;
     const std::string topic(message.topic);
     produce_or_refuse(topic, topic, Skipped::OneOutboxMessage, message.key, message.value, headers,
                       current_, [&] {
@@ -370,6 +444,8 @@ void KafkaChangeSink::truncate(const EncodedChange& change) {
 }
 
 void KafkaChangeSink::commit_transaction(const TransactionInfo& txn) {
+    if (!current_skipped_ && transaction_records_ != nullptr && transaction_records_->begun())
+        produce_transaction_record(transaction_records_->end_record(txn), "end");
     if (!current_skipped_) delivery_.end_transaction(current_);
     last_commit_lsn_ = txn.end_lsn;
 }

@@ -9,6 +9,7 @@
 
 #include "deliver/delivery.h"
 #include "encode/encoded_change.h"
+#include "encode/transaction_records.h"
 #include "produce/event_headers.h"
 #include "produce/kafka_sink.h"
 #include "produce/topic_owners.h"
@@ -24,8 +25,12 @@ public:
     // Without one they are sent as the encoder made them (JSON).
     // Installs itself as the producer's judge of failed deliveries. `delivery` numbers the
     // transactions and may leave out one Kafka holds already (exactly-once after a restart).
+    // With `transaction_records`, each captured transaction has a BEGIN and an END record on
+    // `transaction_topic`, in its Kafka transaction, which no table's topic may be.
     KafkaChangeSink(KafkaSink& kafka, Delivery& delivery, WorkerState* state,
-                    std::string topic_prefix, SchemaRegistryClient* registry);
+                    std::string topic_prefix, SchemaRegistryClient* registry,
+                    TransactionRecords* transaction_records = nullptr,
+                    std::string transaction_topic = "");
 
     void begin_transaction(const TransactionInfo& txn) override;
     void table_schema(const TableDescription& table) override;
@@ -35,6 +40,8 @@ public:
     void truncate(const EncodedChange& change) override;
     // To the topic bw_emit() named, with its key and value as given, never registry-framed.
     void outbox_message(const OutboxMessage& message) override;
+    // Opens the transaction's BEGIN, as Debezium does for the TRUNCATE it skips.
+    void change_not_sent(uint64_t lsn) override;
     void commit_transaction(const TransactionInfo& txn) override;
     void table_dropped(uint32_t relid) override;
 
@@ -71,7 +78,7 @@ private:
                                 std::optional<std::string_view> key) const;
     // `source` is the table, or for an outbox message the topic, that on_error's warning names
     // with `skipped`; describe() names the message itself, called only when it is refused.
-    enum class Skipped { OneChange, OneOutboxMessage, UntilSchemaChanges };
+    enum class Skipped { OneChange, OneOutboxMessage, OneTransactionRecord, UntilSchemaChanges };
     template <typename Describe>
     void produce_or_refuse(std::string_view topic, const std::string& source, Skipped skipped,
                            std::optional<std::string_view> key,
@@ -84,6 +91,13 @@ private:
     // schema changes.
     bool on_error_skips_table(const std::string& table, const std::string& reason,
                               Skipped skipped);
+    // A numbered event of the transaction: BEGIN goes before the first, and it is counted for
+    // END.
+    void count_event(std::string_view collection, const EventOrder& order);
+    const MessageHeaders& with_envelope_header(const MessageHeaders& headers,
+                                               const EnvelopeHeader& header);
+    void begin_transaction_record(uint64_t lsn);
+    void produce_transaction_record(const TransactionRecords::Record& record, const char* op);
     // After each message handed to the producer: serves delivery reports now and then.
     void after_produced();
     void wait_for_queue_space();
@@ -98,9 +112,15 @@ private:
     WorkerState* state_;
     std::string topic_prefix_;
     SchemaRegistryClient* registry_;
+    TransactionRecords* transaction_records_;
+    std::string transaction_topic_;
+    int transaction_key_schema_id_ = -1;
+    int transaction_value_schema_id_ = -1;
+    const TransactionInfo* txn_ = nullptr;  // the plugin's, valid until its commit
     std::unordered_map<uint32_t, TableTopic> topics_;  // by relation OID, this schema version
     TopicOwners owners_;
     EventHeaders headers_;
+    MessageHeaders envelope_headers_;
     bool in_snapshot_ = false;
     std::string framed_key_;
     std::string framed_value_;

@@ -46,6 +46,7 @@ int setting_initial_snapshot = static_cast<int>(InitialSnapshot::Consistent);
 int setting_max_workers = 8;
 int setting_delivery = static_cast<int>(DeliveryMode::AtLeastOnce);
 char* setting_offsets_topic = nullptr;
+char* setting_transaction_topic = nullptr;
 int setting_transaction_interval_ms = 50;
 
 namespace {
@@ -136,16 +137,26 @@ bool check_topic_prefix(char** newval, void** extra, GucSource source) {
     return true;
 }
 
-bool check_offsets_topic(char** newval, void** extra, GucSource source) {
-    const char* topic = *newval ? *newval : "";
-    if (!only_topic_chars(topic, "offsets topic")) return false;
+// `what` names the setting in GUC_check_errmsg.
+bool legal_topic_name(const char* topic, const char* what) {
+    if (!only_topic_chars(topic, what)) return false;
     if (topic[0] == '\0' || strlen(topic) > 249 || strcmp(topic, ".") == 0 ||
         strcmp(topic, "..") == 0) {
-        GUC_check_errmsg("offsets topic \"%s\" is not a Kafka topic name", topic);
+        GUC_check_errmsg("%s \"%s\" is not a Kafka topic name", what, topic);
         GUC_check_errhint("Give 1 to 249 characters, other than \".\" and \"..\".");
         return false;
     }
     return true;
+}
+
+bool check_offsets_topic(char** newval, void** extra, GucSource source) {
+    return legal_topic_name(*newval ? *newval : "", "offsets topic");
+}
+
+// Empty: no transaction topic.
+bool check_transaction_topic(char** newval, void** extra, GucSource source) {
+    const char* topic = *newval ? *newval : "";
+    return topic[0] == '\0' || legal_topic_name(topic, "transaction topic");
 }
 
 // Empty means the per-database default (see default_slot_name).
@@ -254,6 +265,14 @@ void define_settings() {
                              "debezium (Debezium's PostgreSQL connector's change events).",
                              nullptr, &setting_envelope, static_cast<int>(EnvelopeKind::Row),
                              envelope_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("bottledwater.transaction_topic",
+                               "Topic of each transaction's BEGIN and END records, as Debezium's "
+                               "provide.transaction.metadata writes them; empty: none.",
+                               "Also fills each event's transaction block (debezium envelope) or "
+                               "its bw.txn_id, bw.total_order and bw.data_collection_order "
+                               "headers.",
+                               &setting_transaction_topic, "", PGC_SUSET, 0,
+                               check_transaction_topic, nullptr, nullptr);
     DefineCustomBoolVariable("bottledwater.json_schemas",
                              "Under the debezium envelope in JSON, wrap each key and value as "
                              "Kafka Connect's JsonConverter does with schemas.enable=true.",

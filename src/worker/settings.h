@@ -35,6 +35,7 @@ extern int setting_initial_snapshot;  // InitialSnapshot
 extern int setting_max_workers;
 extern int setting_delivery;  // DeliveryMode
 extern char* setting_offsets_topic;
+extern char* setting_transaction_topic;  // empty: none
 extern int setting_transaction_interval_ms;
 
 void define_settings();

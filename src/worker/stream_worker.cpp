@@ -71,6 +71,7 @@ volatile sig_atomic_t sigterm_interrupts = false;
 KafkaSink* kafka = nullptr;
 Delivery* delivery = nullptr;
 KafkaChangeSink* sink = nullptr;
+TransactionRecords* transaction_records = nullptr;  // with bottledwater.transaction_topic
 SchemaRegistryClient* registry = nullptr;
 WorkerState* my_state = nullptr;
 // Set when exiting on purpose with a configuration error, so the exit hook keeps state `error`.
@@ -189,6 +190,9 @@ List* plugin_options() {
         options = lappend(
             options, makeDefElem(pstrdup("publication_names"),
                                  (Node*)makeString(pstrdup(setting_publication)), -1));
+    if (setting_transaction_topic[0] != '\0')
+        options = lappend(options, makeDefElem(pstrdup("transaction_metadata"),
+                                               (Node*)makeString(pstrdup("true")), -1));
     if (static_cast<EnvelopeKind>(setting_envelope) == EnvelopeKind::Debezium)
         options = list_concat(
             options,
@@ -247,8 +251,16 @@ void create_producer(const char* slot_name) {
 void start_delivering(const char* slot_name) {
     guard_cpp("readying delivery to Kafka", [&] {
         delivery = start_delivery(*kafka, my_state, my_state->dbname, slot_name);
+        if (setting_transaction_topic[0] != '\0') {
+            EnvelopeConfig format;
+            format.kind = static_cast<EnvelopeKind>(setting_envelope);
+            format.json = static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json;
+            format.json_schemas = setting_json_schemas;
+            transaction_records = new TransactionRecords(format);
+        }
         sink = new KafkaChangeSink(*kafka, *delivery, my_state,
-                                   setting_topic_prefix ? setting_topic_prefix : "", registry);
+                                   setting_topic_prefix ? setting_topic_prefix : "", registry,
+                                   transaction_records, setting_transaction_topic);
     });
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "encode/avro_binary_text.h"
 #include "encode/avro_binary_writer.h"
 #include "encode/connect_json_writer.h"
 #include "encode/optional_value.h"
@@ -123,6 +124,30 @@ AvroTypePtr message_record() {
                       {"transaction", optional_type(transaction_block())},
                       {"message", block}};
     return record;
+}
+
+// avro-c's JSON text puts a space after each ':' and ','; Kafka Connect's JSON has none.
+std::string without_spaces(const std::string& json) {
+    std::string out;
+    out.reserve(json.size());
+    bool in_string = false;
+    bool escaped = false;
+    for (const char c : json) {
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == ' ' || c == '\n') {
+            continue;
+        }
+        out += c;
+    }
+    return out;
 }
 
 int64_t now_nanos() {
@@ -321,13 +346,22 @@ void DebeziumEnvelope::change(ChangeOp op, const ChangeOrigin& origin, const std
     }
 }
 
+// The other key in Debezium's headers is JSON text, as SimpleHeaderConverter writes a struct,
+// whatever the converter of keys and values: in Avro, the key's binary shown as Avro JSON, which
+// is the same text since a key's fields are never unions (key columns are NOT NULL).
 void DebeziumEnvelope::key_moved(const ChangeOrigin& origin, const std::string& old_key,
                                  const std::string& new_key, const RowImages& rows,
                                  ChangeSink& sink) {
+    const auto as_header = [&](const std::string& key) {
+        return config_.json ? key
+                            : without_spaces(avro_binary_as_json(origin.table->key_schema_json, key));
+    };
+    const std::string new_key_text = as_header(new_key);
+    const std::string old_key_text = as_header(old_key);
     event('d', origin, &old_key, Image::Old, Image::None, rows, sink,
-          {"__debezium.newkey", new_key});
+          {"__debezium.newkey", new_key_text});
     event('c', origin, &new_key, Image::None, Image::New, rows, sink,
-          {"__debezium.oldkey", old_key});
+          {"__debezium.oldkey", old_key_text});
 }
 
 // Debezium's op "m" value, routed as bw_emit() asked: its topic and its key as given (not

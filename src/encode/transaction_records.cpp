@@ -6,6 +6,7 @@
 #include "encode/avro_json_writer.h"
 #include "encode/connect_json_writer.h"
 #include "encode/optional_value.h"
+#include "schema/connect_avro_schema.h"
 #include "schema/connect_schema.h"
 #include "schema/schema_check.h"
 
@@ -62,8 +63,11 @@ TransactionRecords::TransactionRecords(const EnvelopeConfig& config)
       key_writer_(writer_for(config)),
       value_writer_(writer_for(config)) {
     if (!config.json) {
-        key_schema_json_ = render_schema_json(*key_type_);
-        value_schema_json_ = render_schema_json(*value_type_);
+        // Under the debezium envelope, as an AvroConverter registers Debezium's.
+        const auto render = config.kind == EnvelopeKind::Debezium ? render_connect_avro_schema
+                                                                  : render_schema_json;
+        key_schema_json_ = render(*key_type_);
+        value_schema_json_ = render(*value_type_);
         check_schema_json(key_schema_json_);
         check_schema_json(value_schema_json_);
     }

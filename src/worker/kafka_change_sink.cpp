@@ -330,8 +330,10 @@ void KafkaChangeSink::produce_transaction_record(const TransactionRecords::Recor
             transaction_value_schema_id_ = register_schema(
                 transaction_topic_ + "-value", transaction_records_->value_schema_json());
         }
-        key = framed_key_ = confluent_frame(transaction_key_schema_id_, key);
-        value = framed_value_ = confluent_frame(transaction_value_schema_id_, value);
+        confluent_frame_into(framed_key_, transaction_key_schema_id_, key);
+        confluent_frame_into(framed_value_, transaction_value_schema_id_, value);
+        key = framed_key_;
+        value = framed_value_;
     }
     const MessageHeaders& headers =
         setting_message_headers ? headers_.transaction_record(op) : kNoHeaders;

@@ -44,7 +44,7 @@ public:
     void begin_transaction(const TransactionInfo&) override {}
     void table_schema(const TableDescription&) override {}
     void change(const EncodedChange& change) override {
-        chunk_.rows.emplace_back(std::string(change.key), std::string(change.value));
+        chunk_.rows.add(change.key, change.value);
     }
     void truncate(const EncodedChange&) override {}
     void outbox_message(const OutboxMessage&) override {}

@@ -61,15 +61,25 @@ Oid watermark_due_request = InvalidOid;
 
 // The extension's schema, quoted, palloc'd; nullptr without the extension, or with one too old
 // to have the progress table (0.1.0 until ALTER EXTENSION bottledwater UPDATE).
+// Asked after every chunk: the plan is kept for the process (the plan cache replans it when the
+// catalogs it read change).
 static char* extension_schema() {
-    if (SPI_execute("SELECT pg_catalog.format('%I', n.nspname) "
-                    "FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
-                    "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
-                    "WHERE e.extname OPERATOR(pg_catalog.=) 'bottledwater' AND EXISTS ("
-                    "SELECT FROM pg_catalog.pg_class c WHERE c.relnamespace "
-                    "OPERATOR(pg_catalog.=) n.oid "
-                    "AND c.relname OPERATOR(pg_catalog.=) 'bw_snapshot_progress')",
-                    true, 1) != SPI_OK_SELECT)
+    static SPIPlanPtr plan = nullptr;
+    if (plan == nullptr) {
+        SPIPlanPtr prepared =
+            SPI_prepare("SELECT pg_catalog.format('%I', n.nspname) "
+                        "FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+                        "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+                        "WHERE e.extname OPERATOR(pg_catalog.=) 'bottledwater' AND EXISTS ("
+                        "SELECT FROM pg_catalog.pg_class c WHERE c.relnamespace "
+                        "OPERATOR(pg_catalog.=) n.oid "
+                        "AND c.relname OPERATOR(pg_catalog.=) 'bw_snapshot_progress')",
+                        0, nullptr);
+        if (prepared == nullptr || SPI_keepplan(prepared) != 0)
+            elog(ERROR, "bottledwater: could not plan the extension's schema lookup");
+        plan = prepared;
+    }
+    if (SPI_execute_plan(plan, nullptr, nullptr, true, 1) != SPI_OK_SELECT)
         elog(ERROR, "bottledwater: could not look up the extension's schema");
     if (SPI_processed == 0) return nullptr;
     return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

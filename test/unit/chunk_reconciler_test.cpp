@@ -41,8 +41,8 @@ SnapshotChunk chunk_of(uint32_t relid, std::vector<std::pair<std::string, std::s
     SnapshotChunk chunk;
     chunk.request = relid;
     chunk.table = table(relid);
-    chunk.rows = std::move(rows);
-    if (!chunk.rows.empty()) chunk.next_position = {chunk.rows.back().first};
+    for (const auto& [key, value] : rows) chunk.rows.add(key, value);
+    if (!rows.empty()) chunk.next_position = {rows.back().first};
     chunk.last = last;
     return chunk;
 }

@@ -58,7 +58,25 @@ void ChunkReconciler::begin_transaction(const TransactionInfo& txn) {
 // A new schema version may encode the same key differently: the chunk is read again under it.
 void ChunkReconciler::table_schema(const TableDescription& table) {
     if (concerns(table.relid)) open_->schema_changed = true;
+    announced_[table.relid] = Announced{table.schema_version, schema_hash(table)};
     stream_.table_schema(table);
+}
+
+size_t ChunkReconciler::schema_hash(const TableDescription& table) {
+    const std::hash<std::string> hash;
+    return hash(table.key_schema_json) * 31 + hash(table.value_schema_json);
+}
+
+// The chunk's reader numbers every table 1, its schemas being new to it. The stream's number
+// for the same schema texts is the one consumers see on its changes; a schema the stream has
+// not announced yet (read after a DDL the stream has not met a change of the table since) is
+// given the stream's next number, which is its number when the stream meets it next, unless
+// another DDL comes between. A table the stream has not announced is 1, as the stream's first.
+uint32_t ChunkReconciler::stream_version(const TableDescription& table) const {
+    auto found = announced_.find(table.relid);
+    if (found == announced_.end()) return table.schema_version;
+    if (found->second.schema_hash == schema_hash(table)) return found->second.version;
+    return found->second.version + 1;
 }
 
 void ChunkReconciler::change(const EncodedChange& change) {
@@ -87,6 +105,7 @@ void ChunkReconciler::commit_transaction(const TransactionInfo& txn) {
 }
 
 void ChunkReconciler::table_dropped(uint32_t relid) {
+    announced_.erase(relid);
     stream_.table_dropped(relid);
 }
 
@@ -94,7 +113,8 @@ void ChunkReconciler::table_dropped(uint32_t relid) {
 // in the order they were read.
 void ChunkReconciler::watermark(std::string_view payload, uint64_t lsn) {
     if (!open_ || payload != open_->payload) return;
-    const SnapshotChunk& chunk = open_->chunk;
+    SnapshotChunk& chunk = open_->chunk;
+    chunk.table.schema_version = stream_version(chunk.table);
     SentChunk sent;
     sent.request = chunk.request;
     sent.lsn = lsn;

@@ -106,10 +106,20 @@ private:
     };
     void index_rows();
     bool concerns(uint32_t relid) const { return open_ && open_->chunk.table.relid == relid; }
+    uint32_t stream_version(const TableDescription& table) const;
+
+    // The schema version the stream last announced for each table, and a hash of its schema
+    // texts: chunk rows are numbered as the stream numbers the same schema.
+    struct Announced {
+        uint32_t version;
+        size_t schema_hash;
+    };
+    static size_t schema_hash(const TableDescription& table);
 
     ChangeSink& stream_;
     std::optional<OpenChunk> open_;
     std::deque<SentChunk> sent_;
+    std::unordered_map<uint32_t, Announced> announced_;
 };
 
 }  // namespace bw

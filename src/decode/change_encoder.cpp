@@ -155,11 +155,11 @@ void ChangeEncoder::write_row(TableSchema& table, const Row& row, RowWriter& wri
 
 void ChangeEncoder::encode_truncate(Relation relation, const TableSchema& table,
                                     ChangeSink& sink) {
-    if (!envelope_.sends_truncate()) return;
     EncodedChange change;
     change.op = ChangeOp::Truncate;
     change.table = &table.description;
-    if (table.key_record) {
+    change.sends_message = envelope_.sends_truncate();
+    if (change.sends_message && table.key_record) {
         const int columns = RelationGetDescr(relation)->natts;
         Row nulls;
         nulls.values = (Datum*)palloc0(columns * sizeof(Datum));

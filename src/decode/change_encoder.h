@@ -40,8 +40,8 @@ public:
     // A TRUNCATE of the table: its key record with every field null (every key field is a
     // nullable union, and no row's key is all null but a whole-row key's all-null row, which
     // the truncate removed too), so that it decodes with the table's key schema and a compacted
-    // topic takes it; no value. An unkeyed table's has a null key, as its other changes. Nothing
-    // where the envelope sends no truncates.
+    // topic takes it; no value. An unkeyed table's has a null key, as its other changes. Where
+    // the envelope sends no truncates it is reported too, marked as sending no message.
     void encode_truncate(Relation relation, const TableSchema& table, ChangeSink& sink);
 
     // A deformed tuple, palloc'd in the per-change memory context.

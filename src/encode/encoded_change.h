@@ -43,6 +43,9 @@ struct EncodedChange {
     std::string_view key;
     bool has_value = false;  // false for a delete (a tombstone)
     std::string_view value;
+    // False for a truncate the envelope sends no message for: sinks that keep state (the chunk
+    // an incremental snapshot holds) hear of it all the same, and those that write leave it out.
+    bool sends_message = true;
 };
 
 class ChangeSink {

@@ -97,7 +97,8 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
     auto found = topics_.find(table.relid);
     if (found != topics_.end()) return found->second;
     TableTopic entry;
-    entry.topic = envelope_topic(topic_prefix_.c_str(), table.schema_name, table.table_name);
+    entry.topic =
+        envelope_topic(topic_prefix_.c_str(), state_->dbname, table.schema_name, table.table_name);
     entry.table = table.qualified_name;
     entry.key_schema_json = table.key_schema_json;
     // A table dropped and created again under its name: the old relation's claim is stale, and
@@ -361,7 +362,7 @@ void KafkaChangeSink::outbox_message(const OutboxMessage& message) {
 }
 
 void KafkaChangeSink::truncate(const EncodedChange& change) {
-    produce(change, current_);
+    if (change.sends_message) produce(change, current_);
 }
 
 void KafkaChangeSink::commit_transaction(const TransactionInfo& txn) {

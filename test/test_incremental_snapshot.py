@@ -8,6 +8,7 @@ import io
 import json
 import os
 import random
+import subprocess
 import threading
 import time
 import uuid
@@ -18,7 +19,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import TRANSIENT_CONSUMER_ERRORS
+from conftest import DEV_ENV, TRANSIENT_CONSUMER_ERRORS
 from test_worker import status, wait_for
 from test_worker_faults import final_state_in_kafka, reconnect, wait_streaming
 
@@ -346,3 +347,103 @@ def test_a_table_added_to_the_publication_is_snapshotted_automatically(bw_db, pg
     assert done["state"] == "done", done
     final_state_in_kafka(consumer_factory, bw_db["prefix"] + "t",
                          dict(db.execute("SELECT id, v FROM t").fetchall()))
+
+
+def debezium_payload(message):
+    """The event of a debezium-envelope message (with or without its schema), None for a
+    tombstone."""
+    if message.value() is None:
+        return None
+    doc = json.loads(message.value())
+    return doc["payload"] if "schema" in doc and "payload" in doc else doc
+
+
+def debezium_id(message):
+    doc = json.loads(message.key())
+    return (doc["payload"] if "schema" in doc and "payload" in doc else doc)["id"]
+
+
+def test_chunk_rows_are_snapshot_reads_under_the_debezium_envelope(bw_db, pg, pg_connect,
+                                                                  consumer_factory):
+    """Chunk rows are `op: r` with source.snapshot set and the bw.op = snapshot header, at the
+    schema version the stream gives the same schema; streamed changes stay c, u and d."""
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v int)")
+    db.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 250) g")
+    start_streaming(pg, pg_connect, bw_db, snapshot_chunk_rows=100, envelope="debezium")
+    db.execute("INSERT INTO t VALUES (1001, 1)")
+    # The stream's second version of t's schema, which the chunks are read under too.
+    db.execute("ALTER TABLE t ADD COLUMN w int")
+    db.execute("INSERT INTO t VALUES (1002, 1, 1)")
+    db.execute("UPDATE t SET v = 2 WHERE id = 1001")
+    db.execute("DELETE FROM t WHERE id = 1001")
+    db.execute("SELECT bw_snapshot(%s, '{t}')", (bw_db["name"],))
+    done = wait_snapshot_state(db, "public.t", {"done", "failed"})
+    assert done["state"] == "done", done
+    # The debezium envelope's topic: <prefix without its '.'>.<schema>.<table>.
+    messages = [m for m in read_topic(consumer_factory, bw_db["prefix"] + "public.t")
+                if m.value() is not None]
+    # The changes were decoded before the first chunk's watermark was written.
+    streamed = [(debezium_id(m), debezium_payload(m)["op"],
+                 debezium_payload(m)["source"]["snapshot"], header(m, "bw.op"),
+                 header(m, "bw.schema_version")) for m in messages[:4]]
+    assert streamed == [(1001, "c", "false", "insert", "1"), (1002, "c", "false", "insert", "2"),
+                        (1001, "u", "false", "update", "2"),
+                        (1001, "d", "false", "delete", "2")], streamed
+    chunk_rows = messages[4:]
+    assert sorted(debezium_id(m) for m in chunk_rows) == list(range(1, 251)) + [1002]
+    for m in chunk_rows:
+        payload = debezium_payload(m)
+        assert payload["op"] == "r" and payload["source"]["snapshot"] not in (None, "false"), \
+            payload
+        assert payload["before"] is None and payload["after"]["id"] == debezium_id(m)
+        assert header(m, "bw.op") == "snapshot" and header(m, "bw.schema_version") == "2", \
+            m.headers()
+
+
+def test_a_truncate_under_the_debezium_envelope_empties_the_chunk_held(bw_db, pg, pg_connect,
+                                                                       consumer_factory):
+    """The debezium envelope sends no truncate, but the chunk held is emptied all the same: a
+    chunk read before the TRUNCATE never reaches Kafka after it. Kafka is stopped so that a
+    chunk waits for its acknowledgement with the next one read ahead and held; the TRUNCATE
+    commits while it is held."""
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v int)")
+    db.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 20000) g")
+    start_streaming(pg, pg_connect, bw_db, snapshot_chunk_rows=20, envelope="debezium")
+    # A change streamed first: the stream's announcement of t's schema, which discards a chunk
+    # held as a schema change would, is behind it before the truncate.
+    db.execute("UPDATE t SET v = 0 WHERE id = 1")
+    db.execute("SELECT bw_snapshot(%s, '{t}')", (bw_db["name"],))
+    wait_for(lambda: (snapshots(db)["public.t"]["chunks"] or 0) >= 3, what="3 chunks")
+    subprocess.run([DEV_ENV, "stop-kafka"], check=True)
+    try:
+        time.sleep(2)
+        assert snapshots(db)["public.t"]["state"] == "running"
+        # New keys past the old ones: the stream's inserts touch no key of the chunk held.
+        with db.transaction():
+            db.execute("TRUNCATE t")
+            db.execute("INSERT INTO t SELECT 100000 + g, 1 FROM generate_series(1, 500) g")
+    finally:
+        subprocess.run([DEV_ENV, "start-kafka"], check=True)
+    done = wait_snapshot_state(db, "public.t", {"done", "failed"}, timeout=180)
+    assert done["state"] == "done", done
+    # Each new key twice, streamed then as a chunk row: the broker just restarted may be slow
+    # to serve a consumer, so read until they are all there.
+    consumer = consumer_factory([bw_db["prefix"] + "public.t"])
+    messages, ids = [], []
+    deadline = time.monotonic() + 120
+    while sum(1 for i in ids if i > 100000) < 1000:
+        assert time.monotonic() < deadline, f"{len(messages)} messages only"
+        for msg in consumer.consume(1000, timeout=0.5):
+            if msg.error():
+                assert msg.error().code() in TRANSIENT_CONSUMER_ERRORS, msg.error()
+            elif msg.value() is not None:
+                messages.append(msg)
+                ids.append(debezium_id(msg))
+    after_truncate = ids.index(100001)
+    stale = [(i, debezium_payload(m)["op"]) for i, m in zip(ids[after_truncate:],
+                                                           messages[after_truncate:])
+             if i < 100000]
+    assert not stale, f"rows read before the truncate sent after it: {stale[:5]}"
+    assert set(i for i in ids[after_truncate:]) == set(range(100001, 100501))

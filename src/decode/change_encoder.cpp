@@ -145,12 +145,15 @@ void ChangeEncoder::write_row(TableSchema& table, const Row& row, RowWriter& wri
 
 void ChangeEncoder::encode_truncate(Relation relation, const TableSchema& table, uint64_t lsn,
                                     ChangeSink& sink) {
-    if (!envelope_.sends_truncate()) return sink.change_not_sent(lsn);
     EncodedChange change;
     change.op = ChangeOp::Truncate;
     change.table = &table.description;
-    change.order = envelope_.number_event(table.description.qualified_name, lsn);
-    if (table.key_record) {
+    change.sends_message = envelope_.sends_truncate();
+    // One the envelope skips is no event, but Debezium still opens its transaction's metadata.
+    change.order = change.sends_message
+                       ? envelope_.number_event(table.description.qualified_name, lsn)
+                       : EventOrder{0, 0, lsn};
+    if (change.sends_message && table.key_record) {
         const int columns = RelationGetDescr(relation)->natts;
         Row nulls;
         nulls.values = (Datum*)palloc0(columns * sizeof(Datum));

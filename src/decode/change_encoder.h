@@ -41,7 +41,7 @@ public:
     // nullable union, and no row's key is all null but a whole-row key's all-null row, which
     // the truncate removed too), so that it decodes with the table's key schema and a compacted
     // topic takes it; no value. An unkeyed table's has a null key, as its other changes. Where
-    // the envelope sends no truncates, the sink hears only that one was captured.
+    // the envelope sends no truncates it is reported too, marked as sending no message.
     void encode_truncate(Relation relation, const TableSchema& table, uint64_t lsn,
                          ChangeSink& sink);
 

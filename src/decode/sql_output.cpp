@@ -38,6 +38,7 @@ void SqlOutput::change(const EncodedChange& change) {
 
 // The SQL envelope's truncate row names the table; the null key is for Kafka's compacted topics.
 void SqlOutput::truncate(const EncodedChange& change) {
+    if (!change.sends_message) return;
     write_begin_once();
     write_row(envelope_.truncate(*txn_, *change.table), false);
 }

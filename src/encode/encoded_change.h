@@ -51,8 +51,13 @@ struct EncodedChange {
     std::string_view key;
     bool has_value = false;  // false for a delete (a tombstone)
     std::string_view value;
-    EventOrder order;  // numbered when the transaction topic is on (see transaction_order.h)
+    // Numbered when the transaction topic is on (see transaction_order.h); its lsn is set even
+    // for a change that sends no message.
+    EventOrder order;
     EnvelopeHeader header;
+    // False for a truncate the envelope sends no message for: sinks that keep state (the chunk
+    // an incremental snapshot holds) hear of it all the same, and those that write leave it out.
+    bool sends_message = true;
 };
 
 class ChangeSink {
@@ -64,9 +69,6 @@ public:
     virtual void change(const EncodedChange& change) = 0;
     // A TRUNCATE of the table, in its place among the transaction's changes (op Truncate).
     virtual void truncate(const EncodedChange& change) = 0;
-    // A captured change the envelope sends nothing for (a TRUNCATE under the debezium
-    // envelope), decoded at `lsn`: Debezium still opens the transaction's metadata for it.
-    virtual void change_not_sent(uint64_t /* lsn */) {}
     // A bw_emit() of the transaction, in its place among the transaction's changes.
     virtual void outbox_message(const OutboxMessage& message) = 0;
     virtual void commit_transaction(const TransactionInfo& txn) = 0;

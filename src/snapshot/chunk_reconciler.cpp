@@ -16,14 +16,24 @@ std::string watermark_payload(const std::string& worker, uint64_t chunk_number) 
     return worker + "/" + std::to_string(chunk_number);
 }
 
+void ChunkRows::add(std::string_view key, std::string_view value) {
+    rows_.push_back(Row{bytes_.size(), key.size(), value.size()});
+    bytes_.append(key);
+    bytes_.append(value);
+}
+
 void ChunkReconciler::open(SnapshotChunk chunk, std::string payload) {
     open_.emplace();
     open_->chunk = std::move(chunk);
     open_->payload = std::move(payload);
-    // Views into the rows, which stay where they are until the chunk closes.
-    const auto& rows = open_->chunk.rows;
+}
+
+// Views into the rows, which stay where they are until the chunk closes.
+void ChunkReconciler::index_rows() {
+    const ChunkRows& rows = open_->chunk.rows;
     open_->live.reserve(rows.size());
-    for (size_t i = 0; i < rows.size(); i++) open_->live[rows[i].first] = i;
+    for (size_t i = 0; i < rows.size(); i++) open_->live[rows.key(i)] = i;
+    open_->indexed = true;
 }
 
 std::vector<SentChunk> ChunkReconciler::take_acknowledged(uint64_t acknowledged_lsn) {
@@ -48,17 +58,41 @@ void ChunkReconciler::begin_transaction(const TransactionInfo& txn) {
 // A new schema version may encode the same key differently: the chunk is read again under it.
 void ChunkReconciler::table_schema(const TableDescription& table) {
     if (concerns(table.relid)) open_->schema_changed = true;
+    announced_[table.relid] = Announced{table.schema_version, schema_hash(table)};
     stream_.table_schema(table);
 }
 
+size_t ChunkReconciler::schema_hash(const TableDescription& table) {
+    const std::hash<std::string> hash;
+    return hash(table.key_schema_json) * 31 + hash(table.value_schema_json);
+}
+
+// The chunk's reader numbers every table 1, its schemas being new to it. The stream's number
+// for the same schema texts is the one consumers see on its changes; a schema the stream has
+// not announced yet (read after a DDL the stream has not met a change of the table since) is
+// given the stream's next number, which is its number when the stream meets it next, unless
+// another DDL comes between. A table the stream has not announced is 1, as the stream's first.
+uint32_t ChunkReconciler::stream_version(const TableDescription& table) const {
+    auto found = announced_.find(table.relid);
+    if (found == announced_.end()) return table.schema_version;
+    if (found->second.schema_hash == schema_hash(table)) return found->second.version;
+    return found->second.version + 1;
+}
+
 void ChunkReconciler::change(const EncodedChange& change) {
-    if (change.has_key && concerns(change.table->relid)) open_->live.erase(change.key);
+    if (change.has_key && concerns(change.table->relid) && !open_->truncated) {
+        if (!open_->indexed) index_rows();
+        open_->live.erase(change.key);
+    }
     stream_.change(change);
 }
 
 // Every row read is gone, or was replaced by rows the stream sends.
 void ChunkReconciler::truncate(const EncodedChange& change) {
-    if (concerns(change.table->relid)) open_->live.clear();
+    if (concerns(change.table->relid)) {
+        open_->truncated = true;
+        open_->live.clear();
+    }
     stream_.truncate(change);
 }
 
@@ -66,15 +100,12 @@ void ChunkReconciler::outbox_message(const OutboxMessage& message) {
     stream_.outbox_message(message);
 }
 
-void ChunkReconciler::change_not_sent(uint64_t lsn) {
-    stream_.change_not_sent(lsn);
-}
-
 void ChunkReconciler::commit_transaction(const TransactionInfo& txn) {
     stream_.commit_transaction(txn);
 }
 
 void ChunkReconciler::table_dropped(uint32_t relid) {
+    announced_.erase(relid);
     stream_.table_dropped(relid);
 }
 
@@ -82,14 +113,16 @@ void ChunkReconciler::table_dropped(uint32_t relid) {
 // in the order they were read.
 void ChunkReconciler::watermark(std::string_view payload, uint64_t lsn) {
     if (!open_ || payload != open_->payload) return;
-    const SnapshotChunk& chunk = open_->chunk;
+    SnapshotChunk& chunk = open_->chunk;
+    chunk.table.schema_version = stream_version(chunk.table);
     SentChunk sent;
     sent.request = chunk.request;
     sent.lsn = lsn;
     sent.next_position = chunk.next_position;
     sent.last = chunk.last;
     sent.discarded = open_->schema_changed;
-    if (!sent.discarded && !open_->live.empty()) {
+    const bool every_row_gone = open_->truncated || (open_->indexed && open_->live.empty());
+    if (!sent.discarded && !every_row_gone) {
         TransactionInfo txn;
         txn.commit_lsn = lsn;
         txn.end_lsn = lsn;
@@ -98,16 +131,17 @@ void ChunkReconciler::watermark(std::string_view payload, uint64_t lsn) {
         stream_.begin_transaction(txn);
         stream_.table_schema(chunk.table);
         for (size_t i = 0; i < chunk.rows.size(); i++) {
-            const auto& row = chunk.rows[i];
-            auto found = open_->live.find(row.first);
-            if (found == open_->live.end() || found->second != i) continue;
+            if (open_->indexed) {
+                auto found = open_->live.find(chunk.rows.key(i));
+                if (found == open_->live.end() || found->second != i) continue;
+            }
             EncodedChange change;
             change.op = ChangeOp::Insert;
             change.table = &chunk.table;
             change.has_key = true;
-            change.key = row.first;
+            change.key = chunk.rows.key(i);
             change.has_value = true;
-            change.value = row.second;
+            change.value = chunk.rows.value(i);
             stream_.change(change);
             sent.rows_sent++;
         }

@@ -11,8 +11,10 @@ extern "C" {
 #include "catalog/pg_class.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -75,6 +77,7 @@ Datum bw_captured_tables(PG_FUNCTION_ARGS) {
     CaptureSet* capture = nullptr;
     SchemaCache* schemas = nullptr;
     ChangeEnvelope* envelope = nullptr;  // the row envelope: only the tables' keys are asked
+    const char* database = get_database_name(MyDatabaseId);
     guard_cpp("reading bottledwater.publication", [&] {
         std::vector<std::string> names;
         split_publication_names(setting_publication, &names);  // the GUC's check hook parsed it
@@ -102,7 +105,8 @@ Datum bw_captured_tables(PG_FUNCTION_ARGS) {
             guard_cpp("describing a table", [&] {
                 table = &schemas->lookup(target.relation, captured->columns);
                 strlcpy(topic,
-                        envelope_topic(setting_topic_prefix, table->description.schema_name,
+                        envelope_topic(setting_topic_prefix, database,
+                                       table->description.schema_name,
                                        table->description.table_name)
                             .c_str(),
                         sizeof topic);

@@ -32,6 +32,7 @@ extern "C" {
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
 #include "worker/settings.h"
+#include "worker/worker_envelope.h"
 
 namespace bw {
 
@@ -44,7 +45,7 @@ public:
     void begin_transaction(const TransactionInfo&) override {}
     void table_schema(const TableDescription&) override {}
     void change(const EncodedChange& change) override {
-        chunk_.rows.emplace_back(std::string(change.key), std::string(change.value));
+        chunk_.rows.add(change.key, change.value);
     }
     void truncate(const EncodedChange&) override {}
     void outbox_message(const OutboxMessage&) override {}
@@ -82,18 +83,11 @@ void prepare_reader() {
         std::vector<std::string> names;
         split_publication_names(setting_publication, &names);  // the GUC's check hook parsed it
         capture = new CaptureSet(std::move(names), read_context);
-        const EnvelopeKind kind = static_cast<EnvelopeKind>(setting_envelope);
         if (envelope == nullptr) {
-            const OutputFormat format =
-                static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json
-                    ? OutputFormat::Json
-                    : OutputFormat::Avro;
-            envelope = make_envelope(envelope_config(kind, format, setting_json_schemas,
-                                                     setting_topic_prefix, ""))
-                           .release();
+            envelope = make_worker_envelope().release();
             encoder = new ChangeEncoder(*envelope);
         }
-        schemas = new SchemaCache(read_context, *envelope, type_mapping(kind));
+        schemas = new SchemaCache(read_context, *envelope, worker_type_mapping());
     });
 }
 

@@ -2,9 +2,10 @@
 // progress live in the extension's table bw_snapshot_progress, which the capture set leaves
 // out: the worker's own writes to it are WAL it decodes. One chunk per table is on its way at a
 // time: read, held by the ChunkReconciler until its watermark is decoded, sent, acknowledged, its
-// position written; only then is the table's next one read (the next table may begin once its
-// last chunk is sent). A crash therefore sends at most one chunk per table again, and the stream
-// never waits for more than one chunk's read.
+// position written (the next table may begin once its last chunk is sent). The table's next
+// chunk is read while Kafka acknowledges the one before, so that reading and delivery overlap,
+// but held without a watermark, unsent, until that acknowledgement: a crash therefore sends at
+// most one chunk per table again, and the stream never waits for more than one chunk's read.
 #include "worker/incremental_snapshot.h"
 
 extern "C" {
@@ -38,7 +39,10 @@ namespace {
 // Heap objects for the life of the process, never stack objects an ERROR's longjmp would skip.
 ChunkReconciler* reconciler = nullptr;
 SnapshotChunk* reading = nullptr;
-std::vector<std::string>* position = nullptr;  // of the table being snapshotted
+// Of the table being snapshotted: its last acknowledged chunk's, and where its next read starts
+// (past the last chunk read, which may not be acknowledged yet).
+std::vector<std::string>* position = nullptr;
+std::vector<std::string>* read_position = nullptr;
 WorkerState* my_state = nullptr;
 // The slot and this process's start: a watermark of an earlier process, met again when the slot
 // replays, never matches a chunk of this one.
@@ -48,20 +52,34 @@ uint64 requests_seen = 0;
 bool queue_read = false;  // false: read the queue again before the next chunk
 Oid current = InvalidOid;  // the table being snapshotted, InvalidOid: none
 uint64 chunk_number = 0;
+// The chunk held is read ahead: its watermark is written once the chunk of its table before it
+// is acknowledged.
+bool watermark_due = false;
+Oid watermark_due_request = InvalidOid;
 
 }  // namespace
 
 // The extension's schema, quoted, palloc'd; nullptr without the extension, or with one too old
 // to have the progress table (0.1.0 until ALTER EXTENSION bottledwater UPDATE).
+// Asked after every chunk: the plan is kept for the process (the plan cache replans it when the
+// catalogs it read change).
 static char* extension_schema() {
-    if (SPI_execute("SELECT pg_catalog.format('%I', n.nspname) "
-                    "FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
-                    "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
-                    "WHERE e.extname OPERATOR(pg_catalog.=) 'bottledwater' AND EXISTS ("
-                    "SELECT FROM pg_catalog.pg_class c WHERE c.relnamespace "
-                    "OPERATOR(pg_catalog.=) n.oid "
-                    "AND c.relname OPERATOR(pg_catalog.=) 'bw_snapshot_progress')",
-                    true, 1) != SPI_OK_SELECT)
+    static SPIPlanPtr plan = nullptr;
+    if (plan == nullptr) {
+        SPIPlanPtr prepared =
+            SPI_prepare("SELECT pg_catalog.format('%I', n.nspname) "
+                        "FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+                        "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+                        "WHERE e.extname OPERATOR(pg_catalog.=) 'bottledwater' AND EXISTS ("
+                        "SELECT FROM pg_catalog.pg_class c WHERE c.relnamespace "
+                        "OPERATOR(pg_catalog.=) n.oid "
+                        "AND c.relname OPERATOR(pg_catalog.=) 'bw_snapshot_progress')",
+                        0, nullptr);
+        if (prepared == nullptr || SPI_keepplan(prepared) != 0)
+            elog(ERROR, "bottledwater: could not plan the extension's schema lookup");
+        plan = prepared;
+    }
+    if (SPI_execute_plan(plan, nullptr, nullptr, true, 1) != SPI_OK_SELECT)
         elog(ERROR, "bottledwater: could not look up the extension's schema");
     if (SPI_processed == 0) return nullptr;
     return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -112,6 +130,13 @@ Datum position_array(const std::vector<std::string>& texts) {
                                            false, TYPALIGN_INT));
 }
 
+// A chunk read ahead, its watermark not written yet, is given up unsent.
+void drop_chunk_read_ahead() {
+    if (!watermark_due) return;
+    watermark_due = false;
+    guard_cpp("dropping a chunk read ahead", [&] { reconciler->close_unsent(); });
+}
+
 // Each chunk's rows and position; the table is done after its last chunk. A table cancelled in
 // the meantime stays cancelled.
 void record_acknowledged(const std::vector<SentChunk>& chunks) {
@@ -141,7 +166,13 @@ void record_acknowledged(const std::vector<SentChunk>& chunks) {
     for (const SentChunk& chunk : chunks) {
         // A discarded last chunk is read again: its table, still running, is in the queue.
         if (chunk.discarded && chunk.last) queue_read = false;
-        if (chunk.request != current || chunk.discarded) continue;
+        if (chunk.request != current) continue;
+        if (chunk.discarded) {
+            // Read again from where it began, and the chunk read ahead of it with it.
+            drop_chunk_read_ahead();
+            guard_cpp("rewinding the snapshot", [&] { *read_position = *position; });
+            continue;
+        }
         if (chunk.last) {
             current = InvalidOid;
             queue_read = false;
@@ -191,7 +222,10 @@ void next_table() {
                                   &items, nullptr, &count);
             char** texts = static_cast<char**>(palloc(sizeof(char*) * Max(count, 1)));
             for (int i = 0; i < count; i++) texts[i] = TextDatumGetCString(items[i]);
-            guard_cpp("resuming a snapshot", [&] { position->assign(texts, texts + count); });
+            guard_cpp("resuming a snapshot", [&] {
+                position->assign(texts, texts + count);
+                *read_position = *position;
+            });
             Oid types[1] = {OIDOID};
             Datum values[1] = {ObjectIdGetDatum(current)};
             execute(psprintf("UPDATE %s SET state = 'running', started_at = "
@@ -234,14 +268,19 @@ void finish_table(const char* state, const char* error) {
 }
 
 constexpr size_t kPayloadBytes = sizeof my_watermark_name + 24;
+char due_payload[kPayloadBytes];  // the watermark of the chunk read ahead
 
-// Writes the chunk's watermark after its rows were read, and makes it decodable at once; its
-// payload goes to `payload` (kPayloadBytes).
-void write_watermark(char* payload) {
+// The next chunk's watermark, into `payload` (kPayloadBytes).
+void name_watermark(char* payload) {
     guard_cpp("naming a watermark", [&] {
         strlcpy(payload, watermark_payload(my_watermark_name, ++chunk_number).c_str(),
                 kPayloadBytes);
     });
+}
+
+// Writes a held chunk's watermark, after its rows were read, and makes it decodable at once. A
+// non-transactional message needs no transaction.
+void write_watermark(const char* payload) {
 #if PG_VERSION_NUM >= 170000
     (void)LogLogicalMessage(kWatermarkPrefix, payload, strlen(payload), false, true);
 #else
@@ -262,8 +301,9 @@ void read_next_chunk() {
     {
         guard_cpp("starting a chunk", [&] { *reading = SnapshotChunk(); });
         char* refusal = nullptr;
-        outcome = read_chunk(current, *position, setting_snapshot_chunk_rows, *reading, &refusal);
-        if (outcome == ChunkOutcome::Read) write_watermark(payload);
+        outcome =
+            read_chunk(current, *read_position, setting_snapshot_chunk_rows, *reading, &refusal);
+        if (outcome == ChunkOutcome::Read) name_watermark(payload);
         if (refusal) why = MemoryContextStrdup(TopMemoryContext, refusal);
         CommitTransactionCommand();
     }
@@ -290,8 +330,17 @@ void read_next_chunk() {
         return;
     }
     const bool last = reading->last;
-    guard_cpp("holding a chunk",
-              [&] { reconciler->open(std::move(*reading), std::string(payload)); });
+    guard_cpp("holding a chunk", [&] {
+        if (!reading->next_position.empty()) *read_position = reading->next_position;
+        reconciler->open(std::move(*reading), std::string(payload));
+    });
+    if (reconciler->awaiting_acknowledgement(current)) {
+        strlcpy(due_payload, payload, kPayloadBytes);
+        watermark_due = true;
+        watermark_due_request = current;
+    } else {
+        write_watermark(payload);
+    }
     if (last) {
         current = InvalidOid;
         queue_read = false;
@@ -365,6 +414,7 @@ ChangeSink* start_incremental_snapshots(ChangeSink& stream, WorkerState* state,
         reconciler = new ChunkReconciler(stream);
         reading = new SnapshotChunk();
         position = new std::vector<std::string>();
+        read_position = new std::vector<std::string>();
     });
     if (setting_snapshot_new_tables) {
         CacheRegisterSyscacheCallback(PUBLICATIONRELMAP, publication_invalidated, (Datum)0);
@@ -393,10 +443,19 @@ bool run_incremental_snapshots(XLogRecPtr acknowledged_lsn) {
     if (requests != requests_seen) {
         requests_seen = requests;
         queue_read = false;
+        // A table cancelled gets no chunk more; whatever else changed, the queue says next.
+        drop_chunk_read_ahead();
+    }
+    if (watermark_due && !reconciler->awaiting_acknowledgement(watermark_due_request)) {
+        watermark_due = false;
+        write_watermark(due_payload);
     }
     if (reconciler->chunk_open()) return true;
-    if (current != InvalidOid && reconciler->awaiting_acknowledgement(current)) return true;
-    if (!queue_read) next_table();
+    if (!queue_read) {
+        // The queue is read again once the table's chunk on its way is acknowledged.
+        if (current != InvalidOid && reconciler->awaiting_acknowledgement(current)) return true;
+        next_table();
+    }
     if (current == InvalidOid) return reconciler->awaiting_acknowledgement();
     read_next_chunk();
     return true;

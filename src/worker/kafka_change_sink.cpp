@@ -106,7 +106,8 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
     auto found = topics_.find(table.relid);
     if (found != topics_.end()) return found->second;
     TableTopic entry;
-    entry.topic = envelope_topic(topic_prefix_.c_str(), table.schema_name, table.table_name);
+    entry.topic =
+        envelope_topic(topic_prefix_.c_str(), state_->dbname, table.schema_name, table.table_name);
     entry.table = table.qualified_name;
     entry.key_schema_json = table.key_schema_json;
     // A table dropped and created again under its name: the old relation's claim is stale, and
@@ -312,11 +313,6 @@ void KafkaChangeSink::begin_transaction_record(uint64_t lsn) {
     produce_transaction_record(transaction_records_->begin_record(*txn_, lsn), "begin");
 }
 
-void KafkaChangeSink::change_not_sent(uint64_t lsn) {
-    if (current_skipped_ || transaction_records_ == nullptr || in_snapshot_) return;
-    begin_transaction_record(lsn);
-}
-
 // On the transaction topic, in the transaction's Kafka transaction (exactly-once) and counted
 // against its commit LSN like its events, so the slot waits for these records too.
 void KafkaChangeSink::produce_transaction_record(const TransactionRecords::Record& record,
@@ -441,8 +437,12 @@ void KafkaChangeSink::outbox_message(const OutboxMessage& message) {
     after_produced();
 }
 
+// A truncate the envelope sends nothing for still opens the transaction's metadata, as
+// Debezium's BEGIN of a TRUNCATE it skips.
 void KafkaChangeSink::truncate(const EncodedChange& change) {
-    produce(change, current_);
+    if (change.sends_message) return produce(change, current_);
+    if (current_skipped_ || transaction_records_ == nullptr || in_snapshot_) return;
+    begin_transaction_record(change.order.lsn);
 }
 
 void KafkaChangeSink::commit_transaction(const TransactionInfo& txn) {

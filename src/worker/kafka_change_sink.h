@@ -36,12 +36,12 @@ public:
     void table_schema(const TableDescription& table) override;
     void change(const EncodedChange& change) override;
     // On the table's topic like a change: its all-null key (framed with the key schema's id),
-    // a null value, and the header bw.op = truncate whether or not message_headers is on.
+    // a null value, and the header bw.op = truncate whether or not message_headers is on. None
+    // for a truncate the envelope sends no message for.
     void truncate(const EncodedChange& change) override;
     // To the topic bw_emit() named, with its key and value as given, never registry-framed.
     void outbox_message(const OutboxMessage& message) override;
     // Opens the transaction's BEGIN, as Debezium does for the TRUNCATE it skips.
-    void change_not_sent(uint64_t lsn) override;
     void commit_transaction(const TransactionInfo& txn) override;
     void table_dropped(uint32_t relid) override;
 

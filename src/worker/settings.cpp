@@ -4,7 +4,6 @@
 
 extern "C" {
 #include "postgres.h"
-#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "replication/slot.h"
 #include "utils/guc.h"
@@ -198,11 +197,10 @@ bool check_url(char** newval, void** extra, GucSource source) {
 
 }  // namespace
 
-std::string envelope_topic(const char* topic_prefix, const std::string& schema_name,
-                           const std::string& table_name) {
+std::string envelope_topic(const char* topic_prefix, const char* database,
+                           const std::string& schema_name, const std::string& table_name) {
     if (static_cast<EnvelopeKind>(setting_envelope) != EnvelopeKind::Debezium)
         return topic_for_table(topic_prefix, schema_name, table_name);
-    const char* database = get_database_name(MyDatabaseId);
     return debezium_topic_for_table(debezium_logical_name(topic_prefix, database ? database : ""),
                                     schema_name, table_name);
 }

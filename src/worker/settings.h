@@ -40,10 +40,11 @@ extern int setting_transaction_interval_ms;
 
 void define_settings();
 
-// The topic of a table under bottledwater.envelope in this database: topic_for_table, or for
-// the debezium envelope debezium_topic_for_table (see topic_namer.h).
-std::string envelope_topic(const char* topic_prefix, const std::string& schema_name,
-                           const std::string& table_name);
+// The topic of a table under bottledwater.envelope in database `database`: topic_for_table, or
+// for the debezium envelope debezium_topic_for_table (see topic_namer.h). The name is passed in,
+// since the worker names topics outside any transaction (at a watermark) too.
+std::string envelope_topic(const char* topic_prefix, const char* database,
+                           const std::string& schema_name, const std::string& table_name);
 
 // The slot a database's worker uses when bottledwater.slot_name is not set: one per database,
 // "bottledwater_" and the database name in the characters a slot name may hold (letters

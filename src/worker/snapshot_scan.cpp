@@ -31,8 +31,8 @@ extern "C" {
 #include "decode/stream_target.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
-#include "worker/settings.h"
 #include "worker/stream_worker.h"
+#include "worker/worker_envelope.h"
 
 namespace bw {
 
@@ -125,8 +125,7 @@ void publish(WorkerState* state, int64 tables_done, int64 tables_total, int64 ro
 }  // namespace
 
 void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed,
-                   const char* publication, bool json,
-                   XLogRecPtr consistent_lsn) {
+                   const char* publication, XLogRecPtr consistent_lsn) {
     List* tables = lock_tables(tables_to_scan());
     int64 rows_total = 0;
     ListCell* cell;
@@ -145,13 +144,9 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     ChangeEncoder* encoder = nullptr;
     ChangeEnvelope* envelope = nullptr;
     CaptureSet* capture = nullptr;
-    const EnvelopeKind envelope_kind = static_cast<EnvelopeKind>(setting_envelope);
-    const EnvelopeConfig envelope_settings =
-        envelope_config(envelope_kind, json ? OutputFormat::Json : OutputFormat::Avro,
-                        setting_json_schemas, setting_topic_prefix, "");
     guard_cpp("preparing the snapshot", [&] {
-        envelope = make_envelope(envelope_settings).release();
-        schemas = new SchemaCache(scan_context, *envelope, type_mapping(envelope_kind));
+        envelope = make_worker_envelope().release();
+        schemas = new SchemaCache(scan_context, *envelope, worker_type_mapping());
         encoder = new ChangeEncoder(*envelope);
         std::vector<std::string> names;
         split_publication_names(publication, &names);  // the GUC's check hook parsed it

@@ -18,7 +18,6 @@ namespace bw {
 // Produces everything as one AckTracker transaction ending at `consistent_lsn`; the caller waits
 // for its acknowledgement before persisting the slot.
 void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed,
-                   const char* publication, bool json,
-                   XLogRecPtr consistent_lsn);
+                   const char* publication, XLogRecPtr consistent_lsn);
 
 }  // namespace bw

@@ -345,7 +345,6 @@ void create_slot(const char* slot_name) {
         ereport(LOG,
                 (errmsg("bottledwater: snapshot of database \"%s\" started", my_state->dbname)));
         scan_snapshot(*sink, my_state, setting_allow_unkeyed, setting_publication,
-                      static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json,
                       MyReplicationSlot->data.confirmed_flush);
         wait_for_all_acknowledged();
         PopActiveSnapshot();

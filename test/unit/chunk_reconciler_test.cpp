@@ -41,8 +41,8 @@ SnapshotChunk chunk_of(uint32_t relid, std::vector<std::pair<std::string, std::s
     SnapshotChunk chunk;
     chunk.request = relid;
     chunk.table = table(relid);
-    chunk.rows = std::move(rows);
-    if (!chunk.rows.empty()) chunk.next_position = {chunk.rows.back().first};
+    for (const auto& [key, value] : rows) chunk.rows.add(key, value);
+    if (!rows.empty()) chunk.next_position = {rows.back().first};
     chunk.last = last;
     return chunk;
 }
@@ -172,6 +172,46 @@ TEST(ChunkReconciler, ShortKeysSurviveTheMoveIntoTheOpenChunk) {
     r.watermark("slot/1", 100);
     EXPECT_EQ(sink.events.size(), 50u + 3u);
     EXPECT_EQ(sink.events[2], "insert 1=v");
+}
+
+TEST(ChunkReconciler, ChunkRowsCarryTheSchemaVersionTheStreamGaveTheSameSchema) {
+    std::vector<uint32_t> versions;
+    class VersionSink final : public ChangeSink {
+    public:
+        explicit VersionSink(std::vector<uint32_t>& versions) : versions_(versions) {}
+        void begin_transaction(const TransactionInfo&) override {}
+        void table_schema(const TableDescription&) override {}
+        void change(const EncodedChange& c) override {
+            versions_.push_back(c.table->schema_version);
+        }
+        void truncate(const EncodedChange&) override {}
+        void outbox_message(const OutboxMessage&) override {}
+        void commit_transaction(const TransactionInfo&) override {}
+
+    private:
+        std::vector<uint32_t>& versions_;
+    } sink(versions);
+    ChunkReconciler r(sink);
+    auto chunk_with_schema = [](const char* value_schema) {
+        SnapshotChunk chunk = chunk_of(7, {{"1", "a"}});
+        chunk.table.value_schema_json = value_schema;
+        chunk.table.schema_version = 1;  // as the reader numbers every table
+        return chunk;
+    };
+    // Not announced by the stream: the stream's first number.
+    r.open(chunk_with_schema("A"), "slot/1");
+    r.watermark("slot/1", 100);
+    // The stream announced this schema as its third version.
+    TableDescription streamed = table(7);
+    streamed.value_schema_json = "A";
+    streamed.schema_version = 3;
+    r.table_schema(streamed);
+    r.open(chunk_with_schema("A"), "slot/2");
+    r.watermark("slot/2", 110);
+    // Read under a schema the stream has not announced yet: its next number.
+    r.open(chunk_with_schema("B"), "slot/3");
+    r.watermark("slot/3", 120);
+    EXPECT_EQ(versions, (std::vector<uint32_t>{1, 3, 4}));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Avro binary → Avro-JSON text through avro-c's generic values (see avro_binary_text.h). Only on
-// the error path, so the schema is parsed each time rather than cached.
+// the error path and for key changes (rare), so the schema is parsed each time, not cached.
 #include "encode/avro_binary_text.h"
 
 #include <avro.h>
@@ -42,7 +42,13 @@ std::string branch_name(avro_schema_t schema) {
 // avro-c's own avro_value_to_json cannot be used: it calls libjansson's json_object(), and inside
 // a PostgreSQL backend that name binds to PostgreSQL's SQL function json_object. So the value is
 // walked here, written like the Avro-JSON encoder writes it.
-void append_value(std::string& out, avro_value_t& value) {
+// What separates a name from its value, and one item from the next.
+struct Separators {
+    const char* colon;
+    const char* comma;
+};
+
+void append_value(std::string& out, avro_value_t& value, const Separators& sep) {
     switch (avro_value_get_type(&value)) {
         case AVRO_NULL: out += "null"; return;
         case AVRO_BOOLEAN: {
@@ -109,8 +115,8 @@ void append_value(std::string& out, avro_value_t& value) {
             }
             out += "{";
             append_json_string(out, branch_name(schema));
-            out += ": ";
-            append_value(out, branch);
+            out += sep.colon;
+            append_value(out, branch, sep);
             out += "}";
             return;
         }
@@ -125,12 +131,12 @@ void append_value(std::string& out, avro_value_t& value) {
                 avro_value_t child;
                 const char* name = nullptr;
                 check(avro_value_get_by_index(&value, i, &child, &name), "child");
-                if (i > 0) out += ", ";
+                if (i > 0) out += sep.comma;
                 if (record) {
                     append_json_string(out, name ? name : "");
-                    out += ": ";
+                    out += sep.colon;
                 }
-                append_value(out, child);
+                append_value(out, child, sep);
             }
             out += record ? "}" : "]";
             return;
@@ -141,7 +147,8 @@ void append_value(std::string& out, avro_value_t& value) {
 
 }  // namespace
 
-std::string avro_binary_as_json(const std::string& schema_json, std::string_view body) {
+std::string avro_binary_as_json(const std::string& schema_json, std::string_view body,
+                                JsonSpacing spacing) {
     avro_schema_t raw_schema = nullptr;
     if (avro_schema_from_json_length(schema_json.data(), schema_json.size(), &raw_schema) != 0)
         fail("schema");
@@ -157,7 +164,8 @@ std::string avro_binary_as_json(const std::string& schema_json, std::string_view
     if (!reader) fail("reader");
     check(avro_value_read(reader.get(), &value), "read");
     std::string text;
-    append_value(text, value);
+    append_value(text, value,
+                 spacing == JsonSpacing::Spaced ? Separators{": ", ", "} : Separators{":", ","});
     return text;
 }
 

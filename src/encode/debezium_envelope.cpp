@@ -33,10 +33,7 @@ AvroTypePtr source_record() {
         {"allowed", "true,first,first_in_data_collection,last_in_data_collection,last,false,"
                     "incremental"}};
     snapshot->connect_default_json = "\"false\"";
-    auto record = std::make_shared<AvroType>();
-    record->kind = AvroKind::Record;
-    record->full_name = record->connect_name = "io.debezium.connector.postgresql.Source";
-    record->connect_version = 1;
+    auto record = connect_record("io.debezium.connector.postgresql.Source");
     auto string = primitive(AvroKind::String);
     auto long_ = primitive(AvroKind::Long);
     record->fields = {{"version", string},
@@ -59,10 +56,7 @@ AvroTypePtr source_record() {
 }
 
 AvroTypePtr transaction_block() {
-    auto record = std::make_shared<AvroType>();
-    record->kind = AvroKind::Record;
-    record->full_name = record->connect_name = "event.block";
-    record->connect_version = 1;
+    auto record = connect_record("event.block");
     record->fields = {{"id", primitive(AvroKind::String)},
                       {"total_order", primitive(AvroKind::Long)},
                       {"data_collection_order", primitive(AvroKind::Long)}};
@@ -90,10 +84,7 @@ AvroTypePtr renamed(const AvroType& record, const std::string& name) {
 }
 
 AvroTypePtr envelope_record(const std::string& name, AvroTypePtr row) {
-    auto record = std::make_shared<AvroType>();
-    record->kind = AvroKind::Record;
-    record->full_name = record->connect_name = name;
-    record->connect_version = 2;
+    auto record = connect_record(name, 2);
     auto long_ = optional_type(primitive(AvroKind::Long));
     record->fields = {{"before", optional_type(row)},
                       {"after", optional_type(row)},
@@ -108,46 +99,16 @@ AvroTypePtr envelope_record(const std::string& name, AvroTypePtr row) {
 
 // Debezium's logical decoding message event (op "m"): what a bw_emit() becomes.
 AvroTypePtr message_record() {
-    auto block = std::make_shared<AvroType>();
-    block->kind = AvroKind::Record;
-    block->full_name = block->connect_name = "io.debezium.connector.postgresql.Message";
-    block->connect_version = 1;
+    auto block = connect_record("io.debezium.connector.postgresql.Message");
     block->fields = {{"prefix", optional_type(primitive(AvroKind::String))},
                      {"content", optional_type(primitive(AvroKind::Bytes))}};
-    auto record = std::make_shared<AvroType>();
-    record->kind = AvroKind::Record;
-    record->full_name = record->connect_name = "io.debezium.connector.postgresql.MessageValue";
-    record->connect_version = 1;
+    auto record = connect_record("io.debezium.connector.postgresql.MessageValue");
     record->fields = {{"op", primitive(AvroKind::String)},
                       {"ts_ms", optional_type(primitive(AvroKind::Long))},
                       {"source", source_record()},
                       {"transaction", optional_type(transaction_block())},
                       {"message", block}};
     return record;
-}
-
-// avro-c's JSON text puts a space after each ':' and ','; Kafka Connect's JSON has none.
-std::string without_spaces(const std::string& json) {
-    std::string out;
-    out.reserve(json.size());
-    bool in_string = false;
-    bool escaped = false;
-    for (const char c : json) {
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == ' ' || c == '\n') {
-            continue;
-        }
-        out += c;
-    }
-    return out;
 }
 
 int64_t now_nanos() {
@@ -354,7 +315,8 @@ void DebeziumEnvelope::key_moved(const ChangeOrigin& origin, const std::string& 
                                  ChangeSink& sink) {
     const auto as_header = [&](const std::string& key) {
         return config_.json ? key
-                            : without_spaces(avro_binary_as_json(origin.table->key_schema_json, key));
+                            : avro_binary_as_json(origin.table->key_schema_json, key,
+                                                  JsonSpacing::Compact);
     };
     const std::string new_key_text = as_header(new_key);
     const std::string old_key_text = as_header(old_key);

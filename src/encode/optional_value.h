@@ -1,10 +1,23 @@
-// Encode phase: optional values of Kafka Connect's schemas, which the model holds as a union of
-// null and the type. Shared by the writers of Debezium's records (events, transaction records).
+// Encode phase: records and optional values of Kafka Connect's schemas (an optional value is a
+// union of null and the type in the model). Shared by the writers of Debezium's records (events,
+// transaction records).
 #pragma once
+
+#include <memory>
+#include <string>
 
 #include "encode/row_writer.h"
 
 namespace bw {
+
+// A record whose Connect name is its Avro full name, as Debezium's are; fields to be filled.
+inline std::shared_ptr<AvroType> connect_record(std::string name, int connect_version = 1) {
+    auto record = std::make_shared<AvroType>();
+    record->kind = AvroKind::Record;
+    record->full_name = record->connect_name = std::move(name);
+    record->connect_version = connect_version;
+    return record;
+}
 
 inline AvroTypePtr optional_type(AvroTypePtr type) {
     return AvroType::union_of({AvroType::primitive(AvroKind::Null), std::move(type)});

@@ -18,25 +18,17 @@ AvroTypePtr primitive(AvroKind kind) {
     return AvroType::primitive(kind);
 }
 
-std::shared_ptr<AvroType> record(const char* name) {
-    auto type = std::make_shared<AvroType>();
-    type->kind = AvroKind::Record;
-    type->full_name = type->connect_name = name;
-    type->connect_version = 1;
-    return type;
-}
-
 AvroTypePtr key_type() {
-    auto key = record("io.debezium.connector.common.TransactionMetadataKey");
+    auto key = connect_record("io.debezium.connector.common.TransactionMetadataKey");
     key->fields = {{"id", primitive(AvroKind::String)}};
     return key;
 }
 
 AvroTypePtr value_type() {
-    auto collection = record("event.collection");
+    auto collection = connect_record("event.collection");
     collection->fields = {{"data_collection", primitive(AvroKind::String)},
                           {"event_count", primitive(AvroKind::Long)}};
-    auto value = record("io.debezium.connector.common.TransactionMetadataValue");
+    auto value = connect_record("io.debezium.connector.common.TransactionMetadataValue");
     value->fields = {{"status", primitive(AvroKind::String)},
                      {"id", primitive(AvroKind::String)},
                      {"event_count", optional_type(primitive(AvroKind::Long)), true},

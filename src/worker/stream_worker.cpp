@@ -584,6 +584,11 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
     pg_unreachable();
 }
 
+// Far behind the WAL's end (catching up after a stop or an outage).
+bool catching_up(LogicalDecodingContext* ctx) {
+    return GetFlushRecPtr(nullptr) - ctx->reader->EndRecPtr >= kCatchingUpBytes;
+}
+
 [[noreturn]] void decode_until_stopped(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     for (;;) {
         if (got_sigterm) shut_down(confirmer, ctx);
@@ -593,7 +598,7 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
         }
         // read_local_xlog_page would wait for WAL past the flush pointer; bound the pass instead.
         const XLogRecPtr end_of_wal = GetFlushRecPtr(nullptr);
-        delivery->set_catching_up(end_of_wal - ctx->reader->EndRecPtr >= kCatchingUpBytes);
+        delivery->set_catching_up(catching_up(ctx));
         uint64_t records = 0;
         while (ctx->reader->EndRecPtr < end_of_wal && !got_sigterm) {
             char* errm = nullptr;
@@ -607,8 +612,7 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
             }
             CHECK_FOR_INTERRUPTS();
         }
-        delivery->set_catching_up(GetFlushRecPtr(nullptr) - ctx->reader->EndRecPtr >=
-                                  kCatchingUpBytes);
+        delivery->set_catching_up(catching_up(ctx));
         end_pass(confirmer, ctx->reader->EndRecPtr);
         if (!kafka->last_error().empty() && kafka->acks().in_flight() > 0) {
             report_worker_error(my_state, kafka->last_error().c_str());
@@ -618,9 +622,8 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
             clear_worker_error(my_state);
         }
         const bool snapshot_busy = run_incremental_snapshots(confirmer.confirmed());
-        // Far behind (catching up after a stop or an outage): the next pass starts at once.
-        if (GetFlushRecPtr(nullptr) - ctx->reader->EndRecPtr < kCatchingUpBytes)
-            send_and_wait_for_wal(!snapshot_busy);
+        // Catching up, the next pass starts at once.
+        if (!catching_up(ctx)) send_and_wait_for_wal(!snapshot_busy);
     }
 }
 

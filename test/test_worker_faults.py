@@ -390,12 +390,30 @@ def process_gone(pid):
         return True
 
 
+def server_processes(postmaster):
+    """The postmaster and its children: every process that may hold its shared memory."""
+    pids = [postmaster]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if parent == postmaster:
+            pids.append(int(entry))
+    return pids
+
+
 def kill_postmaster(dev_env):
-    """SIGKILLs the dev cluster's postmaster; returns its pid for restart_killed_postmaster."""
+    """SIGKILLs the dev cluster's postmaster; returns its processes for
+    restart_killed_postmaster."""
     with open(dev_env["BW_PG_PIDFILE"]) as pidfile:
         postmaster = int(pidfile.readline())
+    processes = server_processes(postmaster)
     os.kill(postmaster, 9)
-    return postmaster
+    return processes
 
 
 def assert_gone_soon(pid, what, timeout=10.0):
@@ -405,12 +423,13 @@ def assert_gone_soon(pid, what, timeout=10.0):
         time.sleep(0.1)
 
 
-def restart_killed_postmaster(dev_env, postmaster):
-    # The killed postmaster may stay a zombie until whatever adopted it reaps it, and its lock
-    # files would then seem to name a live server.
-    if postmaster is not None:
-        while not process_gone(postmaster):
-            time.sleep(0.1)
+def restart_killed_postmaster(dev_env, processes):
+    # A new postmaster refuses to start while any old child still holds the old shared memory, and
+    # the killed one may stay a zombie until whatever adopted it reaps it, its lock files then
+    # seeming to name a live server.
+    if processes is not None:
+        for pid in processes:
+            assert_gone_soon(pid, f"process {pid} of the killed server lives on", timeout=60.0)
         run_dir = os.path.join(os.path.dirname(dev_env["BW_PG_DATA"]), "run")
         for lock in (dev_env["BW_PG_PIDFILE"],
                      os.path.join(run_dir, f".s.PGSQL.{dev_env['PGPORT']}.lock")):
@@ -436,7 +455,7 @@ def test_postmaster_death_ends_a_worker_waiting_for_the_snapshot_acknowledgement
     conn = create_json_database(pg_connect, name, f"bwp_{tag}", f"bwpm_{tag}.")
     conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 100) g")
     subprocess.run([DEV_ENV, "stop-kafka"], check=True)
-    postmaster = None
+    server = None
     try:
         conn.execute("SELECT bw_start(%s)", (name,))
         deadline = time.monotonic() + 30
@@ -447,10 +466,10 @@ def test_postmaster_death_ends_a_worker_waiting_for_the_snapshot_acknowledgement
         state, pid, _ = worker_row(conn, name)
         assert state == "snapshot", state
         conn.close()
-        postmaster = kill_postmaster(dev_env)
+        server = kill_postmaster(dev_env)
         assert_gone_soon(pid, "the worker outlived the postmaster")
     finally:
-        restart_killed_postmaster(dev_env, postmaster)
+        restart_killed_postmaster(dev_env, server)
     drop_after_restart(pg_connect, name)
 
 
@@ -474,7 +493,7 @@ def test_postmaster_death_ends_a_worker_whose_slot_waits_for_a_long_transaction(
     started = threading.Thread(target=start, daemon=True)
     started.start()
     watcher = pg_connect(name)
-    postmaster = None
+    server = None
     try:
         deadline = time.monotonic() + 30
         while (row := worker_row(watcher, name)) is None or row[1] is None:
@@ -483,9 +502,9 @@ def test_postmaster_death_ends_a_worker_whose_slot_waits_for_a_long_transaction(
         time.sleep(1.0)
         state, pid, _ = worker_row(watcher, name)
         assert state == "starting", state
-        postmaster = kill_postmaster(dev_env)
+        server = kill_postmaster(dev_env)
         assert_gone_soon(pid, "the worker outlived the postmaster")
     finally:
-        restart_killed_postmaster(dev_env, postmaster)
+        restart_killed_postmaster(dev_env, server)
     started.join(timeout=30)
     drop_after_restart(pg_connect, name)

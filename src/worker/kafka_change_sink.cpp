@@ -18,7 +18,7 @@ extern "C" {
 #include "produce/topic_namer.h"
 #include "registry/wire_format.h"
 #include "worker/settings.h"
-#include "worker/stream_worker.h"
+#include "worker/worker_lifecycle.h"
 
 namespace bw {
 

@@ -31,7 +31,7 @@ extern "C" {
 #include "decode/stream_target.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
-#include "worker/stream_worker.h"
+#include "worker/worker_lifecycle.h"
 #include "worker/worker_envelope.h"
 
 namespace bw {

@@ -8,12 +8,7 @@
 // with exit code 0 (not restarted) and state `error`. The KafkaSink and the sink are heap objects
 // owned by this file's statics, never stack objects that an ERROR's longjmp would skip.
 //
-// SIGTERM: from bw_stop (WorkerState::stop_requested) the worker stops for good; any other
-// (pg_terminate_backend, the checkpointer invalidating the slot, a server shutdown) ends this
-// process only, with exit code 1, and the postmaster starts it again, as it does PostgreSQL's own
-// replication workers. Our handler only sets a flag that our loops test; while the slot is being
-// created the waits are PostgreSQL's own (for running transactions, for a table lock), which
-// notice only interrupts, so there SIGTERM is PostgreSQL's die().
+// SIGTERM: see worker_lifecycle.h.
 #include "worker/stream_worker.h"
 
 extern "C" {
@@ -32,10 +27,8 @@ extern "C" {
 #include "replication/slot.h"
 #include "replication/snapbuild.h"
 #include "storage/ipc.h"
-#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "storage/latch.h"
-#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -49,23 +42,20 @@ extern "C" {
 #include "pg_boundary.h"
 #include "produce/kafka_properties.h"
 #include "produce/topic_namer.h"
-#include "worker/autostart.h"
 #include "worker/incremental_snapshot.h"
 #include "worker/kafka_change_sink.h"
 #include "worker/launcher.h"
 #include "worker/settings.h"
+#include "worker/slot_confirmer.h"
 #include "worker/slot_retention.h"
 #include "worker/snapshot_scan.h"
 #include "worker/worker_delivery.h"
+#include "worker/worker_lifecycle.h"
 #include "worker/worker_state.h"
 
 namespace bw {
 
 namespace {
-
-volatile sig_atomic_t got_sigterm = false;
-// Set while nothing of the worker's would survive the process (see the file comment).
-volatile sig_atomic_t sigterm_interrupts = false;
 
 // Owned for the life of the process; see the file comment.
 KafkaSink* kafka = nullptr;
@@ -74,13 +64,9 @@ KafkaChangeSink* sink = nullptr;
 TransactionRecords* transaction_records = nullptr;  // with bottledwater.transaction_topic
 SchemaRegistryClient* registry = nullptr;
 WorkerState* my_state = nullptr;
-// Set when exiting on purpose with a configuration error, so the exit hook keeps state `error`.
-bool exiting_with_config_error = false;
 
 // WAL left after a pass beyond which the worker counts as catching up rather than keeping up.
 constexpr XLogRecPtr kCatchingUpBytes = 16 * 1024 * 1024;
-// How often the slot's confirmed position is written to disk between checkpoints.
-constexpr long kSaveSlotIntervalMs = 1000;
 // How long a clean shutdown waits for Kafka to acknowledge what is in flight.
 constexpr int kShutdownFlushMs = 10000;
 
@@ -90,91 +76,6 @@ XLogReaderRoutine local_wal_routine = {read_local_xlog_page, wal_segment_open, w
 // The plugin hands changes to worker_change_sink, never to these; CreateDecodingContext wants them.
 void no_prepare_write(LogicalDecodingContext*, XLogRecPtr, TransactionId, bool) {}
 void no_write(LogicalDecodingContext*, XLogRecPtr, TransactionId, bool) {}
-
-void handle_sigterm(SIGNAL_ARGS) {
-    int save_errno = errno;
-    got_sigterm = true;
-    if (sigterm_interrupts) die(postgres_signal_arg);
-    SetLatch(MyLatch);
-    errno = save_errno;
-}
-
-// bw_stop sets the flag before it signals, so the flag is visible once SIGTERM has arrived.
-bool stop_asked_by_bw_stop() {
-    return my_state != nullptr && my_state->stop_requested;
-}
-
-void on_worker_exit(int code, Datum) {
-    if (my_state == nullptr) return;
-    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
-    my_state->pid = 0;
-    if (my_state->stop_requested || (code == 0 && !exiting_with_config_error))
-        my_state->phase = WorkerPhase::Stopped;
-    else if (exiting_with_config_error)
-        my_state->phase = WorkerPhase::Error;
-    else
-        my_state->phase = WorkerPhase::Restarting;
-    LWLockRelease(worker_states->lock);
-}
-
-// Whoever held emit_log_hook before this worker installed remember_error: still called.
-emit_log_hook_type previous_emit_log_hook = nullptr;
-
-// An ERROR ends the process before any code of ours runs again: keep its message for bw_status.
-// The FATAL of a stop that bw_stop asked for during slot creation is no error.
-// No lock: the hook may run while the lock is held by this very process, and a torn read of a
-// message is harmless.
-void remember_error(ErrorData* edata) {
-    if (edata->elevel >= ERROR && my_state != nullptr && edata->message != nullptr &&
-        !(edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN && stop_asked_by_bw_stop())) {
-        strlcpy(my_state->last_error, edata->message, sizeof my_state->last_error);
-        strlcpy(my_state->last_error_hint, edata->hint ? edata->hint : "",
-                sizeof my_state->last_error_hint);
-        my_state->last_error_time = GetCurrentTimestamp();
-        my_state->last_error_cleared_time = 0;
-    }
-    if (previous_emit_log_hook != nullptr) previous_emit_log_hook(edata);
-}
-
-// Records the error where bw_status shows it, then leaves for good (not restarted).
-[[noreturn]] void exit_with_config_error(const char* message, const char* hint) {
-    report_worker_error(my_state, message, hint);
-    set_worker_phase(my_state, WorkerPhase::Error);
-    exiting_with_config_error = true;
-    ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" cannot run: %s", my_state->dbname,
-                         message),
-                  hint ? errhint("%s", hint) : 0));
-    proc_exit(0);
-}
-
-// One worker per database: a worker whose database already has a live worker, or that bw_stop
-// removed from the autostart list while it waited to be started, leaves quietly.
-WorkerState* claim_state(const char* dbname) {
-    LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
-    if (!autostart_contains(dbname)) {
-        LWLockRelease(worker_states->lock);
-        return nullptr;
-    }
-    WorkerState* state = find_worker_state(dbname);
-    if (state != nullptr && state->pid != 0) {
-        LWLockRelease(worker_states->lock);
-        ereport(LOG, (errmsg("bottledwater: database \"%s\" already has a worker (pid %d)", dbname,
-                             static_cast<int>(state->pid))));
-        return nullptr;
-    }
-    if (state == nullptr) state = claim_free_worker_state(dbname);
-    if (state == nullptr) {
-        LWLockRelease(worker_states->lock);
-        ereport(ERROR,
-                (errmsg("bottledwater: all %d worker entries are in use", setting_max_workers),
-                 errhint("Raise bottledwater.max_workers (needs a restart).")));
-    }
-    state->pid = MyProcPid;
-    state->phase = WorkerPhase::Starting;
-    state->stop_requested = false;
-    LWLockRelease(worker_states->lock);
-    return state;
-}
 
 const char* output_format_name() {
     return static_cast<WorkerFormat>(setting_output_format) == WorkerFormat::Json ? "json" : "avro";
@@ -291,7 +192,7 @@ void wait_for_all_acknowledged() {
             sink->check_health();
         });
         exit_if_postmaster_died();
-        if (got_sigterm) leave_after_sigterm("the next start takes the snapshot again");
+        if (stop_requested()) leave_after_sigterm("the next start takes the snapshot again");
     }
 }
 
@@ -324,8 +225,8 @@ void create_slot(const char* slot_name) {
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
     // Until the slot persists, the ephemeral slot and the snapshot go with the process.
-    sigterm_interrupts = true;
-    if (got_sigterm) leave_after_sigterm("the next start creates the slot");
+    set_sigterm_interrupts(true);
+    if (stop_requested()) leave_after_sigterm("the next start creates the slot");
 #if PG_VERSION_NUM >= 170000
     // Not a failover slot, and not one synced from a primary.
     ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false, false, false);
@@ -354,7 +255,7 @@ void create_slot(const char* slot_name) {
                         my_state->dbname, static_cast<long long>(kafka->acks().acknowledged()))));
     }
     FreeDecodingContext(ctx);
-    sigterm_interrupts = false;
+    set_sigterm_interrupts(false);
     ReplicationSlotPersist();
     ReplicationSlotRelease();
     CommitTransactionCommand();
@@ -440,38 +341,6 @@ void publish_progress(XLogRecPtr confirmed) {
         my_state->phase = WorkerPhase::Streaming;
     LWLockRelease(worker_states->lock);
 }
-
-class SlotConfirmer {
-public:
-    explicit SlotConfirmer(XLogRecPtr confirmed) : confirmed_(confirmed) {}
-
-    // `decoded_to`: every commit before it has passed through the sink.
-    void confirm(XLogRecPtr decoded_to) {
-        const XLogRecPtr lsn = delivery->confirmable_lsn(decoded_to);
-        if (lsn > confirmed_) {
-            LogicalConfirmReceivedLocation(lsn);
-            // LogicalConfirmReceivedLocation keeps confirmed_flush in memory only.
-            ReplicationSlotMarkDirty();
-            confirmed_ = lsn;
-            dirty_ = true;
-        }
-        const TimestampTz now = GetCurrentTimestamp();
-        if (dirty_ && TimestampDifferenceExceeds(saved_at_, now, kSaveSlotIntervalMs)) save(now);
-    }
-
-    void save(TimestampTz now) {
-        ReplicationSlotSave();
-        saved_at_ = now;
-        dirty_ = false;
-    }
-
-    XLogRecPtr confirmed() const { return confirmed_; }
-
-private:
-    XLogRecPtr confirmed_;
-    bool dirty_ = false;
-    TimestampTz saved_at_ = 0;
-};
 
 void guarded_poll(int timeout_ms) {
     guard_cpp("serving Kafka delivery reports", [&] {
@@ -563,6 +432,8 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
         CreateDecodingContext(InvalidXLogRecPtr, plugin_options(), false, &local_wal_routine,
                               no_prepare_write, no_write, nullptr);
     XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
+    // Whoever sees `streaming` sees the snapshot's counts with it.
+    publish_progress(MyReplicationSlot->data.confirmed_flush);
     set_worker_phase(my_state, WorkerPhase::Streaming);
     ereport(LOG, (errmsg("bottledwater: streaming database \"%s\" from slot \"%s\" at %X/%X",
                          my_state->dbname, slot_name,
@@ -571,7 +442,7 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
 
     // The confirmer lives past a longjmp into the catch block: a static, not a stack object.
     static SlotConfirmer* confirmer = nullptr;
-    confirmer = new SlotConfirmer(MyReplicationSlot->data.confirmed_flush);
+    confirmer = new SlotConfirmer(*delivery, MyReplicationSlot->data.confirmed_flush);
     PG_TRY();
     {
         decode_until_stopped(*confirmer, ctx);
@@ -591,7 +462,7 @@ bool catching_up(LogicalDecodingContext* ctx) {
 
 [[noreturn]] void decode_until_stopped(SlotConfirmer& confirmer, LogicalDecodingContext* ctx) {
     for (;;) {
-        if (got_sigterm) shut_down(confirmer, ctx);
+        if (stop_requested()) shut_down(confirmer, ctx);
         if (ConfigReloadPending) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
@@ -600,7 +471,7 @@ bool catching_up(LogicalDecodingContext* ctx) {
         const XLogRecPtr end_of_wal = GetFlushRecPtr(nullptr);
         delivery->set_catching_up(catching_up(ctx));
         uint64_t records = 0;
-        while (ctx->reader->EndRecPtr < end_of_wal && !got_sigterm) {
+        while (ctx->reader->EndRecPtr < end_of_wal && !stop_requested()) {
             char* errm = nullptr;
             XLogRecord* record = XLogReadRecord(ctx->reader, &errm);
             if (errm) elog(ERROR, "bottledwater: could not read WAL for decoding: %s", errm);
@@ -629,39 +500,6 @@ bool catching_up(LogicalDecodingContext* ctx) {
 
 }  // namespace
 
-bool stop_requested() {
-    return got_sigterm;
-}
-
-[[noreturn]] void leave_after_sigterm(const char* next) {
-    if (stop_asked_by_bw_stop()) {
-        ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" stopped by bw_stop; %s",
-                             my_state->dbname, next)));
-        proc_exit(0);
-    }
-    // The checkpointer terminates the holder of a slot whose WAL it is about to remove.
-    const char* wal_status =
-        slot_retention(my_state->slot_name, GetFlushRecPtr(nullptr)).wal_status;
-    if (wal_status != nullptr && strcmp(wal_status, "unreserved") == 0)
-        report_worker_error(my_state,
-                            "terminated while its slot's WAL was beyond max_slot_wal_keep_size: "
-                            "the checkpointer is invalidating the slot",
-                            "Raise max_slot_wal_keep_size to let a worker lag further behind.");
-    else
-        report_worker_error(my_state,
-                            "terminated by a SIGTERM that bw_stop did not send "
-                            "(pg_terminate_backend, or a server shutdown); it restarts",
-                            "bw_stop stops the worker for good.");
-    ereport(LOG, (errmsg("bottledwater: worker of database \"%s\" terminated without bw_stop; it "
-                         "restarts, and %s",
-                         my_state->dbname, next)));
-    proc_exit(1);
-}
-
-void exit_if_postmaster_died() {
-    if (!PostmasterIsAlive()) proc_exit(1);
-}
-
 }  // namespace bw
 
 using namespace bw;
@@ -672,15 +510,12 @@ PGDLLEXPORT void bw_worker_main(Datum main_arg) {
     char dbname[NAMEDATALEN];
     strlcpy(dbname, MyBgworkerEntry->bgw_extra, sizeof dbname);
 
-    pqsignal(SIGTERM, handle_sigterm);
+    install_sigterm_handler();
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     BackgroundWorkerUnblockSignals();
 
-    my_state = claim_state(dbname);
+    my_state = claim_worker_state(dbname);
     if (my_state == nullptr) proc_exit(0);
-    before_shmem_exit(on_worker_exit, 0);
-    previous_emit_log_hook = emit_log_hook;
-    emit_log_hook = remember_error;
 
     BackgroundWorkerInitializeConnection(dbname, nullptr, 0);
     // The worker is superuser inside a database whose owner may not be: with the database's

@@ -16,7 +16,7 @@ extern "C" {
 #include "deliver/offsets_reader.h"
 #include "produce/kafka_properties.h"
 #include "worker/settings.h"
-#include "worker/stream_worker.h"
+#include "worker/worker_lifecycle.h"
 
 namespace bw {
 

@@ -5,17 +5,13 @@
 
 namespace bw {
 
-// Built on the stack and appended once: a byte at a time, each append checks the capacity.
 void AvroBinaryWriter::write_varint(int64_t value) {
     uint64_t zigzag = (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
-    char bytes[10];  // 64 bits, 7 to a byte
-    size_t length = 0;
     while (zigzag >= 0x80) {
-        bytes[length++] = static_cast<char>((zigzag & 0x7F) | 0x80);
+        out_ += static_cast<char>((zigzag & 0x7F) | 0x80);
         zigzag >>= 7;
     }
-    bytes[length++] = static_cast<char>(zigzag);
-    out_.append(bytes, length);
+    out_ += static_cast<char>(zigzag);
 }
 
 template <typename T>

@@ -28,8 +28,6 @@ constexpr uint16_t kShortWeightSign = 0x0040;
 constexpr uint16_t kShortWeightMask = 0x003F;
 
 constexpr int kDigitsPerWord = 4;  // base 10000
-// 10^18 < 2^63: an integer of at most 18 decimal digits always fits.
-constexpr int kMaxDecimalDigits = 18;
 
 }  // namespace
 
@@ -65,23 +63,31 @@ std::optional<int64_t> numeric_unscaled_int64(Datum value) {
     const int words = static_cast<int>((length - digits_at) / sizeof(int16_t));
 
     // value = sum of digit[i] * 10000^(weight - i); unscaled = value * 10^display_scale, an
-    // integer: the stored digits end at or before the last printed one.
+    // integer: PostgreSQL's digits end in the word that holds the last printed one. In 64
+    // unsigned bits, whose hardware division is many times cheaper than 128-bit arithmetic.
     const int exponent = kDigitsPerWord * (weight - words + 1) + display_scale;
-    if (words * kDigitsPerWord + (exponent > 0 ? exponent : 0) > kMaxDecimalDigits + 4)
-        return std::nullopt;
-    __int128 unscaled = 0;
+    if (exponent < -kDigitsPerWord) return std::nullopt;
+    uint64_t magnitude = 0;
     for (int i = 0; i < words; i++) {
         int16_t digit;
         memcpy(&digit, data + digits_at + i * sizeof digit, sizeof digit);
-        unscaled = unscaled * 10000 + digit;
+        if (digit < 0 || digit >= 10000) return std::nullopt;
+        if (__builtin_mul_overflow(magnitude, 10000u, &magnitude) ||
+            __builtin_add_overflow(magnitude, static_cast<uint64_t>(digit), &magnitude))
+            return std::nullopt;
     }
-    for (int i = 0; i < exponent; i++) unscaled *= 10;
-    for (int i = 0; i > exponent; i--) {
-        if (unscaled % 10 != 0) return std::nullopt;  // not PostgreSQL's form: the text decides
-        unscaled /= 10;
+    for (int i = 0; i < exponent; i++)
+        if (__builtin_mul_overflow(magnitude, 10u, &magnitude)) return std::nullopt;
+    if (exponent < 0) {
+        static constexpr uint64_t kPowersOfTen[] = {1, 10, 100, 1000, 10000};
+        const uint64_t divisor = kPowersOfTen[-exponent];
+        // Digits past the display scale are not PostgreSQL's form: the text decides then.
+        if (magnitude % divisor != 0) return std::nullopt;
+        magnitude /= divisor;
     }
-    if (unscaled > static_cast<__int128>(INT64_MAX)) return std::nullopt;
-    return negative ? -static_cast<int64_t>(unscaled) : static_cast<int64_t>(unscaled);
+    // -2^63 is the one magnitude past INT64_MAX that fits, negated.
+    if (magnitude > static_cast<uint64_t>(INT64_MAX) + (negative ? 1 : 0)) return std::nullopt;
+    return static_cast<int64_t>(negative ? 0 - magnitude : magnitude);
 }
 
 }  // namespace bw

@@ -6,6 +6,9 @@
 
 extern "C" {
 #include "fmgr.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
 }
 
 #include <cstring>

@@ -62,7 +62,29 @@ INSERT INTO structured (k, a, a2) VALUES (4, '{{1,2},{3,4}}', '{x,y}');
 SELECT data FROM pg_logical_slot_get_changes('types', NULL, NULL,
     'format', 'json', 'include_transaction_details', 'false')
  WHERE data LIKE '%"insert"%';
+
+-- A decimal's bytes are read from numeric's stored digits when its unscaled integer fits 63
+-- bits, and from its text otherwise; either way the same bytes. Values of 1 to 19 digits, both
+-- signs, at scales 0, 2, 7 and 40, and the 63-bit bounds and just past them; the digest is the
+-- text path's output, so any value the two paths encode differently changes it.
+CREATE TABLE decimals (k int PRIMARY KEY, s0 numeric(19,0), s2 numeric(20,2),
+                       s7 numeric(30,7), s40 numeric(60,40));
+INSERT INTO decimals
+SELECT i, v, v / 100, v / 10000000, v / ('1' || repeat('0', 40))::numeric
+  FROM (SELECT i, (CASE WHEN i % 2 = 0 THEN 1 ELSE -1 END) *
+                  ((i::numeric * 6364136223846793005 + 1442695040888963407)
+                   % ('1' || repeat('0', 1 + i % 19))::numeric) AS v
+          FROM generate_series(1, 3000) i) AS generated;
+INSERT INTO decimals
+SELECT k, v, v / 100, v / 10000000, v / ('1' || repeat('0', 40))::numeric
+  FROM (VALUES (-1, 9223372036854775807), (-2, -9223372036854775808),
+               (-3, 9223372036854775808), (-4, -9223372036854775809), (-5, 0), (-6, 1))
+       AS bounds(k, v);
+SELECT count(*), md5(string_agg(data, E'\n' ORDER BY n))
+  FROM pg_logical_slot_get_changes('types', NULL, NULL, 'format', 'json',
+                                   'include_transaction_details', 'false')
+       WITH ORDINALITY AS change(lsn, xid, data, n);
 SELECT pg_drop_replication_slot('types');
-DROP TABLE numbers, texts, times, structured, shaped;
+DROP TABLE numbers, texts, times, structured, shaped, decimals;
 DROP TYPE mood, pair;
 DROP DOMAIN positive;

@@ -36,9 +36,12 @@ private:
 
 template <typename Body>
 void guard_cpp(const char* context, Body&& body) {
+    // Set only on failure: an initialiser ("") would zero all of each buffer on every call, and
+    // this runs several times per decoded change.
     char message[1024];
-    char detail[1024] = "";
-    char hint[1024] = "";
+    char detail[1024];
+    char hint[1024];
+    detail[0] = hint[0] = '\0';
     int sqlstate = ERRCODE_INTERNAL_ERROR;
     bool failed = false;
     bool reportable = false;

@@ -22,6 +22,7 @@ extern "C" {
 #include "utils/uuid.h"
 }
 
+#include "decode/numeric_unscaled.h"
 #include "encode/decimal_bytes.h"
 #include "schema/avro_names.h"
 
@@ -335,8 +336,12 @@ void ValueCodec::write_value(RowWriter& writer, Datum value) const {
         case Kind::Float4: writer.write_float(DatumGetFloat4(value)); return;
         case Kind::Float8: writer.write_double(DatumGetFloat8(value)); return;
         case Kind::NumericDecimal: {
-            char* text = OutputFunctionCall(const_cast<FmgrInfo*>(&output_function_), value);
-            std::string bytes = decimal_text_to_unscaled_bytes(text);
+            // Most values fit 63 bits and are read from the stored digits; others as text.
+            const std::optional<int64_t> unscaled = numeric_unscaled_int64(value);
+            std::string bytes =
+                unscaled ? int64_to_unscaled_bytes(*unscaled)
+                         : decimal_text_to_unscaled_bytes(OutputFunctionCall(
+                               const_cast<FmgrInfo*>(&output_function_), value));
             writer.write_bytes(bytes.data(), bytes.size());
             return;
         }

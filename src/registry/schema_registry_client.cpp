@@ -125,14 +125,7 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
     append_json_string(body, avro_schema_json);
     body += '}';
 
-    // Subjects are derived from table names, which may hold characters a URL path cannot.
-    std::unique_ptr<char, decltype(&curl_free)> escaped(
-        curl_easy_escape(curl_->easy.get(), subject.data(), static_cast<int>(subject.size())),
-        curl_free);
-    if (!escaped) throw RegistryError("cannot escape subject \"" + subject + "\"", 0);
-    const std::string path = "/subjects/" + std::string(escaped.get()) + "/versions";
-
-    const Response response = send("POST", path, &body);
+    const Response response = send("POST", versions_path(subject), &body);
     if (response.status >= 400) {
         auto [code, message] = registry_error_of(response.body);
         const std::string answer = " for subject \"" + subject + "\" (HTTP " +
@@ -165,6 +158,47 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
     }
     registered_.emplace(std::move(key), static_cast<int>(id));
     return static_cast<int>(id);
+}
+
+std::string SchemaRegistryClient::versions_path(const std::string& subject) {
+    // Subjects are derived from table names, which may hold characters a URL path cannot.
+    std::unique_ptr<char, decltype(&curl_free)> escaped(
+        curl_easy_escape(curl_->easy.get(), subject.data(), static_cast<int>(subject.size())),
+        curl_free);
+    if (!escaped) throw RegistryError("cannot escape subject \"" + subject + "\"", 0);
+    return "/subjects/" + std::string(escaped.get()) + "/versions";
+}
+
+std::string SchemaRegistryClient::latest_record_name(const std::string& subject) {
+    const Response response = send("GET", versions_path(subject) + "/latest", nullptr);
+    if (response.status == 404) return "";  // no such subject (or no version)
+    if (response.status >= 400) {
+        const std::string what = "schema registry at " + display_url_ +
+                                 " cannot provide the latest schema of subject \"" + subject +
+                                 "\" (HTTP " + std::to_string(response.status) +
+                                 "): " + registry_error_of(response.body).second;
+        if (retryable_status(response.status)) throw RegistryUnavailable(what, response.status);
+        throw RegistryRefused(what, response.status);
+    }
+    try {
+        const JsonFields version = read_top_level_fields(response.body);
+        const auto schema = version.find("schema");
+        if (schema == version.end()) throw MalformedJson("no \"schema\" member");
+        if (schema->second.empty() || schema->second[0] != '{') return "";  // not a record
+        const JsonFields record = read_top_level_fields(schema->second);
+        const auto name = record.find("name");
+        if (name == record.end()) return "";
+        const auto space = record.find("namespace");
+        if (name->second.find('.') != std::string::npos || space == record.end() ||
+            space->second.empty())
+            return name->second;
+        return space->second + "." + name->second;
+    } catch (const MalformedJson& e) {
+        throw RegistryError("schema registry at " + display_url_ +
+                                " answered for the latest schema of subject \"" + subject +
+                                "\" without a schema (" + e.what() + ")",
+                            response.status);
+    }
 }
 
 void SchemaRegistryClient::forget_subject(const std::string& subject) {

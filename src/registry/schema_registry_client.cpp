@@ -170,22 +170,12 @@ std::string SchemaRegistryClient::versions_path(const std::string& subject) {
 }
 
 std::string SchemaRegistryClient::latest_record_name(const std::string& subject) {
-    const Response response = send("GET", versions_path(subject) + "/latest", nullptr);
-    if (response.status == 404) return "";  // no such subject (or no version)
-    if (response.status >= 400) {
-        const std::string what = "schema registry at " + display_url_ +
-                                 " cannot provide the latest schema of subject \"" + subject +
-                                 "\" (HTTP " + std::to_string(response.status) +
-                                 "): " + registry_error_of(response.body).second;
-        if (retryable_status(response.status)) throw RegistryUnavailable(what, response.status);
-        throw RegistryRefused(what, response.status);
-    }
+    const std::optional<std::string> schema = get_schema(
+        versions_path(subject) + "/latest", "the latest schema of subject \"" + subject + "\"",
+        true);
+    if (!schema || schema->empty() || (*schema)[0] != '{') return "";  // none, or no record
     try {
-        const JsonFields version = read_top_level_fields(response.body);
-        const auto schema = version.find("schema");
-        if (schema == version.end()) throw MalformedJson("no \"schema\" member");
-        if (schema->second.empty() || schema->second[0] != '{') return "";  // not a record
-        const JsonFields record = read_top_level_fields(schema->second);
+        const JsonFields record = read_top_level_fields(*schema);
         const auto name = record.find("name");
         if (name == record.end()) return "";
         const auto space = record.find("namespace");
@@ -193,11 +183,8 @@ std::string SchemaRegistryClient::latest_record_name(const std::string& subject)
             space->second.empty())
             return name->second;
         return space->second + "." + name->second;
-    } catch (const MalformedJson& e) {
-        throw RegistryError("schema registry at " + display_url_ +
-                                " answered for the latest schema of subject \"" + subject +
-                                "\" without a schema (" + e.what() + ")",
-                            response.status);
+    } catch (const MalformedJson&) {
+        return "";  // no record it could hold
     }
 }
 
@@ -212,23 +199,32 @@ void SchemaRegistryClient::forget_subject(const std::string& subject) {
 std::string SchemaRegistryClient::fetch_schema(int id) {
     const auto cached = fetched_.find(id);
     if (cached != fetched_.end()) return cached->second;
+    const std::string path = "/schemas/ids/" + std::to_string(id);
+    return fetched_.emplace(id, *get_schema(path, "schema " + std::to_string(id), false))
+        .first->second;
+}
 
-    const Response response = send("GET", "/schemas/ids/" + std::to_string(id), nullptr);
+std::optional<std::string> SchemaRegistryClient::get_schema(const std::string& path,
+                                                            const std::string& what,
+                                                            bool absent_is_none) {
+    const Response response = send("GET", path, nullptr);
+    if (absent_is_none && response.status == 404) return std::nullopt;
     if (response.status >= 400) {
-        const std::string what = "schema registry at " + display_url_ + " cannot provide schema " +
-                                 std::to_string(id) + " (HTTP " + std::to_string(response.status) +
-                                 "): " + registry_error_of(response.body).second;
-        if (retryable_status(response.status)) throw RegistryUnavailable(what, response.status);
-        throw RegistryError(what, response.status);
+        const std::string message = "schema registry at " + display_url_ + " cannot provide " +
+                                    what + " (HTTP " + std::to_string(response.status) +
+                                    "): " + registry_error_of(response.body).second;
+        if (retryable_status(response.status))
+            throw RegistryUnavailable(message, response.status);
+        throw RegistryRefused(message, response.status);
     }
     try {
         const JsonFields fields = read_top_level_fields(response.body);
         const auto found = fields.find("schema");
         if (found == fields.end()) throw MalformedJson("no \"schema\" member");
-        return fetched_.emplace(id, found->second).first->second;
+        return found->second;
     } catch (const MalformedJson& e) {
-        throw RegistryError("schema registry at " + display_url_ + " answered for schema " +
-                                std::to_string(id) + " without a schema (" + e.what() + ")",
+        throw RegistryError("schema registry at " + display_url_ + " answered for " + what +
+                                " without a schema (" + e.what() + ")",
                             response.status);
     }
 }

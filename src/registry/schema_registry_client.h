@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -97,6 +98,10 @@ private:
     };
     Response send(const char* method, const std::string& path, const std::string* body);
     std::string versions_path(const std::string& subject);
+    // The schema text of a GET that answers {"schema": "..."}; nullopt for a 404 when
+    // `absent_is_none`. Any other failure throws, a 5xx as RegistryUnavailable.
+    std::optional<std::string> get_schema(const std::string& path, const std::string& what,
+                                          bool absent_is_none);
 
     SchemaRegistryOptions options_;
     std::string display_url_;  // base_url with any user:password@ removed, for messages

@@ -210,12 +210,13 @@ std::optional<std::string> SchemaRegistryClient::get_schema(const std::string& p
     const Response response = send("GET", path, nullptr);
     if (absent_is_none && response.status == 404) return std::nullopt;
     if (response.status >= 400) {
-        const std::string message = "schema registry at " + display_url_ + " cannot provide " +
-                                    what + " (HTTP " + std::to_string(response.status) +
-                                    "): " + registry_error_of(response.body).second;
+        const std::string registry = "schema registry at " + display_url_;
+        const std::string answer = " reading " + what + " (HTTP " +
+                                   std::to_string(response.status) +
+                                   "): " + registry_error_of(response.body).second;
         if (retryable_status(response.status))
-            throw RegistryUnavailable(message, response.status);
-        throw RegistryRefused(message, response.status);
+            throw RegistryUnavailable(registry + " unavailable" + answer, response.status);
+        throw RegistryRefused(registry + " refused the request" + answer, response.status);
     }
     try {
         const JsonFields fields = read_top_level_fields(response.body);

@@ -102,10 +102,12 @@ private:
     // After each message handed to the producer: serves delivery reports now and then.
     void after_produced();
     void wait_for_queue_space();
+    // ask() of the registry client, in backoff while the registry is unavailable.
     template <typename Ask>
     auto ask_registry(Ask ask);
     int register_schema(const std::string& subject, const std::string& schema_json);
     std::string latest_record_name(const std::string& subject);
+    // The id to frame a registry-framed outbox value with; -1 when it is skipped (on_error).
     int outbox_value_schema_id(const std::string& topic, std::string_view schema_json);
     void leave_if_stop_requested();
     // Shows `backoff` with `reason` and sleeps; end_back_off() restores the working state.

@@ -4,12 +4,16 @@ same database, and their events are compared field by field, in Kafka Connect's 
 schemas.enable=true and without, and in Avro (Debezium through Apicurio's AvroConverter as a
 Confluent-compatible client of the registry; both decoded with the schemas the registry holds,
 whose texts are compared too). Only source's timing and position fields may differ (and the
-version, which is bottledwater's); every other difference fails the test.
+version, which is bottledwater's); every other difference fails the test. A bw_emit() is
+Debezium's op "m" event on both sides: Debezium's carries the logical decoding message as
+bw_emit() wrote it (the payload with topic, key and value) under {"prefix"} as key; ours its value,
+under bw_emit's key.
 """
 
 import base64
 import decimal
 import json
+import re
 import sys
 import tempfile
 import time
@@ -66,13 +70,16 @@ CHANGES = [
     "UPDATE composite_key SET a = 3 WHERE a = 1",
     "DELETE FROM composite_key WHERE a = 2",
     "INSERT INTO composite_key VALUES (4, 'd', 'x', 4)",
+    # An outbox message among a transaction's rows, on the topic Debezium writes messages to.
+    "INSERT INTO composite_key VALUES (5, 'e', 'm', 5); "
+    "SELECT bw_emit('BW_PREFIX.message', 'order-5', '{\"order\": 5}')",
     # Debezium's default skipped.operations=t: neither sends truncates.
     "TRUNCATE full_identity",
     "INSERT INTO full_identity VALUES (9, 'nine', 9)",
 ]
 
 TABLES = ("types", "full_identity", "composite_key")
-TOPICS = TABLES + ("transaction",)
+TOPICS = TABLES + ("transaction", "message")
 # The source fields that say when and where: Debezium's and ours differ by nature.
 TIMING_FIELDS = ("version", "ts_ms", "ts_us", "ts_ns", "sequence", "lsn", "txId")
 
@@ -87,6 +94,19 @@ def as_json(datum):
             return str(value)
         raise TypeError(type(value))
     return json.dumps(datum, default=encode)
+
+
+def outbox_value(content):
+    """The value part of a bw_emit() payload (base64, as both sides show bytes): what our op "m"
+    event carries as its content, of the payload Debezium carries whole."""
+    payload = base64.b64decode(content)
+    parts = []
+    for _ in range(3):
+        length = int.from_bytes(payload[:4], "big")
+        parts.append(payload[4:4 + length])
+        payload = payload[4 + length:]
+    assert payload == b"", "bytes after the value"
+    return base64.b64encode(parts[2]).decode()
 
 
 def normalized(text, prefix):
@@ -105,6 +125,15 @@ def normalized(text, prefix):
         for field in ("ts_ms", "ts_us", "ts_ns"):
             payload.pop(field, None)
     if isinstance(payload, dict) and payload.get("data_collections"):
+        # Debezium names the data collection of a logical decoding message by the Java
+        # object's toString() (LogicalDecodingMessageMonitor$LogicalDecodingMessageId@<hash>, one
+        # object per message), where its identifier() is LOGICAL_DECODING_MESSAGE, which
+        # bottledwater writes.
+        for collection in payload["data_collections"]:
+            collection["data_collection"] = re.sub(
+                r"^io\.debezium\.connector\.postgresql\.LogicalDecodingMessageMonitor"
+                r"\$LogicalDecodingMessageId@[0-9a-f]+$", "LOGICAL_DECODING_MESSAGE",
+                collection["data_collection"])
         # Debezium counts them in a HashMap: its order says nothing.
         payload["data_collections"].sort(key=lambda c: c["data_collection"])
     return doc
@@ -126,7 +155,7 @@ def read_topics(bootstrap, prefix, quiet=4.0, timeout=180.0, expect=None):
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "topic.metadata.refresh.interval.ms": 1000})
     consumer.subscribe([f"{prefix}.public.{table}" for table in TABLES] +
-                       [f"{prefix}.transaction"])
+                       [f"{prefix}.transaction", f"{prefix}.message"])
     got = {topic: [] for topic in TOPICS}
     seen = set()
     deadline = time.monotonic() + timeout
@@ -237,17 +266,18 @@ def registered_schema(registry_url, subject, prefix):
 
 
 def compare_registered_schemas(registry_url, bw_prefix, dbz_prefix, decoder):
-    """Each topic's key and value schema is Debezium's, to the character, and no two subjects
-    share an id."""
-    for topic in (*(f"public.{table}" for table in TABLES), "transaction"):
-        for part in ("key", "value"):
+    """Each topic's key and value schema is Debezium's, to the character (an outbox message's
+    key is bw_emit's, unframed: its topic has a value subject only), and no two subjects share
+    an id."""
+    for topic in (*(f"public.{table}" for table in TABLES), "transaction", "message"):
+        for part in ("value",) if topic == "message" else ("key", "value"):
             ours = registered_schema(registry_url, f"{bw_prefix}.{topic}-{part}", bw_prefix)
             theirs = registered_schema(registry_url, f"{dbz_prefix}.{topic}-{part}", dbz_prefix)
             assert ours == theirs, (f"{topic} {part} schema: "
                                     f"{first_difference(json.loads(ours), json.loads(theirs))}")
     ids = [i for subject, seen in decoder.ids.items() if subject.startswith(bw_prefix)
            for i in seen]
-    assert len(ids) == len(set(ids)) == 2 * len(TOPICS), decoder.ids
+    assert len(ids) == len(set(ids)) == 2 * len(TOPICS) - 1, decoder.ids
 
 
 @pytest.mark.parametrize("form", list(FORMS))
@@ -282,22 +312,33 @@ def test_events_equal_debeziums(dev_env, pg, pg_connect, connect_worker, registr
             time.sleep(0.5)
         time.sleep(3)  # Debezium acquires the slot before it has finished the snapshot
         for statement in CHANGES:
-            conn.execute(statement)
+            conn.execute(statement.replace("BW_PREFIX", bw_prefix))
         dbz = read_topics(dev_env["BW_KAFKA_BOOTSTRAP"], dbz_prefix,
-                          expect={"types": 6, "full_identity": 7, "composite_key": 8,
-                                  "transaction": 2 * len(CHANGES)})
+                          expect={"types": 6, "full_identity": 7, "composite_key": 9,
+                                  "transaction": 2 * len(CHANGES), "message": 1})
         connect_worker.check_connector(f"dbz-{tag}")
         bw = read_topics(dev_env["BW_KAFKA_BOOTSTRAP"], bw_prefix,
                          expect={t: len(dbz[t]) for t in TOPICS})
         decoder = Decoder(registry_url, avro)
+        # The op "m" events' keys, and what each carries as content (see outbox_value).
+        assert [k for k, _, _ in bw["message"]] == [b"order-5"]
+        keys = [normalized(decoder.text(f"{dbz_prefix}.message", "key", k), dbz_prefix)
+                for k, _, _ in dbz["message"]]
+        assert [key.get("payload", key) for key in keys] == [{"prefix": "bottledwater.outbox"}]
+        bw["message"] = [(None, v, h) for _, v, h in bw["message"]]
+        dbz["message"] = [(None, v, h) for _, v, h in dbz["message"]]
         for table in TOPICS:
             def decoded(messages, prefix):
-                topic = f"{prefix}.{table}" if table == "transaction" else \
+                topic = f"{prefix}.{table}" if table in ("transaction", "message") else \
                     f"{prefix}.public.{table}"
                 return [(normalized(decoder.text(topic, "key", k), prefix),
                          normalized(decoder.text(topic, "value", v), prefix), h)
                         for k, v, h in messages]
             ours, theirs = decoded(bw[table], bw_prefix), decoded(dbz[table], dbz_prefix)
+            if table == "message":
+                for _, value, _ in theirs:
+                    message = value.get("payload", value)["message"]
+                    message["content"] = outbox_value(message["content"])
             assert len(ours) == len(theirs), (table, len(ours), len(theirs))
             for i, (mine, debeziums) in enumerate(zip(ours, theirs)):
                 assert mine == debeziums, (

@@ -102,7 +102,7 @@ AvroTypePtr message_record() {
     auto block = connect_record("io.debezium.connector.postgresql.Message");
     block->fields = {{"prefix", optional_type(primitive(AvroKind::String))},
                      {"content", optional_type(primitive(AvroKind::Bytes))}};
-    auto record = connect_record("io.debezium.connector.postgresql.MessageValue");
+    auto record = connect_record(kMessageValueRecord);
     record->fields = {{"op", primitive(AvroKind::String)},
                       {"ts_ms", optional_type(primitive(AvroKind::Long))},
                       {"source", source_record()},
@@ -124,8 +124,11 @@ DebeziumEnvelope::DebeziumEnvelope(EnvelopeConfig config)
       config_(std::move(config)),
       envelope_(envelope_record("", primitive(AvroKind::Null))),
       message_(message_record()),
-      message_schema_json_(render_connect_schema(*message_)),
-      writer_(make_writer()) {}
+      message_schema_json_(config_.json ? render_connect_schema(*message_)
+                                        : render_connect_avro_schema(*message_)),
+      writer_(make_writer()) {
+    if (!config_.json) check_schema_json(message_schema_json_);
+}
 
 std::unique_ptr<RowWriter> DebeziumEnvelope::make_writer() const {
     if (config_.json) return std::make_unique<ConnectJsonWriter>();
@@ -327,15 +330,15 @@ void DebeziumEnvelope::key_moved(const ChangeOrigin& origin, const std::string& 
 }
 
 // Debezium's op "m" value, routed as bw_emit() asked: its topic and its key as given (not
-// Debezium's <topic.prefix>.message topic and {prefix} key), the value's bytes as the message's
-// content under our prefix. A null value stays a tombstone, for compacted topics.
-// XXX in Avro the value goes as bw_emit() gave it, as under the row envelope: an op "m" value
-// would need its schema registered under the outbox topic's subject, which is not built.
+// Debezium's <topic.prefix>.message topic and {prefix} key, which would put every message of a
+// topic under one key), the value's bytes as the message's content under our prefix. A null
+// value stays a tombstone, for compacted topics. In Avro the sink registers the value's schema
+// under the topic's subject.
 void DebeziumEnvelope::outbox_message(OutboxMessage message, const TransactionInfo& txn,
                                       uint64_t lsn, ChangeSink& sink) {
     note_transaction(txn);
     message.order = order_.next(kOutboxCollection, lsn);
-    if (!message.value || !config_.json) return sink.outbox_message(message);
+    if (!message.value) return sink.outbox_message(message);
     RowWriter& w = *writer_;
     const auto& fields = message_->fields;
     w.reset();
@@ -359,6 +362,7 @@ void DebeziumEnvelope::outbox_message(OutboxMessage message, const TransactionIn
     w.end_record();
     const std::string* value = framed(message_schema_json_, &w.bytes(), framed_value_);
     message.value = *value;
+    if (!config_.json) message.value_schema_json = message_schema_json_;
     sink.outbox_message(message);
 }
 

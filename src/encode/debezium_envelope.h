@@ -13,6 +13,9 @@
 
 namespace bw {
 
+// The record of Debezium's logical decoding message event (op "m"), a bw_emit() in Avro.
+inline constexpr char kMessageValueRecord[] = "io.debezium.connector.postgresql.MessageValue";
+
 class DebeziumEnvelope final : public ChangeEnvelope {
 public:
     explicit DebeziumEnvelope(EnvelopeConfig config);
@@ -48,7 +51,7 @@ private:
     EnvelopeConfig config_;
     AvroTypePtr envelope_;  // with a placeholder row type: writers read field names only
     AvroTypePtr message_;   // the op "m" value
-    std::string message_schema_json_;
+    std::string message_schema_json_;  // Connect's JSON schema, or in Avro as registered
     std::unique_ptr<RowWriter> writer_;
     std::string framed_key_;
     std::string framed_value_;

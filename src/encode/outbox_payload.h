@@ -19,7 +19,11 @@ struct OutboxMessage {
     std::string_view topic;
     std::optional<std::string_view> key;
     std::optional<std::string_view> value;
-    EventOrder order;  // set by the envelope, not part of the payload
+    // Set by the envelope, not part of the payload: the event's place in its transaction, and
+    // the Avro schema the value is of, registered under <topic>-value (empty: the value goes
+    // as it is, never registry-framed).
+    EventOrder order;
+    std::string_view value_schema_json;
 };
 
 // The payload is not one bw_emit() writes (someone called pg_logical_emit_message with our

@@ -125,14 +125,7 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
     append_json_string(body, avro_schema_json);
     body += '}';
 
-    // Subjects are derived from table names, which may hold characters a URL path cannot.
-    std::unique_ptr<char, decltype(&curl_free)> escaped(
-        curl_easy_escape(curl_->easy.get(), subject.data(), static_cast<int>(subject.size())),
-        curl_free);
-    if (!escaped) throw RegistryError("cannot escape subject \"" + subject + "\"", 0);
-    const std::string path = "/subjects/" + std::string(escaped.get()) + "/versions";
-
-    const Response response = send("POST", path, &body);
+    const Response response = send("POST", versions_path(subject), &body);
     if (response.status >= 400) {
         auto [code, message] = registry_error_of(response.body);
         const std::string answer = " for subject \"" + subject + "\" (HTTP " +
@@ -167,6 +160,34 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
     return static_cast<int>(id);
 }
 
+std::string SchemaRegistryClient::versions_path(const std::string& subject) {
+    // Subjects are derived from table names, which may hold characters a URL path cannot.
+    std::unique_ptr<char, decltype(&curl_free)> escaped(
+        curl_easy_escape(curl_->easy.get(), subject.data(), static_cast<int>(subject.size())),
+        curl_free);
+    if (!escaped) throw RegistryError("cannot escape subject \"" + subject + "\"", 0);
+    return "/subjects/" + std::string(escaped.get()) + "/versions";
+}
+
+std::string SchemaRegistryClient::latest_record_name(const std::string& subject) {
+    const std::optional<std::string> schema = get_schema(
+        versions_path(subject) + "/latest", "the latest schema of subject \"" + subject + "\"",
+        true);
+    if (!schema || schema->empty() || (*schema)[0] != '{') return "";  // none, or no record
+    try {
+        const JsonFields record = read_top_level_fields(*schema);
+        const auto name = record.find("name");
+        if (name == record.end()) return "";
+        const auto space = record.find("namespace");
+        if (name->second.find('.') != std::string::npos || space == record.end() ||
+            space->second.empty())
+            return name->second;
+        return space->second + "." + name->second;
+    } catch (const MalformedJson&) {
+        return "";  // no record it could hold
+    }
+}
+
 void SchemaRegistryClient::forget_subject(const std::string& subject) {
     // Ordered by subject first, so its registrations are one range.
     auto first = registered_.lower_bound({subject, std::string()});
@@ -178,23 +199,33 @@ void SchemaRegistryClient::forget_subject(const std::string& subject) {
 std::string SchemaRegistryClient::fetch_schema(int id) {
     const auto cached = fetched_.find(id);
     if (cached != fetched_.end()) return cached->second;
+    const std::string path = "/schemas/ids/" + std::to_string(id);
+    return fetched_.emplace(id, *get_schema(path, "schema " + std::to_string(id), false))
+        .first->second;
+}
 
-    const Response response = send("GET", "/schemas/ids/" + std::to_string(id), nullptr);
+std::optional<std::string> SchemaRegistryClient::get_schema(const std::string& path,
+                                                            const std::string& what,
+                                                            bool absent_is_none) {
+    const Response response = send("GET", path, nullptr);
+    if (absent_is_none && response.status == 404) return std::nullopt;
     if (response.status >= 400) {
-        const std::string what = "schema registry at " + display_url_ + " cannot provide schema " +
-                                 std::to_string(id) + " (HTTP " + std::to_string(response.status) +
-                                 "): " + registry_error_of(response.body).second;
-        if (retryable_status(response.status)) throw RegistryUnavailable(what, response.status);
-        throw RegistryError(what, response.status);
+        const std::string registry = "schema registry at " + display_url_;
+        const std::string answer = " reading " + what + " (HTTP " +
+                                   std::to_string(response.status) +
+                                   "): " + registry_error_of(response.body).second;
+        if (retryable_status(response.status))
+            throw RegistryUnavailable(registry + " unavailable" + answer, response.status);
+        throw RegistryRefused(registry + " refused the request" + answer, response.status);
     }
     try {
         const JsonFields fields = read_top_level_fields(response.body);
         const auto found = fields.find("schema");
         if (found == fields.end()) throw MalformedJson("no \"schema\" member");
-        return fetched_.emplace(id, found->second).first->second;
+        return found->second;
     } catch (const MalformedJson& e) {
-        throw RegistryError("schema registry at " + display_url_ + " answered for schema " +
-                                std::to_string(id) + " without a schema (" + e.what() + ")",
+        throw RegistryError("schema registry at " + display_url_ + " answered for " + what +
+                                " without a schema (" + e.what() + ")",
                             response.status);
     }
 }

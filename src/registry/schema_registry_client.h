@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -75,6 +76,9 @@ public:
     // Returns the schema's id under the subject. The registry answers an identical registration
     // with the same id, so (subject, text) pairs seen before are answered from memory.
     int register_schema(const std::string& subject, const std::string& avro_schema_json);
+    // The full name of the record the subject's latest version holds; "" when the subject has
+    // none, or its latest schema is no named record. Always asks the registry.
+    std::string latest_record_name(const std::string& subject);
     // Schemas are immutable under their id, so fetched ones are remembered too.
     std::string fetch_schema(int id);
 
@@ -93,6 +97,11 @@ private:
         std::string body;
     };
     Response send(const char* method, const std::string& path, const std::string* body);
+    std::string versions_path(const std::string& subject);
+    // The schema text of a GET that answers {"schema": "..."}; nullopt for a 404 when
+    // `absent_is_none`. Any other failure throws, a 5xx as RegistryUnavailable.
+    std::optional<std::string> get_schema(const std::string& path, const std::string& what,
+                                          bool absent_is_none);
 
     SchemaRegistryOptions options_;
     std::string display_url_;  // base_url with any user:password@ removed, for messages

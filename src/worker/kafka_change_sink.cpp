@@ -12,6 +12,7 @@ extern "C" {
 }
 
 #include "encode/avro_binary_text.h"
+#include "encode/debezium_envelope.h"
 #include "encode/outbox_payload.h"
 #include "encode/row_buffer.h"
 #include "pg_boundary.h"
@@ -39,6 +40,12 @@ constexpr int kQuietFullRounds = 20;
 constexpr uint32_t kTransactionTopicOwner = 0;
 // How much of a key a message shows.
 constexpr size_t kKeyShownBytes = 200;
+
+const char kOwnTopicHint[] =
+    "Each table needs a topic of its own: rename one of the tables, or stream them from "
+    "databases with different bottledwater.topic_prefix values; the transaction topic "
+    "(bottledwater.transaction_topic) and the topics bw_emit() writes under the debezium "
+    "envelope in Avro are no table's either.";
 
 const char kRaiseLimitsHint[] =
     "Raise message.max.bytes in bottledwater.kafka_config, together with the broker's "
@@ -119,11 +126,8 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
     try {
         owners_.claim(table.relid, table.qualified_name, entry.topic);
     } catch (const TopicCollision& e) {
-        throw ReportableError(
-            ERRCODE_DUPLICATE_OBJECT, std::string("bottledwater: ") + e.what(), "",
-            "Each table needs a topic of its own: rename one of the tables, or stream them "
-            "from databases with different bottledwater.topic_prefix values; the transaction "
-            "topic (bottledwater.transaction_topic) is no table's either.");
+        throw ReportableError(ERRCODE_DUPLICATE_OBJECT, std::string("bottledwater: ") + e.what(),
+                              "", kOwnTopicHint);
     }
     if (registry_ != nullptr) register_schemas(table, entry);
     return topics_.emplace(table.relid, std::move(entry)).first->second;
@@ -186,10 +190,18 @@ bool KafkaChangeSink::judge_failed_delivery(const DeliveryFailure& failure, std:
 // says nothing about the schema and would skip every table, so RegistryRefused always stops
 // the worker.
 void KafkaChangeSink::register_schemas(const TableDescription& table, TableTopic& entry) {
+    const std::string value_subject = entry.topic + "-value";
+    if (latest_record_name(value_subject) == kMessageValueRecord)
+        throw ReportableError(ERRCODE_DUPLICATE_OBJECT,
+                              "bottledwater: table \"" + table.qualified_name +
+                                  "\" would be written to topic \"" + entry.topic +
+                                  "\", whose subject \"" + value_subject +
+                                  "\" holds the outbox messages bw_emit() wrote there",
+                              "", kOwnTopicHint);
     try {
         if (!table.key_schema_json.empty())
             entry.key_schema_id = register_schema(entry.topic + "-key", table.key_schema_json);
-        entry.value_schema_id = register_schema(entry.topic + "-value", table.value_schema_json);
+        entry.value_schema_id = register_schema(value_subject, table.value_schema_json);
     } catch (const SchemaRejected& e) {
         if (!on_error_skips_table(table.qualified_name, e.what(), Skipped::UntilSchemaChanges))
             throw;
@@ -217,27 +229,29 @@ bool KafkaChangeSink::on_error_skips_table(const std::string& table, const std::
 }
 
 // An unreachable or failing registry (connection refused, timeout, 5xx) holds decoding in
-// backoff until it answers; a schema it rejects is an error for the caller.
-int KafkaChangeSink::register_schema(const std::string& subject, const std::string& schema_json) {
+// backoff until it answers; any other answer (a schema it rejects) is the caller's.
+template <typename Ask>
+auto KafkaChangeSink::ask_registry(Ask ask) {
     for (;;) {
         char failure[512] = "";
-        int id = -1;
+        std::optional<decltype(ask())> answer;
         try {
-            id = registry_->register_schema(subject, schema_json);
+            answer = ask();
         } catch (const RegistryUnavailable& e) {
             strlcpy(failure, e.what(), sizeof failure);
         }
-        if (failure[0] == '\0') {
+        if (answer) {
             end_back_off();
             if (registry_was_down_) {
                 // The registry may have lost what it held while it was away (an in-memory one,
                 // one restored from a backup): every other table asks for its ids again.
                 registry_->forget();
                 topics_.clear();
+                outbox_value_ids_.clear();
                 transaction_key_schema_id_ = transaction_value_schema_id_ = -1;
                 registry_was_down_ = false;
             }
-            return id;
+            return std::move(*answer);
         }
         registry_was_down_ = true;
         kafka_.poll(0);  // keep serving delivery reports while waiting
@@ -245,6 +259,14 @@ int KafkaChangeSink::register_schema(const std::string& subject, const std::stri
         leave_if_stop_requested();
         back_off(failure, kRegistryRetryMs);
     }
+}
+
+int KafkaChangeSink::register_schema(const std::string& subject, const std::string& schema_json) {
+    return ask_registry([&] { return registry_->register_schema(subject, schema_json); });
+}
+
+std::string KafkaChangeSink::latest_record_name(const std::string& subject) {
+    return ask_registry([&] { return registry_->latest_record_name(subject); });
 }
 
 void KafkaChangeSink::change(const EncodedChange& change) {
@@ -421,20 +443,62 @@ void KafkaChangeSink::end_back_off() {
     backing_off_ = false;
 }
 
-// Validated by bw_emit() and again when decoded, so the topic is legal. Outbox messages of
-// another table's topic are not refused: bw_emit() is for trusted roles (see README).
+// Validated by bw_emit() and again when decoded, so the topic is legal. Outbox messages as
+// given may go to another table's topic: bw_emit() is for trusted roles (see README). A value
+// with a schema (the debezium envelope's op "m" in Avro) is framed with its id under
+// <topic>-value, as a table's; its key goes as given.
 void KafkaChangeSink::outbox_message(const OutboxMessage& message) {
     if (current_skipped_) return;
     count_event(kOutboxCollection, message.order);
     const MessageHeaders& headers =
         setting_message_headers ? headers_.next_outbox_message(message.order) : kNoHeaders;
     const std::string topic(message.topic);
-    produce_or_refuse(topic, topic, Skipped::OneOutboxMessage, message.key, message.value, headers,
+    std::optional<std::string_view> value = message.value;
+    if (registry_ != nullptr && value && !message.value_schema_json.empty()) {
+        const int id = outbox_value_schema_id(topic, message.value_schema_json);
+        if (id < 0) {
+            ++skipped_;
+            return;
+        }
+        confluent_frame_into(framed_value_, id, *value);
+        value = framed_value_;
+    }
+    produce_or_refuse(topic, topic, Skipped::OneOutboxMessage, message.key, value, headers,
                       current_, [&] {
         return "the outbox message to topic \"" + std::string(message.topic) + "\", " +
                (message.key ? "key " + shortened(std::string(*message.key)) : "null key");
     });
+    clear_row_buffer(framed_value_);
     after_produced();
+}
+
+// One subject, one kind of record: an op "m" schema goes under no subject that holds another
+// record (a table's topic, the transaction topic), and no table's schema under one that holds
+// it (register_schemas). The registry says, so that holds across restarts. Either refusal, and
+// a schema the registry rejects, follow on_error for this message: -1 when it is skipped.
+int KafkaChangeSink::outbox_value_schema_id(const std::string& topic,
+                                            std::string_view schema_json) {
+    const auto known = outbox_value_ids_.find(topic);
+    if (known != outbox_value_ids_.end()) return known->second;
+    const std::string subject = topic + "-value";
+    const std::string held = latest_record_name(subject);
+    if (!held.empty() && held != kMessageValueRecord) {
+        const std::string refusal = "subject \"" + subject + "\" holds " + held +
+                                    " records, so topic \"" + topic +
+                                    "\" takes no outbox message of schema " +
+                                    kMessageValueRecord;
+        if (!on_error_skips_table(topic, refusal, Skipped::OneOutboxMessage))
+            throw ReportableError(ERRCODE_DUPLICATE_OBJECT, "bottledwater: " + refusal, "",
+                                  kOwnTopicHint);
+        return -1;
+    }
+    try {
+        const int id = register_schema(subject, std::string(schema_json));
+        return outbox_value_ids_.emplace(topic, id).first->second;
+    } catch (const SchemaRejected& e) {
+        if (!on_error_skips_table(topic, e.what(), Skipped::OneOutboxMessage)) throw;
+        return -1;
+    }
 }
 
 // A truncate the envelope sends nothing for still opens the transaction's metadata, as

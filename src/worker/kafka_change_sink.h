@@ -39,7 +39,8 @@ public:
     // a null value, and the header bw.op = truncate whether or not message_headers is on. None
     // for a truncate the envelope sends no message for.
     void truncate(const EncodedChange& change) override;
-    // To the topic bw_emit() named, with its key and value as given, never registry-framed.
+    // To the topic bw_emit() named, with its key and value as given; a value the envelope gave
+    // a schema is registry-framed (the debezium envelope's op "m" in Avro).
     void outbox_message(const OutboxMessage& message) override;
     // Opens the transaction's BEGIN, as Debezium does for the TRUNCATE it skips.
     void commit_transaction(const TransactionInfo& txn) override;
@@ -101,7 +102,13 @@ private:
     // After each message handed to the producer: serves delivery reports now and then.
     void after_produced();
     void wait_for_queue_space();
+    // ask() of the registry client, in backoff while the registry is unavailable.
+    template <typename Ask>
+    auto ask_registry(Ask ask);
     int register_schema(const std::string& subject, const std::string& schema_json);
+    std::string latest_record_name(const std::string& subject);
+    // The id to frame a registry-framed outbox value with; -1 when it is skipped (on_error).
+    int outbox_value_schema_id(const std::string& topic, std::string_view schema_json);
     void leave_if_stop_requested();
     // Shows `backoff` with `reason` and sleeps; end_back_off() restores the working state.
     void back_off(const char* reason, long wait_ms);
@@ -119,6 +126,9 @@ private:
     const TransactionInfo* txn_ = nullptr;  // the plugin's, valid until its commit
     std::unordered_map<uint32_t, TableTopic> topics_;  // by relation OID, this schema version
     TopicOwners owners_;
+    // The schema id of each topic's registry-framed outbox messages: one entry per topic
+    // bw_emit() names, for the worker's life.
+    std::unordered_map<std::string, int> outbox_value_ids_;
     EventHeaders headers_;
     MessageHeaders envelope_headers_;
     bool in_snapshot_ = false;

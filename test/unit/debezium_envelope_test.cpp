@@ -31,9 +31,20 @@ public:
                             std::string(change.value)});
     }
     void truncate(const EncodedChange&) override {}
-    void outbox_message(const OutboxMessage&) override {}
+    void outbox_message(const OutboxMessage& message) override {
+        outbox.push_back({std::string(message.topic), message.key ? std::string(*message.key) : "",
+                          message.value.has_value(),
+                          message.value ? std::string(*message.value) : "",
+                          std::string(message.value_schema_json)});
+    }
     void commit_transaction(const TransactionInfo&) override {}
     std::vector<Message> messages;
+    struct Outbox {
+        std::string topic, key;
+        bool has_value;
+        std::string value, value_schema_json;
+    };
+    std::vector<Outbox> outbox;
 };
 
 bool starts_with(const std::string& text, const std::string& prefix) {
@@ -232,6 +243,39 @@ TEST(DebeziumEnvelope, AvroEventsReadBackWithTheirSchemas) {
         std::string::npos)
         << value;
     EXPECT_FALSE(f.sink.messages[1].has_value);
+}
+
+// In Avro a bw_emit() value is Debezium's op "m" event, of the schema the sink registers under
+// the topic's subject; the key is bw_emit's, a null value still a tombstone without a schema.
+TEST(DebeziumEnvelope, AvroOutboxMessageIsTheOpMEventWithItsSchema) {
+    Fixture f(false, false);
+    OutboxMessage message;
+    message.topic = "orders.events";
+    message.key = std::string_view("k1");
+    message.value = std::string_view("{\"order\": 1}");
+    f.envelope->outbox_message(message, f.txn, 95, f.sink);
+    message.value = std::nullopt;
+    f.envelope->outbox_message(message, f.txn, 96, f.sink);
+    ASSERT_EQ(f.sink.outbox.size(), 2u);
+    const auto& event = f.sink.outbox[0];
+    EXPECT_EQ(event.topic, "orders.events");
+    EXPECT_EQ(event.key, "k1");
+    EXPECT_TRUE(starts_with(event.value_schema_json,
+                            R"({"type":"record","name":"MessageValue","namespace":)"
+                            R"("io.debezium.connector.postgresql","fields":[)"
+                            R"({"name":"op","type":"string"},)"))
+        << event.value_schema_json;
+    const std::string value = avro_binary_as_json(event.value_schema_json, event.value);
+    EXPECT_TRUE(starts_with(value, R"({"op": "m", "ts_ms": {"long": )")) << value;
+    EXPECT_NE(value.find(R"("schema": "", "table": "", "txId": {"long": 7}, "lsn": {"long": 95})"),
+              std::string::npos)
+        << value;
+    EXPECT_NE(value.find(R"("message": {"prefix": {"string": "bottledwater.outbox"}, )"
+                         R"("content": {"bytes": "{\"order\": 1}"}}})"),
+              std::string::npos)
+        << value;
+    EXPECT_FALSE(f.sink.outbox[1].has_value);
+    EXPECT_EQ(f.sink.outbox[1].value_schema_json, "");
 }
 
 // Avro names allow no '-' or space: each part of the record names is mapped as column names are.

@@ -292,5 +292,32 @@ TEST(SchemaRegistryClient, UnknownSchemaIdIsNotRetryable) {
     }
 }
 
+TEST(SchemaRegistryClient, NamesTheRecordOfASubjectsLatestVersion) {
+    CannedHttpServer server(
+        {{200, R"({"subject":"t-value","version":3,"id":9,)"
+               R"("schema":"{\"type\":\"record\",\"name\":\"MessageValue\",)"
+               R"(\"namespace\":\"io.debezium\",\"fields\":[]}"})"},
+         {200, R"({"id":9,"schema":"{\"type\":\"record\",\"name\":\"a.b.Envelope\",)"
+               R"(\"namespace\":\"x\",\"fields\":[]}"})"},
+         {200, R"({"id":9,"schema":"\"string\""})"},
+         {404, R"({"error_code":40401,"message":"Subject not found"})"}});
+    SchemaRegistryClient client(options_for(server.url()));
+    EXPECT_EQ(client.latest_record_name("odd name-value"), "io.debezium.MessageValue");
+    EXPECT_EQ(client.latest_record_name("t-value"), "a.b.Envelope");  // a full name is whole
+    EXPECT_EQ(client.latest_record_name("t-value"), "");              // no record
+    EXPECT_EQ(client.latest_record_name("t-value"), "");              // no subject
+    const auto requests = server.requests();
+    ASSERT_EQ(requests.size(), 4u);  // never from memory
+    EXPECT_EQ(requests[0].head.rfind("GET /subjects/odd%20name-value/versions/latest HTTP/1.1", 0),
+              0u);
+}
+
+TEST(SchemaRegistryClient, LatestVersionOfAnUnreachableRegistryIsRetryable) {
+    CannedHttpServer server({{503, "<html>busy</html>"}, {401, "no"}});
+    SchemaRegistryClient client(options_for(server.url()));
+    EXPECT_THROW(client.latest_record_name("t-value"), RegistryUnavailable);
+    EXPECT_THROW(client.latest_record_name("t-value"), RegistryRefused);
+}
+
 }  // namespace
 }  // namespace bw

@@ -111,8 +111,7 @@ def outbox_value(content):
 
 def normalized(text, prefix):
     """A key or value as JSON, with the topic prefix replaced and the fields that may differ
-    left out: source's timing and position, the envelope's processing time, and Debezium's
-    first/last markers on snapshot rows (bottledwater marks every snapshot row "true")."""
+    left out: source's timing and position, and the envelope's processing time."""
     if text is None:
         return None
     doc = json.loads(text.replace(prefix, "PREFIX"))
@@ -120,8 +119,6 @@ def normalized(text, prefix):
     if isinstance(payload, dict) and "source" in payload:
         for field in TIMING_FIELDS:
             payload["source"].pop(field, None)
-        if payload["source"].get("snapshot") not in (None, "false"):
-            payload["source"]["snapshot"] = "true"
         for field in ("ts_ms", "ts_us", "ts_ns"):
             payload.pop(field, None)
     if isinstance(payload, dict) and payload.get("data_collections"):
@@ -299,6 +296,9 @@ def test_events_equal_debeziums(dev_env, pg, pg_connect, connect_worker, registr
             "database.dbname": name, "topic.prefix": dbz_prefix, "plugin.name": "pgoutput",
             "slot.name": f"dbz_{tag}", "publication.name": "dbz_pub",
             "publication.autocreate.mode": "disabled", "snapshot.mode": "initial",
+            # The extension's own table (bookkeeping bottledwater never captures) would be
+            # Debezium's first table, and its snapshot markers count tables, empty ones too.
+            "table.exclude.list": "public.bw_snapshot_progress",
             "decimal.handling.mode": "precise", "time.precision.mode": "adaptive",
             "tombstones.on.delete": "true", "provide.transaction.metadata": "true",
             **converter})

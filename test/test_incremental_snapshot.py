@@ -365,8 +365,9 @@ def debezium_id(message):
 
 def test_chunk_rows_are_snapshot_reads_under_the_debezium_envelope(bw_db, pg, pg_connect,
                                                                   consumer_factory):
-    """Chunk rows are `op: r` with source.snapshot set and the bw.op = snapshot header, at the
-    schema version the stream gives the same schema; streamed changes stay c, u and d."""
+    """Chunk rows are `op: r` with source.snapshot "incremental", as Debezium's incremental
+    snapshot rows, and the bw.op = snapshot header, at the schema version the stream gives the
+    same schema; streamed changes stay c, u and d."""
     db = bw_db["conn"]
     db.execute("CREATE TABLE t (id int PRIMARY KEY, v int)")
     db.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 250) g")
@@ -394,8 +395,7 @@ def test_chunk_rows_are_snapshot_reads_under_the_debezium_envelope(bw_db, pg, pg
     assert sorted(debezium_id(m) for m in chunk_rows) == list(range(1, 251)) + [1002]
     for m in chunk_rows:
         payload = debezium_payload(m)
-        assert payload["op"] == "r" and payload["source"]["snapshot"] not in (None, "false"), \
-            payload
+        assert payload["op"] == "r" and payload["source"]["snapshot"] == "incremental", payload
         assert payload["before"] is None and payload["after"]["id"] == debezium_id(m)
         assert header(m, "bw.op") == "snapshot" and header(m, "bw.schema_version") == "2", \
             m.headers()

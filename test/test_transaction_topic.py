@@ -2,7 +2,7 @@
 transactions from the BEGIN and END records and finds each complete; under the debezium envelope
 each event's transaction block says the same, and a bw_emit() is Debezium's op "m" event; in Avro
 the records are registered like every topic's; a table whose topic is the transaction topic is
-refused."""
+refused, and so is a transaction topic that is the offsets topic."""
 
 import base64
 import json
@@ -202,6 +202,22 @@ def test_a_table_whose_topic_is_the_transaction_topic_is_refused(bw_db, pg):  # 
     db.execute("INSERT INTO transaction VALUES (1)")
     wait_for(lambda: "transaction topic" in (status(db, bw_db["name"])["last_error"] or ""),
              60, "the collision reported")
+
+
+@pytest.mark.parametrize("transaction_topic", ["bw_offsets_x", "bw.offsets.x"])
+def test_the_offsets_topic_is_no_transaction_topic(bw_db, pg, transaction_topic):  # noqa: F811
+    """The offsets topic, or a name Kafka takes for it ('.' and '_' collide), as the
+    transaction topic is refused at the start, whatever the delivery, with a hint."""
+    db = bw_db["conn"]
+    set_db(pg, bw_db, offsets_topic="bw_offsets_x", transaction_topic=transaction_topic)
+    with pytest.raises(psycopg.Error) as raised:
+        db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    message = raised.value.diag.message_primary
+    assert (f'the transaction topic "{transaction_topic}" (bottledwater.transaction_topic) is '
+            f'the offsets topic "bw_offsets_x"') in message, message
+    assert ("differ only in '.' and '_'" in message) == (transaction_topic != "bw_offsets_x")
+    assert "bottledwater.transaction_topic" in raised.value.diag.message_hint
+    assert status(db, bw_db["name"])["state"] == "error"
 
 
 def test_the_transaction_topic_must_be_a_topic_name(bw_db, pg):  # noqa: F811

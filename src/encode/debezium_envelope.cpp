@@ -194,7 +194,9 @@ void DebeziumEnvelope::write_source(const TransactionInfo& txn, uint64_t lsn,
     w.field(fields[3]);
     w.write_long(micros / 1000);
     w.field(fields[4]);
-    write_present(w, *fields[4].type, [&] { w.write_string(txn.snapshot ? "true" : "false"); });
+    write_present(w, *fields[4].type, [&] {
+        w.write_string(txn.snapshot ? snapshot_mark_name(txn.snapshot_mark) : "false");
+    });
     w.field(fields[5]);
     w.write_string(config_.database);
     w.field(fields[6]);

@@ -1,4 +1,4 @@
-// Names of change operations as they appear in every output.
+// Names of change operations and snapshot marks as they appear in the outputs.
 #include "encode/encoded_change.h"
 
 namespace bw {
@@ -11,6 +11,18 @@ const char* change_op_name(ChangeOp op) {
         case ChangeOp::Truncate: return "truncate";
     }
     return "insert";
+}
+
+const char* snapshot_mark_name(SnapshotMark mark) {
+    switch (mark) {
+        case SnapshotMark::Row: return "true";
+        case SnapshotMark::First: return "first";
+        case SnapshotMark::FirstInTable: return "first_in_data_collection";
+        case SnapshotMark::LastInTable: return "last_in_data_collection";
+        case SnapshotMark::Last: return "last";
+        case SnapshotMark::Incremental: return "incremental";
+    }
+    return "true";
 }
 
 }  // namespace bw

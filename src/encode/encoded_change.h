@@ -30,12 +30,21 @@ struct TableDescription {
     uint32_t schema_version = 0;  // bumped each time the table's schema text changes
 };
 
+// Where a snapshot row stands among its snapshot's rows, as Debezium's source.snapshot says:
+// the consistent snapshot's first row, a table's first or last, its very last (see
+// snapshot/snapshot_marks.h), any other; or a row of an incremental snapshot.
+enum class SnapshotMark { Row, First, FirstInTable, LastInTable, Last, Incremental };
+
+// Debezium's name of the mark (its SnapshotRecord's): "true", "first", ... "incremental".
+const char* snapshot_mark_name(SnapshotMark mark);
+
 struct TransactionInfo {
     uint32_t xid = 0;
     uint64_t commit_lsn = 0;         // start of the commit record
     uint64_t end_lsn = 0;            // end of the commit record: what a consumer confirms
     int64_t commit_time_micros = 0;  // since the Unix epoch, UTC
-    bool snapshot = false;  // the initial snapshot's rows, framed as one transaction
+    bool snapshot = false;  // snapshot rows (the first snapshot's, a chunk's) as one transaction
+    SnapshotMark snapshot_mark = SnapshotMark::Row;  // of the snapshot row being encoded
 };
 
 // A header the envelope gives one message, whether or not bottledwater.message_headers is on.

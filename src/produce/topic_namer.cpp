@@ -52,6 +52,10 @@ std::string kafka_topic_folding(std::string_view topic) {
     return folded;
 }
 
+bool kafka_topics_collide(std::string_view a, std::string_view b) {
+    return kafka_topic_folding(a) == kafka_topic_folding(b);
+}
+
 static std::string cut_to_length(std::string topic) {
     if (topic.size() <= kMaxTopicLength) return topic;
     char suffix[10];

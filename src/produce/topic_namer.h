@@ -31,5 +31,6 @@ std::string escape_topic_chars(std::string_view name);
 // Kafka refuses a topic that differs from an existing one only in '.' versus '_' (their metric
 // names would be the same): two topics collide in Kafka when their foldings are equal.
 std::string kafka_topic_folding(std::string_view topic);
+bool kafka_topics_collide(std::string_view a, std::string_view b);
 
 }  // namespace bw

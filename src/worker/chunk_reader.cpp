@@ -231,6 +231,7 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
     read.commit_lsn = read.end_lsn = GetXLogInsertRecPtr();
     read.commit_time_micros = chunk.read_time_micros;
     read.snapshot = true;
+    read.snapshot_mark = SnapshotMark::Incremental;
     guard_cpp("announcing a table", [&] { chunk.table = table->description; });
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "bottledwater: SPI_connect failed");
     SPIPlanPtr plan = SPI_prepare(chunk_query(relation, keys, key_count, from_start, limit),

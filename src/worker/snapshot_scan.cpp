@@ -6,7 +6,9 @@
 // detected (its file is not the one the snapshot lists) and the snapshot is begun again, and a
 // table dropped in it is left out. Each table is then scanned with a sequential heap scan; rows
 // are detoasted first, because the encoder reads an on-disk TOAST pointer as "unchanged by this
-// UPDATE".
+// UPDATE". The row read last is held back until the next read (SnapshotMarks decides each row's
+// mark one row late): it stays in a slot of its own, which keeps its buffer pinned, so holding
+// it copies no row; its table stays open until it is sent.
 #include "worker/snapshot_scan.h"
 
 extern "C" {
@@ -24,6 +26,7 @@ extern "C" {
 }
 
 #include <memory>
+#include <optional>
 
 #include "decode/capture_set.h"
 #include "decode/change_encoder.h"
@@ -31,6 +34,7 @@ extern "C" {
 #include "decode/stream_target.h"
 #include "decode/table_schema.h"
 #include "pg_boundary.h"
+#include "snapshot/snapshot_marks.h"
 #include "worker/worker_lifecycle.h"
 #include "worker/worker_envelope.h"
 
@@ -42,7 +46,9 @@ constexpr int64 kProgressEveryRows = 1000;
 
 // Leaf tables only: changes of a partitioned table are decoded on its partitions. The file
 // (relfilenode) is the one the snapshot sees, to tell a table rewritten since. Every operator is
-// schema-qualified: this runs as superuser in a database others may own.
+// schema-qualified: this runs as superuser in a database others may own. In the order of
+// "schema.table" compared as bytes, as Debezium orders its snapshot's tables (its marks of the
+// first and last rows depend on it).
 constexpr const char* kListTables =
     "SELECT c.oid, pg_catalog.int8(greatest(c.reltuples, 0)), c.relfilenode, "
     "pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c "
@@ -50,7 +56,8 @@ constexpr const char* kListTables =
     "WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence OPERATOR(pg_catalog.=) 'p' "
     "AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog' "
     "AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' "
-    "AND n.nspname OPERATOR(pg_catalog.!~) '^pg_toast' ORDER BY n.nspname, c.relname";
+    "AND n.nspname OPERATOR(pg_catalog.!~) '^pg_toast' "
+    "ORDER BY pg_catalog.concat(n.nspname, '.', c.relname) COLLATE pg_catalog.\"C\"";
 
 struct TableToScan {
     Oid relid;
@@ -112,6 +119,55 @@ List* lock_tables(List* tables) {
     return locked;
 }
 
+// A table being scanned, or whose last row read is still held back.
+struct ScannedTable {
+    Relation relation;
+    StreamTarget target;
+    TableSchema* schema;
+    // The row held back stays in one while the next is read into the other.
+    TupleTableSlot* slots[2];
+};
+
+// The row read last, not sent yet.
+struct HeldRow {
+    ScannedTable* table = nullptr;  // none held
+    // The header alone: the data stays in the buffer its slot pins, or in `context` where
+    // detoasting or a partition's conversion made a new tuple.
+    HeapTupleData tuple;
+    MemoryContext context = nullptr;  // what reading the row allocated
+};
+
+void close_scanned_table(ScannedTable* table) {
+    ExecDropSingleTupleTableSlot(table->slots[0]);
+    ExecDropSingleTupleTableSlot(table->slots[1]);
+    close_stream_target(table->target);
+    table_close(table->relation, NoLock);
+    pfree(table);
+}
+
+// What every snapshot row is encoded with.
+struct SnapshotEncoding {
+    ChangeEncoder* encoder;
+    TransactionInfo* txn;
+    XLogRecPtr consistent_lsn;
+    KafkaChangeSink* sink;
+};
+
+// Sends the held row with its mark, and closes its table unless it is still being scanned.
+void send_held(HeldRow& held, SnapshotMark mark, const ScannedTable* scanning,
+               const SnapshotEncoding& to) {
+    to.txn->snapshot_mark = mark;
+    MemoryContext old = MemoryContextSwitchTo(held.context);
+    guard_cpp("encoding a snapshot row", [&] {
+        to.encoder->encode(ChangeOp::Insert, held.table->target.relation, *held.table->schema,
+                           nullptr, &held.tuple, *to.txn, to.consistent_lsn, *to.sink);
+    });
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(held.context);
+    if (held.table != scanning) close_scanned_table(held.table);
+    held.table = nullptr;
+}
+
 void publish(WorkerState* state, int64 tables_done, int64 tables_total, int64 rows_done,
              int64 rows_total) {
     LWLockAcquire(worker_states->lock, LW_EXCLUSIVE);
@@ -137,8 +193,11 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
 
     MemoryContext scan_context = AllocSetContextCreate(
         CurrentMemoryContext, "bottledwater snapshot", ALLOCSET_DEFAULT_SIZES);
-    MemoryContext row_context =
-        AllocSetContextCreate(scan_context, "bottledwater snapshot row", ALLOCSET_DEFAULT_SIZES);
+    // One for the row held back, one for the row being read.
+    MemoryContext row_contexts[2] = {
+        AllocSetContextCreate(scan_context, "bottledwater snapshot row", ALLOCSET_DEFAULT_SIZES),
+        AllocSetContextCreate(scan_context, "bottledwater snapshot row", ALLOCSET_DEFAULT_SIZES)};
+    int next_context = 0;
     // Heap objects, deleted below; an ERROR ends the process, which frees them with it.
     SchemaCache* schemas = nullptr;
     ChangeEncoder* encoder = nullptr;
@@ -159,6 +218,9 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
     txn.commit_time_micros = unix_micros(GetCurrentTimestamp());
     txn.snapshot = true;
     guard_cpp("starting the snapshot", [&] { sink.begin_transaction(txn); });
+    const SnapshotEncoding encoding{encoder, &txn, consistent_lsn, &sink};
+    SnapshotMarks marks;
+    HeldRow held;
 
     foreach (cell, tables) {
         // Locked by lock_tables() until the transaction ends.
@@ -189,32 +251,45 @@ void scan_snapshot(KafkaChangeSink& sink, WorkerState* state, bool allow_unkeyed
         }
         guard_cpp("announcing a table", [&] { sink.table_schema(table->description); });
 
+        ScannedTable* scanned =
+            static_cast<ScannedTable*>(MemoryContextAlloc(scan_context, sizeof(ScannedTable)));
+        *scanned = ScannedTable{relation, target, table,
+                                {table_slot_create(relation, nullptr),
+                                 table_slot_create(relation, nullptr)}};
+        marks.begin_table();
         TableScanDesc scan = table_beginscan(relation, GetActiveSnapshot(), 0, nullptr);
-        TupleTableSlot* slot = table_slot_create(relation, nullptr);
-        while (table_scan_getnextslot(scan, ForwardScanDirection, slot)) {
-            MemoryContext old = MemoryContextSwitchTo(row_context);
-            HeapTuple tuple = snapshot_row(target, relation, slot);
-            if (filter_snapshot_row(captured.row_filter, tuple)) {
-                guard_cpp("encoding a snapshot row", [&] {
-                    encoder->encode(ChangeOp::Insert, target.relation, *table, nullptr, tuple,
-                                    txn, consistent_lsn, sink);
-                });
-            }
+        int next_slot = 0;
+        while (table_scan_getnextslot(scan, ForwardScanDirection, scanned->slots[next_slot])) {
+            MemoryContext context = row_contexts[next_context];
+            MemoryContext old = MemoryContextSwitchTo(context);
+            HeapTuple tuple = snapshot_row(target, relation, scanned->slots[next_slot]);
+            const bool captured_row = filter_snapshot_row(captured.row_filter, tuple);
             MemoryContextSwitchTo(old);
-            MemoryContextReset(row_context);
+            if (captured_row) {
+                if (const std::optional<SnapshotMark> mark = marks.row_read())
+                    send_held(held, *mark, scanned, encoding);
+                held.table = scanned;
+                held.tuple = *tuple;
+                held.context = context;
+                next_slot ^= 1;
+                next_context ^= 1;
+            } else {
+                MemoryContextReset(context);
+            }
             if (++rows_done % kProgressEveryRows == 0)
                 publish(state, tables_done, tables_total, rows_done, Max(rows_total, rows_done));
             CHECK_FOR_INTERRUPTS();
             // The slot is still ephemeral: it goes with the process, and so does this scan.
             if (stop_requested()) leave_after_sigterm("the next start takes the snapshot again");
         }
-        ExecDropSingleTupleTableSlot(slot);
         table_endscan(scan);
-        close_stream_target(target);
-        table_close(relation, NoLock);
+        marks.end_table();
+        if (held.table != scanned) close_scanned_table(scanned);
         tables_done++;
         publish(state, tables_done, tables_total, rows_done, Max(rows_total, rows_done));
     }
+    if (const std::optional<SnapshotMark> mark = marks.end())
+        send_held(held, *mark, nullptr, encoding);
     guard_cpp("ending the snapshot", [&] { sink.commit_transaction(txn); });
     publish(state, tables_done, tables_total, rows_done, rows_done);
     guard_cpp("freeing the snapshot's encoder", [&] {

@@ -307,10 +307,35 @@ void ensure_slot(const char* slot_name, MissingSlot missing_slot) {
     refuse_invalidated_slot(slot_name);
 }
 
+// The offsets topic keeps exactly_once's stored LSNs for every database of the cluster, read
+// back at each start: transaction records there would be taken for them, or compacted away,
+// whatever delivery this database uses.
+void refuse_transaction_topic_on_offsets_topic() {
+    const char* transaction_topic = setting_transaction_topic;
+    bool collide = false;
+    guard_cpp("comparing the transaction and offsets topics", [&] {
+        collide = transaction_topic[0] != '\0' &&
+                  kafka_topics_collide(transaction_topic, setting_offsets_topic);
+    });
+    if (!collide) return;
+    exit_with_config_error(
+        psprintf("the transaction topic \"%s\" (bottledwater.transaction_topic) is the offsets "
+                 "topic \"%s\" (bottledwater.offsets_topic)%s",
+                 transaction_topic, setting_offsets_topic,
+                 strcmp(transaction_topic, setting_offsets_topic) == 0
+                     ? ""
+                     : " to Kafka, for which topic names that differ only in '.' and '_' collide"),
+        psprintf("Give the transaction topic a name of its own: ALTER DATABASE %s SET "
+                 "bottledwater.transaction_topic = '...'; the offsets topic is shared by every "
+                 "database of the cluster.",
+                 quote_identifier(my_state->dbname)));
+}
+
 // Rows of two databases' same-named tables must not meet in one topic: a second running worker
 // with the same topic prefix is refused before it takes a slot or a snapshot. The debezium
 // envelope's topics all start with its logical name and a '.', which is what it claims.
 void claim_topics() {
+    refuse_transaction_topic_on_offsets_topic();
     const char* prefix = setting_topic_prefix ? setting_topic_prefix : "";
     char claimed[sizeof my_state->topic_prefix];
     strlcpy(claimed, prefix, sizeof claimed);

@@ -215,6 +215,31 @@ TEST(DebeziumEnvelope, SnapshotRowsAreReadEventsAndSequenceNamesThePreviousCommi
               std::string::npos);
 }
 
+// source.snapshot says where a snapshot row stands (the scan decides it: snapshot_marks.h), or
+// that it is an incremental snapshot's; in Avro too, as a value the enum allows.
+TEST(DebeziumEnvelope, SnapshotRowsCarryTheirMark) {
+    for (bool json : {true, false}) {
+        Fixture f(false, json);
+        FakeRows rows(false);
+        f.txn.snapshot = true;
+        for (SnapshotMark mark : {SnapshotMark::First, SnapshotMark::LastInTable,
+                                  SnapshotMark::Last, SnapshotMark::Incremental}) {
+            f.txn.snapshot_mark = mark;
+            f.envelope->change(ChangeOp::Insert, f.origin, &f.key, rows, f.sink);
+            const std::string value =
+                json ? f.sink.messages.back().value
+                     : avro_binary_as_json(f.table.value_schema_json, f.sink.messages.back().value,
+                                           JsonSpacing::Compact);
+            const std::string expected = json ? std::string(R"("snapshot":")") +
+                                                    snapshot_mark_name(mark) + "\""
+                                              : std::string(R"("snapshot":{"string":")") +
+                                                    snapshot_mark_name(mark) + "\"}";
+            EXPECT_NE(value.find(expected), std::string::npos) << value;
+            EXPECT_NE(value.find(R"("op":"r")"), std::string::npos) << value;
+        }
+    }
+}
+
 // In Avro the events are of the registered schemas: avro-c reads them back with those alone.
 TEST(DebeziumEnvelope, AvroEventsReadBackWithTheirSchemas) {
     Fixture f(false, false);

@@ -39,6 +39,9 @@ TEST(TopicForTable, ALiteralEscapeIsEscapedItself) {
 
 TEST(TopicForTable, KafkaFoldsDotsIntoUnderscores) {
     EXPECT_EQ(kafka_topic_folding("a.b_c"), "a_b_c");
+    EXPECT_TRUE(kafka_topics_collide("_bw_offsets", "_bw.offsets"));
+    EXPECT_TRUE(kafka_topics_collide("a.b", "a.b"));
+    EXPECT_FALSE(kafka_topics_collide("a.b", "a.bc"));
     EXPECT_EQ(kafka_topic_folding(topic_for_table("", "a", "b")),
               kafka_topic_folding(topic_for_table("", "public", "a_b")));
 }

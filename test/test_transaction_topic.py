@@ -220,6 +220,23 @@ def test_the_offsets_topic_is_no_transaction_topic(bw_db, pg, transaction_topic)
     assert status(db, bw_db["name"])["state"] == "error"
 
 
+def test_no_table_writes_the_offsets_topic(bw_db, pg):  # noqa: F811
+    """Every exactly-once worker of the cluster reads the offsets topic: a table whose topic it
+    is gets a clear error, as two tables on one topic do, and not one row goes there."""
+    db = bw_db["conn"]
+    offsets_topic = bw_db["prefix"] + "offs"
+    set_db(pg, bw_db, offsets_topic=offsets_topic)
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    wait_for(lambda: status(db, bw_db["name"])["state"] == "streaming", what="streaming")
+    db.execute("CREATE TABLE offs (id int PRIMARY KEY)")
+    db.execute("INSERT INTO offs VALUES (1)")
+    error = wait_for(lambda: (lambda e: e if "would both be written" in e else None)(
+        status(db, bw_db["name"])["last_error"] or ""), what="the collision in bw_status")
+    assert (f'tables "the offsets topic" and "public.offs" would both be written to topic '
+            f'"{offsets_topic}"') in error, error
+    assert "bottledwater.offsets_topic" in status(db, bw_db["name"])["hint"]
+
+
 def test_the_transaction_topic_must_be_a_topic_name(bw_db, pg):  # noqa: F811
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.transaction_topic = 'a b'")

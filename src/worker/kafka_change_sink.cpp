@@ -36,16 +36,20 @@ constexpr uint64_t kPollEveryMessages = 1000;
 constexpr long kRegistryRetryMs = 1000;
 // About two seconds of a full queue (rounds of up to 100 ms) before it counts as backoff.
 constexpr int kQuietFullRounds = 20;
-// The owner of the transaction topic in TopicOwners: InvalidOid, no relation's.
+// Owners in TopicOwners of the topics that are no table's: below any relation's OID.
 constexpr uint32_t kTransactionTopicOwner = 0;
+constexpr uint32_t kOffsetsTopicOwner = 1;
+constexpr bool is_relation(uint32_t owner) {
+    return owner > kOffsetsTopicOwner;
+}
 // How much of a key a message shows.
 constexpr size_t kKeyShownBytes = 200;
 
 const char kOwnTopicHint[] =
     "Each table needs a topic of its own: rename one of the tables, or stream them from "
     "databases with different bottledwater.topic_prefix values; the transaction topic "
-    "(bottledwater.transaction_topic) and the topics bw_emit() writes under the debezium "
-    "envelope in Avro are no table's either.";
+    "(bottledwater.transaction_topic), the offsets topic (bottledwater.offsets_topic) and the "
+    "topics bw_emit() writes under the debezium envelope in Avro are no table's either.";
 
 const char kRaiseLimitsHint[] =
     "Raise message.max.bytes in bottledwater.kafka_config, together with the broker's "
@@ -76,6 +80,10 @@ KafkaChangeSink::KafkaChangeSink(KafkaSink& kafka, Delivery& delivery, WorkerSta
     });
     if (transaction_records_ != nullptr)
         owners_.claim(kTransactionTopicOwner, "the transaction topic", transaction_topic_);
+}
+
+void KafkaChangeSink::reserve_offsets_topic(const std::string& topic) {
+    owners_.claim(kOffsetsTopicOwner, "the offsets topic", topic);
 }
 
 void KafkaChangeSink::begin_transaction(const TransactionInfo& txn) {
@@ -120,7 +128,7 @@ const KafkaChangeSink::TableTopic& KafkaChangeSink::topic_of(const TableDescript
     // A table dropped and created again under its name: the old relation's claim is stale, and
     // the sweep of dropped relations may not have come round to it yet.
     const TopicOwner* rival = owners_.rival(table.relid, entry.topic);
-    if (rival != nullptr && rival->relid != kTransactionTopicOwner &&
+    if (rival != nullptr && is_relation(rival->relid) &&
         !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rival->relid)))
         table_dropped(rival->relid);
     try {

@@ -32,6 +32,10 @@ public:
                     TransactionRecords* transaction_records = nullptr,
                     std::string transaction_topic = "");
 
+    // The exactly-once offsets topic, which every worker of the cluster reads: a table that
+    // would write it is refused as two tables on one topic are.
+    void reserve_offsets_topic(const std::string& topic);
+
     void begin_transaction(const TransactionInfo& txn) override;
     void table_schema(const TableDescription& table) override;
     void change(const EncodedChange& change) override;

@@ -162,6 +162,7 @@ void start_delivering(const char* slot_name) {
         sink = new KafkaChangeSink(*kafka, *delivery, my_state,
                                    setting_topic_prefix ? setting_topic_prefix : "", registry,
                                    transaction_records, setting_transaction_topic);
+        sink->reserve_offsets_topic(setting_offsets_topic);
     });
 }
 

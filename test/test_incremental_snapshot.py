@@ -240,7 +240,8 @@ def test_wide_rows_end_a_chunk_at_its_byte_bound(bw_db, pg, pg_connect, consumer
     db = bw_db["conn"]
     db.execute("CREATE TABLE t (id int PRIMARY KEY, v int, pad text)")
     db.execute("ALTER TABLE t ALTER pad SET STORAGE EXTERNAL")
-    db.execute("INSERT INTO t SELECT g, 0, repeat(md5(g::text), 6250) FROM generate_series(1, 60) g")
+    db.execute("INSERT INTO t SELECT g, 0, repeat(md5(g::text), 6250) "
+               "FROM generate_series(1, 60) g")
     start_streaming(pg, pg_connect, bw_db, snapshot_chunk_bytes="1MB")
     db.execute("SELECT bw_snapshot(%s, '{t}')", (bw_db["name"],))
     for key in range(1, 61, 7):

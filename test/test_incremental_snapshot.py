@@ -233,6 +233,28 @@ def test_kill_mid_table_resumes_sending_at_most_one_chunk_twice(bw_db, pg, pg_co
     assert twice <= chunk, f"{twice} rows sent twice, more than one chunk of {chunk}"
 
 
+def test_wide_rows_end_a_chunk_at_its_byte_bound(bw_db, pg, pg_connect, consumer_factory):
+    """Rows of 200 kB under a 1 MB bound: chunks of about five rows, not one chunk of the whole
+    table (snapshot_chunk_rows is 4096), and the rows changed meanwhile end as the table has
+    them."""
+    db = bw_db["conn"]
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v int, pad text)")
+    db.execute("ALTER TABLE t ALTER pad SET STORAGE EXTERNAL")
+    db.execute("INSERT INTO t SELECT g, 0, repeat(md5(g::text), 6250) "
+               "FROM generate_series(1, 60) g")
+    start_streaming(pg, pg_connect, bw_db, snapshot_chunk_bytes="1MB")
+    db.execute("SELECT bw_snapshot(%s, '{t}')", (bw_db["name"],))
+    for key in range(1, 61, 7):
+        db.execute("UPDATE t SET v = v + 1 WHERE id = %s", (key,))
+    db.execute("DELETE FROM t WHERE id = 30")
+    done = wait_snapshot_state(db, "public.t", {"done", "failed"})
+    assert done["state"] == "done", done
+    # 1 MB / 200 kB: five or six rows a chunk, the row that reaches the bound the last.
+    assert 10 <= done["chunks"] <= 13, done
+    final_state_in_kafka(consumer_factory, bw_db["prefix"] + "t",
+                         dict(db.execute("SELECT id, v FROM t").fetchall()))
+
+
 def test_stop_during_a_snapshot_and_start_resumes_it(bw_db, pg, pg_connect, consumer_factory):
     db = bw_db["conn"]
     db.execute("CREATE TABLE t (id int PRIMARY KEY, v int)")

@@ -202,6 +202,10 @@ bool KafkaSink::flush(int timeout_ms) {
     return rd_kafka_flush(producer_, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+void KafkaSink::send_queued() {
+    (void)flush(1);
+}
+
 void KafkaSink::forget_topic(std::string_view topic) {
     const auto found = topics_.find(topic);
     if (found != topics_.end()) topics_.erase(found);

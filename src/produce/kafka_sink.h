@@ -111,6 +111,9 @@ public:
     void poll(int timeout_ms);
     // Waits for every queued message's delivery report; false on timeout.
     bool flush(int timeout_ms);
+    // Sends what is queued now instead of after linger.ms, waiting about a millisecond (only a
+    // flush under way tells librdkafka's threads to stop lingering), and serves reports.
+    void send_queued();
 
     // The latest broker-level error since the last successful delivery, "" when none: what the
     // worker shows while it backs off.

@@ -30,6 +30,8 @@ public:
     void add(std::string_view key, std::string_view value);
     size_t size() const { return rows_.size(); }
     bool empty() const { return rows_.empty(); }
+    // The keys' and values' bytes.
+    size_t bytes() const { return bytes_.size(); }
     // Views into the buffer: valid until the next add().
     std::string_view key(size_t i) const { return {bytes_.data() + rows_[i].at, rows_[i].key}; }
     std::string_view value(size_t i) const {

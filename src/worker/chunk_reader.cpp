@@ -168,7 +168,7 @@ char* snapshot_refusal(Relation relation) {
 }
 
 ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int limit,
-                        SnapshotChunk& chunk, char** why) {
+                        size_t max_bytes, SnapshotChunk& chunk, char** why) {
     Relation relation = try_table_open(relid, AccessShareLock);
     if (relation == nullptr) return ChunkOutcome::TableGone;
     prepare_reader();
@@ -241,31 +241,24 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
                              limit) != SPI_OK_SELECT)
         elog(ERROR, "bottledwater: could not read a chunk of table %s",
              RelationGetRelationName(relation));
+    // The keys found stay in SPI's memory until the chunk ends: the last one it covers is where
+    // the next chunk starts. What the chunk keeps is outside it.
     const uint64 found = SPI_processed;
-    // Outside SPI's memory, which SPI_finish frees.
-    ItemPointerData* tids = static_cast<ItemPointerData*>(
-        MemoryContextAlloc(read_context, sizeof(ItemPointerData) * Max(found, 1)));
-    for (uint64 i = 0; i < found; i++) {
-        bool isnull;
-        tids[i] = *reinterpret_cast<ItemPointer>(DatumGetPointer(
-            SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-    }
-    // The next chunk starts past the last key read, whether or not the row filter kept its row.
-    if (found > 0) {
-        char** text = static_cast<char**>(palloc(sizeof(char*) * key_count));
-        for (int k = 0; k < key_count; k++)
-            text[k] = SPI_getvalue(SPI_tuptable->vals[found - 1], SPI_tuptable->tupdesc, k + 2);
-        guard_cpp("keeping the chunk's position",
-                  [&] { chunk.next_position.assign(text, text + key_count); });
-    }
-    SPI_finish();
-
+    SPITupleTable* keys_found = SPI_tuptable;
+    MemoryContextSwitchTo(read_context);
     MemoryContext row_context =
         AllocSetContextCreate(read_context, "bottledwater chunk row", ALLOCSET_DEFAULT_SIZES);
     TupleTableSlot* slot = table_slot_create(relation, nullptr);
     ChunkCollector collector(chunk);
-    for (uint64 i = 0; i < found; i++) {
-        if (!table_tuple_fetch_row_version(relation, &tids[i], snapshot, slot)) continue;
+    // The keys found that this chunk covers: all of them, or those up to the row whose encoding
+    // reached `max_bytes`.
+    uint64 covered = 0;
+    while (covered < found && chunk.rows.bytes() < max_bytes) {
+        bool isnull;
+        ItemPointerData tid = *reinterpret_cast<ItemPointer>(DatumGetPointer(
+            SPI_getbinval(keys_found->vals[covered], keys_found->tupdesc, 1, &isnull)));
+        covered++;
+        if (!table_tuple_fetch_row_version(relation, &tid, snapshot, slot)) continue;
         MemoryContextSwitchTo(row_context);
         HeapTuple tuple = snapshot_row(target, relation, slot);
         if (filter_snapshot_row(captured->row_filter, tuple))
@@ -276,8 +269,17 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
         MemoryContextSwitchTo(read_context);
         MemoryContextReset(row_context);
     }
-    chunk.last = found < static_cast<uint64>(limit);
+    // The next chunk starts past the last key covered, whether or not the row filter kept its row.
+    if (covered > 0) {
+        char** text = static_cast<char**>(palloc(sizeof(char*) * key_count));
+        for (int k = 0; k < key_count; k++)
+            text[k] = SPI_getvalue(keys_found->vals[covered - 1], keys_found->tupdesc, k + 2);
+        guard_cpp("keeping the chunk's position",
+                  [&] { chunk.next_position.assign(text, text + key_count); });
+    }
+    chunk.last = covered == found && found < static_cast<uint64>(limit);
     ExecDropSingleTupleTableSlot(slot);
+    SPI_finish();
     UnregisterSnapshot(snapshot);
     close_stream_target(target);
     table_close(relation, AccessShareLock);

@@ -19,10 +19,11 @@ namespace bw {
 enum class ChunkOutcome { Read, TableGone, Refused };
 
 // Fills `chunk` with up to `limit` rows of table `relid` whose key is past `position` (the last
-// key read, as text; empty: from the start). Refused (with `*why` palloc'd) when the table can no
-// longer be snapshotted: outside the capture set, or without a key.
+// key read, as text; empty: from the start), fewer once their encoded keys and values reach
+// `max_bytes` (the row that reaches it is the chunk's last). Refused (with `*why` palloc'd) when
+// the table can no longer be snapshotted: outside the capture set, or without a key.
 ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int limit,
-                        SnapshotChunk& chunk, char** why);
+                        size_t max_bytes, SnapshotChunk& chunk, char** why);
 
 // Why `relation` (a table) cannot be snapshotted incrementally, palloc'd, or nullptr: bw_snapshot
 // asks before queueing it. Needs a transaction.

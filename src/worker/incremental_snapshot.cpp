@@ -44,6 +44,7 @@ SnapshotChunk* reading = nullptr;
 std::vector<std::string>* position = nullptr;
 std::vector<std::string>* read_position = nullptr;
 WorkerState* my_state = nullptr;
+void (*send_queued_changes)() = nullptr;
 // The slot and this process's start: a watermark of an earlier process, met again when the slot
 // replays, never matches a chunk of this one.
 char my_watermark_name[NAMEDATALEN + 32];
@@ -301,8 +302,9 @@ void read_next_chunk() {
     {
         guard_cpp("starting a chunk", [&] { *reading = SnapshotChunk(); });
         char* refusal = nullptr;
-        outcome =
-            read_chunk(current, *read_position, setting_snapshot_chunk_rows, *reading, &refusal);
+        outcome = read_chunk(current, *read_position, setting_snapshot_chunk_rows,
+                             static_cast<size_t>(setting_snapshot_chunk_kb) * 1024, *reading,
+                             &refusal);
         if (outcome == ChunkOutcome::Read) name_watermark(payload);
         if (refusal) why = MemoryContextStrdup(TopMemoryContext, refusal);
         CommitTransactionCommand();
@@ -406,8 +408,9 @@ void queue_new_tables() {
 }  // namespace
 
 ChangeSink* start_incremental_snapshots(ChangeSink& stream, WorkerState* state,
-                                        const char* slot_name) {
+                                        const char* slot_name, void (*send_queued)()) {
     my_state = state;
+    send_queued_changes = send_queued;
     snprintf(my_watermark_name, sizeof my_watermark_name, "%s/%lld", slot_name,
              static_cast<long long>(MyStartTimestamp));
     guard_cpp("preparing incremental snapshots", [&] {
@@ -457,6 +460,9 @@ bool run_incremental_snapshots(XLogRecPtr acknowledged_lsn) {
         next_table();
     }
     if (current == InvalidOid) return reconciler->awaiting_acknowledgement();
+    // What the last pass produced would otherwise linger in the producer's queue while the
+    // chunk is read: a chunk's acknowledgement and the stream's changes would both wait for it.
+    send_queued_changes();
     read_next_chunk();
     return true;
 }

@@ -14,8 +14,10 @@ extern "C" {
 namespace bw {
 
 // The sink decoding must hand its changes to, in front of `stream`. Once per process.
+// `send_queued` starts sending what the stream queued (a chunk's rows among it) before the next
+// chunk is read, so that Kafka acknowledges a chunk while the worker reads the next.
 ChangeSink* start_incremental_snapshots(ChangeSink& stream, WorkerState* state,
-                                        const char* slot_name);
+                                        const char* slot_name, void (*send_queued)());
 
 // Between decoding passes, outside any transaction: records the chunks acknowledged at or below
 // `acknowledged_lsn`, and reads the next chunk when no chunk is on its way. True while a

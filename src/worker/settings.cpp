@@ -40,6 +40,7 @@ char* setting_topic_config = nullptr;
 char* setting_kafka_secret_config = nullptr;
 int setting_poll_interval_ms = 10;
 int setting_snapshot_chunk_rows = 4096;
+int setting_snapshot_chunk_kb = 16384;
 bool setting_snapshot_new_tables = false;
 int setting_initial_snapshot = static_cast<int>(InitialSnapshot::Consistent);
 int setting_max_workers = 8;
@@ -319,6 +320,13 @@ void define_settings() {
                             "At most one chunk is sent twice after a crash.",
                             &setting_snapshot_chunk_rows, 4096, 1, 1000000, PGC_SUSET, 0, nullptr,
                             nullptr, nullptr);
+    DefineCustomIntVariable("bottledwater.snapshot_chunk_bytes",
+                            "Encoded bytes after which an incremental snapshot's chunk ends "
+                            "before snapshot_chunk_rows rows.",
+                            "Bounds the memory of the chunk a worker holds until its watermark; "
+                            "the row that reaches it is the chunk's last.",
+                            &setting_snapshot_chunk_kb, 16384, 1, INT_MAX / 1024, PGC_SUSET,
+                            GUC_UNIT_KB, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("bottledwater.snapshot_new_tables",
                              "Snapshot incrementally every table that enters the capture set "
                              "while the worker runs (added to a publication).",

@@ -30,6 +30,7 @@ extern char* setting_topic_config;
 extern char* setting_kafka_secret_config;
 extern int setting_poll_interval_ms;
 extern int setting_snapshot_chunk_rows;
+extern int setting_snapshot_chunk_kb;
 extern bool setting_snapshot_new_tables;
 extern int setting_initial_snapshot;  // InitialSnapshot
 extern int setting_max_workers;

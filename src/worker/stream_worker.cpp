@@ -376,6 +376,15 @@ void guarded_poll(int timeout_ms) {
     exit_if_postmaster_died();
 }
 
+// Before a chunk of an incremental snapshot is read (a worker's thread is busy for a while).
+void send_queued() {
+    if (kafka->acks().in_flight() == 0) return;
+    guard_cpp("sending to Kafka", [&] {
+        kafka->send_queued();
+        sink->check_health();
+    });
+}
+
 // A pass has ended: every commit before `decoded_to` has been through the sink.
 void end_pass(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
     guard_cpp("delivering to Kafka", [&] { delivery->between_passes(decoded_to); });
@@ -453,7 +462,7 @@ void deliver_in_flight(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
 #else
     ReplicationSlotAcquire(slot_name, true);
 #endif
-    worker_change_sink = start_incremental_snapshots(*sink, my_state, slot_name);
+    worker_change_sink = start_incremental_snapshots(*sink, my_state, slot_name, send_queued);
     LogicalDecodingContext* ctx =
         CreateDecodingContext(InvalidXLogRecPtr, plugin_options(), false, &local_wal_routine,
                               no_prepare_write, no_write, nullptr);

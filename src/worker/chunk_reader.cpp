@@ -1,20 +1,23 @@
-// Reads one chunk of a table (see chunk_reader.h). The keys are found with SQL (the primary key's
-// order, past the last key read), the rows then fetched by ctid under the same snapshot, so they
-// come in the table's own tuple format and go through the stream's encoder unchanged. Names are
-// quoted and qualified, the last key travels as typed parameters, never as SQL text.
+// Reads one chunk of a table (see chunk_reader.h): an index scan of the table's key index, from
+// past the last key read, under a snapshot that holds every written commit. The rows come in the
+// table's own tuple format and go through the stream's encoder unchanged; the last key travels as
+// typed datums compared by the index's own operators, never as SQL text.
 #include "worker/chunk_reader.h"
 
 extern "C" {
+#include "access/genam.h"
 #include "access/heaptoast.h"
+#include "access/nbtree.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
-#include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -121,27 +124,65 @@ struct KeyColumn {
     int32 typmod;
 };
 
-// SELECT ctid, k1, k2 FROM ONLY t [WHERE (k1, k2) > ($1, $2)] ORDER BY k1, k2 LIMIT n
-char* chunk_query(Relation relation, const KeyColumn* keys, int key_count, bool from_start,
-                  int limit) {
-    StringInfoData list;
-    initStringInfo(&list);
-    for (int i = 0; i < key_count; i++)
-        appendStringInfo(&list, "%s%s", i ? ", " : "",
-                         quote_identifier(get_attname(RelationGetRelid(relation),
-                                                      keys[i].attnum, false)));
-    StringInfoData sql;
-    initStringInfo(&sql);
-    appendStringInfo(&sql, "SELECT ctid, %s FROM ONLY %s.%s", list.data,
-                     quote_identifier(get_namespace_name(RelationGetNamespace(relation))),
-                     quote_identifier(RelationGetRelationName(relation)));
-    if (!from_start) {
-        appendStringInfo(&sql, " WHERE (%s) OPERATOR(pg_catalog.>) (", list.data);
-        for (int i = 0; i < key_count; i++) appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
-        appendStringInfoString(&sql, ")");
+// A valid, unique, whole-table btree index of `relation` on exactly the key columns, in their
+// order (the primary key or replica identity index; a partition has its own), opened, or
+// nullptr. Its order is the chunks' order, and a scan of it starts at a chunk's first key.
+Relation open_key_order_index(Relation relation, const KeyColumn* keys, int key_count) {
+    List* indexes = RelationGetIndexList(relation);
+    Relation found = nullptr;
+    ListCell* cell;
+    foreach (cell, indexes) {
+        Relation index = index_open(lfirst_oid(cell), AccessShareLock);
+        const Form_pg_index form = index->rd_index;
+        bool matches = index->rd_rel->relam == BTREE_AM_OID && form->indisunique &&
+                       form->indisvalid && form->indnkeyatts == key_count &&
+                       heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr) &&
+                       heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, nullptr);
+        for (int i = 0; matches && i < key_count; i++)
+            matches = form->indkey.values[i] == keys[i].attnum;
+        if (matches) {
+            found = index;
+            break;
+        }
+        index_close(index, AccessShareLock);
     }
-    appendStringInfo(&sql, " ORDER BY %s LIMIT %d", list.data, limit);
-    return sql.data;
+    list_free(indexes);
+    return found;
+}
+
+// The scan key "(k1, k2, ...) > position" in the index's own operators and collations, into
+// `scan_keys` (key_count + 1 entries: a row comparison has a header); returns how many are used.
+int keys_past(Relation index, int key_count, const Datum* position, ScanKeyData* scan_keys) {
+    const bool row = key_count > 1;
+    ScanKeyData* members = row ? scan_keys + 1 : scan_keys;
+    for (int i = 0; i < key_count; i++) {
+        const Oid type = index->rd_opcintype[i];
+        // A plain key compares with the operator; a row comparison's members with the btree
+        // comparison function, as the executor builds them.
+        Oid function = InvalidOid;
+        if (row) {
+            function = get_opfamily_proc(index->rd_opfamily[i], type, type, BTORDER_PROC);
+        } else {
+            const Oid greater = get_opfamily_member(index->rd_opfamily[i], type, type,
+                                                    BTGreaterStrategyNumber);
+            if (OidIsValid(greater)) function = get_opcode(greater);
+        }
+        if (!OidIsValid(function))
+            elog(ERROR, "bottledwater: the key index %s cannot order column %d",
+                 RelationGetRelationName(index), i + 1);
+        ScanKeyEntryInitialize(&members[i], row ? SK_ROW_MEMBER : 0,
+                               static_cast<AttrNumber>(i + 1), BTGreaterStrategyNumber, type,
+                               index->rd_indcollation[i], function, position[i]);
+    }
+    if (!row) return 1;
+    members[key_count - 1].sk_flags |= SK_ROW_END;
+    // The header carries no function of its own.
+    MemSet(&scan_keys[0], 0, sizeof(ScanKeyData));
+    scan_keys[0].sk_flags = SK_ROW_HEADER;
+    scan_keys[0].sk_attno = 1;
+    scan_keys[0].sk_strategy = BTGreaterStrategyNumber;
+    scan_keys[0].sk_argument = PointerGetDatum(members);
+    return 1;
 }
 
 const TableCapture* captured_of(Relation relation) {
@@ -149,6 +190,36 @@ const TableCapture* captured_of(Relation relation) {
     if (is_publishable_relation(relation))
         guard_cpp("looking up the capture set", [&] { captured = &capture->lookup(relation); });
     return captured != nullptr && captured->member ? captured : nullptr;
+}
+
+// The key columns of `table` (as streamed: the root's, for a partition) in `relation`, palloc'd.
+KeyColumn* key_columns_in(Relation relation, const StreamTarget& target, const TableSchema& table) {
+    const int key_count = static_cast<int>(table.key_columns.size());
+    KeyColumn* keys = static_cast<KeyColumn*>(palloc(sizeof(KeyColumn) * Max(key_count, 1)));
+    for (int i = 0; i < key_count; i++) {
+        const int index = table.columns[table.key_columns[i]].attribute_index;
+        const char* name =
+            NameStr(TupleDescAttr(RelationGetDescr(target.relation), index)->attname);
+        keys[i].attnum = get_attnum(RelationGetRelid(relation), name);
+        Form_pg_attribute attribute = TupleDescAttr(RelationGetDescr(relation), keys[i].attnum - 1);
+        keys[i].type = attribute->atttypid;
+        keys[i].typmod = attribute->atttypmod;
+    }
+    return keys;
+}
+
+// Why a table described by `table` cannot be read in chunks from `relation`, or nullptr; with
+// none, `*index` is its key's index, open.
+char* chunk_refusal(Relation relation, const StreamTarget& target, const TableSchema& table,
+                    KeyColumn** keys, Relation* index) {
+    if (!table.keyed || table.key_columns.empty())
+        return psprintf("it has neither a primary key nor a replica identity index");
+    const int key_count = static_cast<int>(table.key_columns.size());
+    *keys = key_columns_in(relation, target, table);
+    *index = open_key_order_index(relation, *keys, key_count);
+    if (*index != nullptr) return nullptr;
+    return psprintf("it has no valid unique btree index on its key columns alone, in their "
+                    "order (a partition needs one of its own)");
 }
 
 }  // namespace
@@ -161,10 +232,13 @@ char* snapshot_refusal(Relation relation) {
     TableSchema* table = nullptr;
     guard_cpp("describing a table",
               [&] { table = &schemas->lookup(target.relation, captured->columns); });
-    const bool keyed = table->keyed && !table->key_columns.empty();
+    KeyColumn* keys = nullptr;
+    Relation index = nullptr;
+    char* why = chunk_refusal(relation, target, *table, &keys, &index);
+    if (index != nullptr) index_close(index, AccessShareLock);
     close_stream_target(target);
     free_reader();
-    return keyed ? nullptr : psprintf("it has neither a primary key nor a replica identity index");
+    return why;
 }
 
 ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int limit,
@@ -184,43 +258,26 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
     guard_cpp("describing a table",
               [&] { table = &schemas->lookup(target.relation, captured->columns); });
     const int key_count = static_cast<int>(table->key_columns.size());
-    if (!table->keyed || key_count == 0) {
-        *why = psprintf("it has neither a primary key nor a replica identity index");
+    KeyColumn* keys = nullptr;
+    Relation index = nullptr;
+    *why = chunk_refusal(relation, target, *table, &keys, &index);
+    if (*why == nullptr && !position.empty() && static_cast<int>(position.size()) != key_count)
+        *why = psprintf("its key changed during the snapshot");
+    if (*why != nullptr) {
+        if (index != nullptr) index_close(index, AccessShareLock);
         close_stream_target(target);
         table_close(relation, AccessShareLock);
         MemoryContextSwitchTo(old);
         free_reader();
         return ChunkOutcome::Refused;
     }
-    KeyColumn* keys = static_cast<KeyColumn*>(palloc(sizeof(KeyColumn) * key_count));
-    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * key_count));
     Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * key_count));
-    for (int i = 0; i < key_count; i++) {
-        const int index = table->columns[table->key_columns[i]].attribute_index;
-        const char* name =
-            NameStr(TupleDescAttr(RelationGetDescr(target.relation), index)->attname);
-        keys[i].attnum = get_attnum(relid, name);
-        Form_pg_attribute attribute = TupleDescAttr(RelationGetDescr(relation), keys[i].attnum - 1);
-        keys[i].type = types[i] = attribute->atttypid;
-        keys[i].typmod = attribute->atttypmod;
-    }
-    const bool from_start = position.empty();
-    if (!from_start) {
-        if (static_cast<int>(position.size()) != key_count) {
-            *why = psprintf("its key changed during the snapshot");
-            close_stream_target(target);
-            table_close(relation, AccessShareLock);
-            MemoryContextSwitchTo(old);
-            free_reader();
-            return ChunkOutcome::Refused;
-        }
-        for (int i = 0; i < key_count; i++) {
-            Oid input;
-            Oid ioparam;
-            getTypeInputInfo(keys[i].type, &input, &ioparam);
-            values[i] =
-                OidInputFunctionCall(input, pstrdup(position[i].c_str()), ioparam, keys[i].typmod);
-        }
+    for (size_t i = 0; i < position.size(); i++) {
+        Oid input;
+        Oid ioparam;
+        getTypeInputInfo(keys[i].type, &input, &ioparam);
+        values[i] =
+            OidInputFunctionCall(input, pstrdup(position[i].c_str()), ioparam, keys[i].typmod);
     }
 
     Snapshot snapshot = snapshot_of_every_written_commit();
@@ -233,32 +290,33 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
     read.snapshot = true;
     read.snapshot_mark = SnapshotMark::Incremental;
     guard_cpp("announcing a table", [&] { chunk.table = table->description; });
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "bottledwater: SPI_connect failed");
-    SPIPlanPtr plan = SPI_prepare(chunk_query(relation, keys, key_count, from_start, limit),
-                                  from_start ? 0 : key_count, types);
-    if (plan == nullptr) elog(ERROR, "bottledwater: could not plan the chunk query");
-    if (SPI_execute_snapshot(plan, values, nullptr, snapshot, InvalidSnapshot, true, false,
-                             limit) != SPI_OK_SELECT)
-        elog(ERROR, "bottledwater: could not read a chunk of table %s",
-             RelationGetRelationName(relation));
-    // The keys found stay in SPI's memory until the chunk ends: the last one it covers is where
-    // the next chunk starts. What the chunk keeps is outside it.
-    const uint64 found = SPI_processed;
-    SPITupleTable* keys_found = SPI_tuptable;
-    MemoryContextSwitchTo(read_context);
+    ScanKeyData* scan_keys =
+        static_cast<ScanKeyData*>(palloc(sizeof(ScanKeyData) * (key_count + 1)));
+    const int scan_key_count =
+        position.empty() ? 0 : keys_past(index, key_count, values, scan_keys);
+#if PG_VERSION_NUM >= 180000
+    IndexScanDesc scan = index_beginscan(relation, index, snapshot, nullptr, scan_key_count, 0);
+#else
+    IndexScanDesc scan = index_beginscan(relation, index, snapshot, scan_key_count, 0);
+#endif
+    index_rescan(scan, scan_keys, scan_key_count, nullptr, 0);
     MemoryContext row_context =
         AllocSetContextCreate(read_context, "bottledwater chunk row", ALLOCSET_DEFAULT_SIZES);
-    TupleTableSlot* slot = table_slot_create(relation, nullptr);
+    // Rows alternate between two slots: the last row covered stays in its own, pinned, for the
+    // next chunk's position, whatever a fetch that finds no visible row leaves in the other.
+    TupleTableSlot* slots[2] = {table_slot_create(relation, nullptr),
+                                table_slot_create(relation, nullptr)};
     ChunkCollector collector(chunk);
-    // The keys found that this chunk covers: all of them, or those up to the row whose encoding
-    // reached `max_bytes`.
-    uint64 covered = 0;
-    while (covered < found && chunk.rows.bytes() < max_bytes) {
-        bool isnull;
-        ItemPointerData tid = *reinterpret_cast<ItemPointer>(DatumGetPointer(
-            SPI_getbinval(keys_found->vals[covered], keys_found->tupdesc, 1, &isnull)));
+    // The rows this chunk covers: up to `limit`, or to the row whose encoding reached `max_bytes`.
+    int covered = 0;
+    bool exhausted = false;
+    while (covered < limit && chunk.rows.bytes() < max_bytes) {
+        TupleTableSlot* slot = slots[covered % 2];
+        if (!index_getnext_slot(scan, ForwardScanDirection, slot)) {
+            exhausted = true;
+            break;
+        }
         covered++;
-        if (!table_tuple_fetch_row_version(relation, &tid, snapshot, slot)) continue;
         MemoryContextSwitchTo(row_context);
         HeapTuple tuple = snapshot_row(target, relation, slot);
         if (filter_snapshot_row(captured->row_filter, tuple))
@@ -271,16 +329,25 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
     }
     // The next chunk starts past the last key covered, whether or not the row filter kept its row.
     if (covered > 0) {
+        TupleTableSlot* last_row = slots[(covered - 1) % 2];
         char** text = static_cast<char**>(palloc(sizeof(char*) * key_count));
-        for (int k = 0; k < key_count; k++)
-            text[k] = SPI_getvalue(keys_found->vals[covered - 1], keys_found->tupdesc, k + 2);
+        for (int k = 0; k < key_count; k++) {
+            bool isnull;
+            const Datum value = slot_getattr(last_row, keys[k].attnum, &isnull);
+            Oid output;
+            bool varlena;
+            getTypeOutputInfo(keys[k].type, &output, &varlena);
+            text[k] = OidOutputFunctionCall(output, value);
+        }
         guard_cpp("keeping the chunk's position",
                   [&] { chunk.next_position.assign(text, text + key_count); });
     }
-    chunk.last = covered == found && found < static_cast<uint64>(limit);
-    ExecDropSingleTupleTableSlot(slot);
-    SPI_finish();
+    chunk.last = exhausted;
+    index_endscan(scan);
+    ExecDropSingleTupleTableSlot(slots[0]);
+    ExecDropSingleTupleTableSlot(slots[1]);
     UnregisterSnapshot(snapshot);
+    index_close(index, AccessShareLock);
     close_stream_target(target);
     table_close(relation, AccessShareLock);
     MemoryContextSwitchTo(old);

@@ -71,7 +71,7 @@ void reject_weakened_guarantee(const char* origin, const KafkaProperties& proper
 
 }  // namespace
 
-KafkaSink::KafkaSink(const KafkaSinkConfig& config) {
+KafkaSink::KafkaSink(const KafkaSinkConfig& config) : topics_(config.max_topic_handles) {
     reject_weakened_guarantee("kafka_config", config.kafka_config);
     reject_weakened_guarantee("topic_config", config.topic_config);
 
@@ -207,13 +207,12 @@ void KafkaSink::send_queued() {
 }
 
 void KafkaSink::forget_topic(std::string_view topic) {
-    const auto found = topics_.find(topic);
-    if (found != topics_.end()) topics_.erase(found);
+    const auto found = topics_.entries().find(topic);
+    if (found != topics_.entries().end()) topics_.entries().erase(found);
 }
 
 rd_kafka_topic_t* KafkaSink::topic_handle(std::string_view topic) {
-    auto found = topics_.find(topic);
-    if (found != topics_.end()) return found->second.get();
+    if (TopicHandle* found = topics_.find(topic)) return found->get();
 
     std::string name(topic);
     // No per-topic conf: the handle takes the default topic conf built in the constructor.
@@ -222,7 +221,7 @@ rd_kafka_topic_t* KafkaSink::topic_handle(std::string_view topic) {
         throw KafkaError("cannot create handle for topic \"" + name +
                          "\": " + rd_kafka_err2str(rd_kafka_last_error()));
     }
-    return topics_.emplace(std::move(name), std::move(handle)).first->second.get();
+    return topics_.insert(std::move(name), std::move(handle)).get();
 }
 
 // Delivery reports are the only truth about what Kafka holds. The callbacks below are C

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "acknowledge/ack_tracker.h"
+#include "produce/capped_map.h"
 
 namespace bw {
 
@@ -59,6 +60,8 @@ struct KafkaSinkConfig {
     // bytes bound is what keeps the worker's memory small when rows are wide.
     int queue_max_messages = 100000;
     int queue_max_kbytes = 65536;
+    // Topic handles kept: bw_emit may name any number of topics.
+    size_t max_topic_handles = 1024;
     // Non-empty: a transactional producer (exactly-once delivery); see deliver/.
     std::string transactional_id;
 };
@@ -106,6 +109,8 @@ public:
 
     // Drops the handle of a topic no table writes any more; messages in flight keep their own.
     void forget_topic(std::string_view topic);
+    // Topic handles held now (at most KafkaSinkConfig::max_topic_handles).
+    size_t topic_handles() const { return topics_.size(); }
 
     // Serves delivery reports, errors and logs on the calling thread.
     void poll(int timeout_ms);
@@ -149,8 +154,8 @@ private:
 
     AckTracker acks_;
     rd_kafka_t* producer_ = nullptr;
-    // Transparent comparator: looking a topic up by string_view allocates nothing.
-    std::map<std::string, TopicHandle, std::less<>> topics_;
+    // Looking a topic up by string_view allocates nothing.
+    CappedMap<std::string, TopicHandle> topics_;
     std::string last_error_;
     bool fatal_ = false;
     LogSink log_sink_;

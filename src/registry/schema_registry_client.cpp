@@ -118,8 +118,7 @@ SchemaRegistryClient::~SchemaRegistryClient() = default;
 int SchemaRegistryClient::register_schema(const std::string& subject,
                                           const std::string& avro_schema_json) {
     auto key = std::make_pair(subject, avro_schema_json);
-    const auto cached = registered_.find(key);
-    if (cached != registered_.end()) return cached->second;
+    if (const int* cached = registered_.find(key)) return *cached;
 
     std::string body = "{\"schema\":";
     append_json_string(body, avro_schema_json);
@@ -156,8 +155,7 @@ int SchemaRegistryClient::register_schema(const std::string& subject,
                                 ")",
                             response.status);
     }
-    registered_.emplace(std::move(key), static_cast<int>(id));
-    return static_cast<int>(id);
+    return registered_.insert(std::move(key), static_cast<int>(id));
 }
 
 std::string SchemaRegistryClient::versions_path(const std::string& subject) {
@@ -190,18 +188,17 @@ std::string SchemaRegistryClient::latest_record_name(const std::string& subject)
 
 void SchemaRegistryClient::forget_subject(const std::string& subject) {
     // Ordered by subject first, so its registrations are one range.
-    auto first = registered_.lower_bound({subject, std::string()});
+    auto& entries = registered_.entries();
+    auto first = entries.lower_bound(std::make_pair(subject, std::string()));
     auto last = first;
-    while (last != registered_.end() && last->first.first == subject) ++last;
-    registered_.erase(first, last);
+    while (last != entries.end() && last->first.first == subject) ++last;
+    entries.erase(first, last);
 }
 
 std::string SchemaRegistryClient::fetch_schema(int id) {
-    const auto cached = fetched_.find(id);
-    if (cached != fetched_.end()) return cached->second;
+    if (const std::string* cached = fetched_.find(id)) return *cached;
     const std::string path = "/schemas/ids/" + std::to_string(id);
-    return fetched_.emplace(id, *get_schema(path, "schema " + std::to_string(id), false))
-        .first->second;
+    return fetched_.insert(id, *get_schema(path, "schema " + std::to_string(id), false));
 }
 
 std::optional<std::string> SchemaRegistryClient::get_schema(const std::string& path,

@@ -10,6 +10,8 @@
 #include <string>
 #include <utility>
 
+#include "produce/capped_map.h"
+
 namespace bw {
 
 struct SchemaRegistryOptions {
@@ -107,8 +109,9 @@ private:
     std::string display_url_;  // base_url with any user:password@ removed, for messages
     struct Curl;
     std::unique_ptr<Curl> curl_;
-    std::map<std::pair<std::string, std::string>, int> registered_;
-    std::map<int, std::string> fetched_;
+    // By subject and schema text; bounded, since outbox topics and schema versions come and go.
+    CappedMap<std::pair<std::string, std::string>, int> registered_{4096};
+    CappedMap<int, std::string> fetched_{1024};
 };
 
 }  // namespace bw

@@ -486,8 +486,7 @@ void KafkaChangeSink::outbox_message(const OutboxMessage& message) {
 // a schema the registry rejects, follow on_error for this message: -1 when it is skipped.
 int KafkaChangeSink::outbox_value_schema_id(const std::string& topic,
                                             std::string_view schema_json) {
-    const auto known = outbox_value_ids_.find(topic);
-    if (known != outbox_value_ids_.end()) return known->second;
+    if (const int* known = outbox_value_ids_.find(topic)) return *known;
     const std::string subject = topic + "-value";
     const std::string held = latest_record_name(subject);
     if (!held.empty() && held != kMessageValueRecord) {
@@ -502,7 +501,7 @@ int KafkaChangeSink::outbox_value_schema_id(const std::string& topic,
     }
     try {
         const int id = register_schema(subject, std::string(schema_json));
-        return outbox_value_ids_.emplace(topic, id).first->second;
+        return outbox_value_ids_.insert(topic, id);
     } catch (const SchemaRejected& e) {
         if (!on_error_skips_table(topic, e.what(), Skipped::OneOutboxMessage)) throw;
         return -1;

@@ -10,6 +10,7 @@
 #include "deliver/delivery.h"
 #include "encode/encoded_change.h"
 #include "encode/transaction_records.h"
+#include "produce/capped_map.h"
 #include "produce/event_headers.h"
 #include "produce/kafka_sink.h"
 #include "produce/topic_owners.h"
@@ -130,9 +131,8 @@ private:
     const TransactionInfo* txn_ = nullptr;  // the plugin's, valid until its commit
     std::unordered_map<uint32_t, TableTopic> topics_;  // by relation OID, this schema version
     TopicOwners owners_;
-    // The schema id of each topic's registry-framed outbox messages: one entry per topic
-    // bw_emit() names, for the worker's life.
-    std::unordered_map<std::string, int> outbox_value_ids_;
+    // The schema id of each topic's registry-framed outbox messages, by topic bw_emit() names.
+    CappedMap<std::string, int> outbox_value_ids_{1024};
     EventHeaders headers_;
     MessageHeaders envelope_headers_;
     bool in_snapshot_ = false;

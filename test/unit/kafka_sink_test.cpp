@@ -69,6 +69,27 @@ TEST_F(KafkaSinkTest, AcknowledgedMessagesMakeTheLastTransactionConfirmable) {
     EXPECT_FALSE(sink.fatal());
 }
 
+// bw_emit may name any number of topics: the handles held stay within their bound, and every
+// message still arrives.
+TEST_F(KafkaSinkTest, TopicHandlesStayWithinTheirBound) {
+    KafkaSinkConfig c = config();
+    c.max_topic_handles = 2;
+    KafkaSink sink(c);
+    AckTracker& acks = sink.acks();
+    const TxnId txn = acks.begin_transaction(1000);
+    for (int i = 0; i < 7; i++) {
+        const std::string topic = "bw.outbox." + std::to_string(i % 5);
+        ASSERT_EQ(sink.produce(topic, std::string_view("k"), std::string_view("v"), txn),
+                  ProduceResult::Queued);
+        EXPECT_LE(sink.topic_handles(), 2u);
+    }
+    acks.end_transaction(txn);
+    ASSERT_TRUE(poll_until(
+        sink, [&] { return acks.confirmable_lsn() == 1000; }, std::chrono::seconds(20)))
+        << "last error: " << sink.last_error();
+    EXPECT_EQ(acks.acknowledged(), 7u);
+}
+
 // Reads the topic back to check that keys, values and the tombstone arrive as produced.
 TEST_F(KafkaSinkTest, TombstoneArrivesWithNullValue) {
     cluster_.create_topic("bw.public.single", 1);

@@ -119,6 +119,19 @@ bool queue_every_captured_table() {
 
 namespace {
 
+// The progress table is read and written in transactions of their own, with SPI connected.
+void open_progress_transaction() {
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void close_progress_transaction() {
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+}
+
 void execute(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls) {
     if (SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0) < 0)
         elog(ERROR, "bottledwater: could not record the progress of a snapshot");
@@ -141,9 +154,7 @@ void drop_chunk_read_ahead() {
 // Each chunk's rows and position; the table is done after its last chunk. A table cancelled in
 // the meantime stays cancelled.
 void record_acknowledged(const std::vector<SentChunk>& chunks) {
-    StartTransactionCommand();
-    SPI_connect();
-    PushActiveSnapshot(GetTransactionSnapshot());
+    open_progress_transaction();
     const char* table = snapshot_progress_table();
     for (const SentChunk& chunk : chunks) {
         if (chunk.discarded || table == nullptr) continue;
@@ -161,9 +172,7 @@ void record_acknowledged(const std::vector<SentChunk>& chunks) {
                          table),
                 4, types, values, nulls);
     }
-    PopActiveSnapshot();
-    SPI_finish();
-    CommitTransactionCommand();
+    close_progress_transaction();
     for (const SentChunk& chunk : chunks) {
         // A discarded last chunk is read again: its table, still running, is in the queue.
         if (chunk.discarded && chunk.last) queue_read = false;
@@ -187,9 +196,7 @@ void record_acknowledged(const std::vector<SentChunk>& chunks) {
 // The next table of the queue (one already running first, as it was left), marked running.
 void next_table() {
     current = InvalidOid;
-    StartTransactionCommand();
-    SPI_connect();
-    PushActiveSnapshot(GetTransactionSnapshot());
+    open_progress_transaction();
     const char* table = snapshot_progress_table();
     if (table != nullptr) {
         // Tables whose last chunk is on its way are finished but for its acknowledgement.
@@ -236,16 +243,12 @@ void next_table() {
                     1, types, values, nullptr);
         }
     }
-    PopActiveSnapshot();
-    SPI_finish();
-    CommitTransactionCommand();
+    close_progress_transaction();
     queue_read = true;
 }
 
 void finish_table(const char* state, const char* error) {
-    StartTransactionCommand();
-    SPI_connect();
-    PushActiveSnapshot(GetTransactionSnapshot());
+    open_progress_transaction();
     const char* table = snapshot_progress_table();
     if (table != nullptr) {
         Oid types[3] = {OIDOID, TEXTOID, TEXTOID};
@@ -258,9 +261,7 @@ void finish_table(const char* state, const char* error) {
                          table),
                 3, types, values, nulls);
     }
-    PopActiveSnapshot();
-    SPI_finish();
-    CommitTransactionCommand();
+    close_progress_transaction();
     if (error)
         ereport(LOG, (errmsg("bottledwater: incremental snapshot of table %u failed: %s",
                              current, error)));
@@ -362,9 +363,7 @@ void publication_invalidated(Datum, int, uint32) {
 // only remembers: tables captured when the worker starts are not new.
 void queue_new_tables() {
     publications_changed = false;
-    StartTransactionCommand();
-    SPI_connect();
-    PushActiveSnapshot(GetTransactionSnapshot());
+    open_progress_transaction();
     const char* schema = extension_schema();
     if (schema != nullptr) {
         if (SPI_execute(psprintf("SELECT table_name FROM %s.bw_captured_tables()", schema), true,
@@ -400,9 +399,7 @@ void queue_new_tables() {
                                  entered.data));
         }
     }
-    PopActiveSnapshot();
-    SPI_finish();
-    CommitTransactionCommand();
+    close_progress_transaction();
 }
 
 }  // namespace

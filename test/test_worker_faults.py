@@ -345,9 +345,13 @@ def test_an_invalidated_slot_says_why_and_a_new_snapshot_starts_again(fault_db, 
     try:
         # Unacknowledged changes hold the slot where it is while the WAL moves on.
         for round_ in range(6):
-            conn.execute("INSERT INTO t SELECT g, 1 FROM generate_series(%s::int, %s::int) g",
-                         (1000 * (round_ + 1), 1000 * (round_ + 1) + 99))
-            admin.execute("SELECT pg_switch_wal()")
+            # Two segments on before looking: one switch leaves less than the 1 MB bound
+            # retained when the slot's restart point is near the end of its 16 MB segment.
+            for step in (1, 2):
+                first = 1000 * (2 * round_ + step)
+                conn.execute("INSERT INTO t SELECT g, 1 FROM generate_series(%s::int, %s::int) g",
+                             (first, first + 99))
+                admin.execute("SELECT pg_switch_wal()")
             seen.append(slot_health(conn, name)[:3])
             admin.execute("CHECKPOINT")
             if slot_health(conn, name)[1] == "lost":

@@ -3,9 +3,7 @@
 
 namespace bw {
 
-SnapshotMark snapshot_mark(bool first_in_snapshot, bool last_in_snapshot, bool first_in_table,
-                           bool last_in_table) {
-    if (last_in_snapshot) return SnapshotMark::Last;
+SnapshotMark snapshot_mark(bool first_in_snapshot, bool first_in_table, bool last_in_table) {
     if (first_in_snapshot) return SnapshotMark::First;
     if (last_in_table) return SnapshotMark::LastInTable;
     if (first_in_table) return SnapshotMark::FirstInTable;
@@ -20,8 +18,8 @@ void SnapshotMarks::begin_table() {
 std::optional<SnapshotMark> SnapshotMarks::row_read() {
     std::optional<SnapshotMark> sent;
     if (held_)
-        sent = snapshot_mark(held_->first_table && held_->first_in_table, false,
-                             held_->first_in_table, held_->last_in_table);
+        sent = snapshot_mark(held_->first_table && held_->first_in_table, held_->first_in_table,
+                             held_->last_in_table);
     held_ = Position{tables_ == 1, !table_has_rows_, false};
     table_has_rows_ = true;
     return sent;

@@ -10,10 +10,9 @@
 
 namespace bw {
 
-// Debezium's order of precedence: the snapshot's last row, its first, a table's last, a
-// table's first, any other row.
-SnapshotMark snapshot_mark(bool first_in_snapshot, bool last_in_snapshot, bool first_in_table,
-                           bool last_in_table);
+// Debezium's order of precedence below the snapshot's last row (which SnapshotMarks::end()
+// marks, whatever else it is): the snapshot's first, a table's last, a table's first, any other.
+SnapshotMark snapshot_mark(bool first_in_snapshot, bool first_in_table, bool last_in_table);
 
 // The tables are those scanned, in order: the snapshot's first row is the first table's first
 // (none when that table is empty, as Debezium counts tables, not rows), and its last is the

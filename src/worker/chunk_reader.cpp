@@ -150,9 +150,9 @@ Relation open_key_order_index(Relation relation, const KeyColumn* keys, int key_
     return found;
 }
 
-// The scan key "(k1, k2, ...) > position" in the index's own operators and collations, into
-// `scan_keys` (key_count + 1 entries: a row comparison has a header); returns how many are used.
-int keys_past(Relation index, int key_count, const Datum* position, ScanKeyData* scan_keys) {
+// The one scan key "(k1, k2, ...) > position" in the index's own operators and collations, into
+// `scan_keys[0]`; a row comparison's members follow it (key_count + 1 entries in all).
+void key_past(Relation index, int key_count, const Datum* position, ScanKeyData* scan_keys) {
     const bool row = key_count > 1;
     ScanKeyData* members = row ? scan_keys + 1 : scan_keys;
     for (int i = 0; i < key_count; i++) {
@@ -174,7 +174,7 @@ int keys_past(Relation index, int key_count, const Datum* position, ScanKeyData*
                                static_cast<AttrNumber>(i + 1), BTGreaterStrategyNumber, type,
                                index->rd_indcollation[i], function, position[i]);
     }
-    if (!row) return 1;
+    if (!row) return;
     members[key_count - 1].sk_flags |= SK_ROW_END;
     // The header carries no function of its own.
     MemSet(&scan_keys[0], 0, sizeof(ScanKeyData));
@@ -182,7 +182,6 @@ int keys_past(Relation index, int key_count, const Datum* position, ScanKeyData*
     scan_keys[0].sk_attno = 1;
     scan_keys[0].sk_strategy = BTGreaterStrategyNumber;
     scan_keys[0].sk_argument = PointerGetDatum(members);
-    return 1;
 }
 
 const TableCapture* captured_of(Relation relation) {
@@ -292,8 +291,9 @@ ChunkOutcome read_chunk(Oid relid, const std::vector<std::string>& position, int
     guard_cpp("announcing a table", [&] { chunk.table = table->description; });
     ScanKeyData* scan_keys =
         static_cast<ScanKeyData*>(palloc(sizeof(ScanKeyData) * (key_count + 1)));
-    const int scan_key_count =
-        position.empty() ? 0 : keys_past(index, key_count, values, scan_keys);
+    // The first chunk reads from the start; every later one starts past the last key covered.
+    const int scan_key_count = position.empty() ? 0 : 1;
+    if (scan_key_count > 0) key_past(index, key_count, values, scan_keys);
 #if PG_VERSION_NUM >= 180000
     IndexScanDesc scan = index_beginscan(relation, index, snapshot, nullptr, scan_key_count, 0);
 #else

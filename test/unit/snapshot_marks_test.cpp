@@ -59,12 +59,12 @@ TEST(SnapshotMarks, EmptyTables) {
     EXPECT_EQ(marks_of({}), Marks{});
 }
 
+// The snapshot's last row is marked by end(), above every other mark (see the tests above).
 TEST(SnapshotMarks, DebeziumsPrecedence) {
-    EXPECT_EQ(snapshot_mark(true, true, true, true), SnapshotMark::Last);
-    EXPECT_EQ(snapshot_mark(true, false, true, true), SnapshotMark::First);
-    EXPECT_EQ(snapshot_mark(false, false, true, true), SnapshotMark::LastInTable);
-    EXPECT_EQ(snapshot_mark(false, false, true, false), SnapshotMark::FirstInTable);
-    EXPECT_EQ(snapshot_mark(false, false, false, false), SnapshotMark::Row);
+    EXPECT_EQ(snapshot_mark(true, true, true), SnapshotMark::First);
+    EXPECT_EQ(snapshot_mark(false, true, true), SnapshotMark::LastInTable);
+    EXPECT_EQ(snapshot_mark(false, true, false), SnapshotMark::FirstInTable);
+    EXPECT_EQ(snapshot_mark(false, false, false), SnapshotMark::Row);
 }
 
 }  // namespace

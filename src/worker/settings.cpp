@@ -38,7 +38,7 @@ bool setting_skip_snapshot = false;
 char* setting_kafka_config = nullptr;
 char* setting_topic_config = nullptr;
 char* setting_kafka_secret_config = nullptr;
-int setting_poll_interval_ms = 10;
+int setting_poll_interval_ms = 25;
 int setting_snapshot_chunk_rows = 4096;
 int setting_snapshot_chunk_kb = 16384;
 bool setting_snapshot_new_tables = false;
@@ -312,7 +312,7 @@ void define_settings() {
         nullptr, &setting_topic_config, "", PGC_SUSET, 0, check_properties, nullptr, nullptr);
     DefineCustomIntVariable("bottledwater.poll_interval_ms",
                             "How long a worker sleeps when it has caught up with the WAL.", nullptr,
-                            &setting_poll_interval_ms, 10, 1, 60000, PGC_SUSET, GUC_UNIT_MS,
+                            &setting_poll_interval_ms, 25, 1, 60000, PGC_SUSET, GUC_UNIT_MS,
                             nullptr, nullptr, nullptr);
     DefineCustomIntVariable("bottledwater.snapshot_chunk_rows",
                             "Rows an incremental snapshot reads per chunk, between two passes "

@@ -13,6 +13,7 @@ same WAL in the same run, reported as ratios (absolute rates are printed for con
 3. The debezium envelope's cost: its rate over the row envelope's in the same format (JSON and
    Avro), both in plugin decoding and end to end (the worker's arms run one after the other for
    each workload).
+4. The record headers' cost (bottledwater.message_headers): end to end, json, on over off.
 
 --delivery runs only the end-to-end part, in json, once per delivery mode and twice over,
 interleaved (at_least_once, exactly_once, at_least_once, exactly_once), and reports each mode's
@@ -49,8 +50,9 @@ DECODERS = {
 # The worker's arms by default: label -> settings (over WORKER_DEFAULTS).
 WORKER_ARMS = [("json", {"output_format": "json"}), ("avro", {"output_format": "avro"}),
                ("json_debezium", {"output_format": "json", "envelope": "debezium"}),
-               ("avro_debezium", {"output_format": "avro", "envelope": "debezium"})]
-WORKER_DEFAULTS = {"envelope": "row", "delivery": "at_least_once"}
+               ("avro_debezium", {"output_format": "avro", "envelope": "debezium"}),
+               ("json_headers", {"output_format": "json", "message_headers": "on"})]
+WORKER_DEFAULTS = {"envelope": "row", "delivery": "at_least_once", "message_headers": "off"}
 # The envelope's cost: debezium's rate over the row envelope's in the same format.
 ENVELOPE_RATIOS = {"bottledwater_json_debezium": "bottledwater_json",
                    "bottledwater_json_debezium_no_schemas": "bottledwater_json",
@@ -59,6 +61,11 @@ ENVELOPE_RATIOS = {"bottledwater_json_debezium": "bottledwater_json",
                    "bottledwater_avro_debezium": "bottledwater_avro",
                    "bottledwater_worker_avro_debezium_catch_up": "bottledwater_worker_avro_catch_up",
                    "bottledwater_worker_avro_debezium_live": "bottledwater_worker_avro_live"}
+# The record headers' cost: message_headers on over off, json.
+HEADER_RATIOS = {"bottledwater_worker_json_headers_catch_up": "bottledwater_worker_json_catch_up",
+                 "bottledwater_worker_json_headers_live": "bottledwater_worker_json_live"}
+FEATURE_RATIOS = [("Debezium envelope over the row envelope", ENVELOPE_RATIOS),
+                  ("message_headers on over off", HEADER_RATIOS)]
 
 
 def create_tables(conn, count):
@@ -230,11 +237,12 @@ def markdown(result):
         lines += [f"## {title}", "", f"| decoder | {unit} | ratio to pgoutput |",
                   "| --- | --- | --- |"]
         lines += [f"| {name} | {rate:,.0f} | {rate / base:.2f} |" for name, rate in rates.items()]
-        envelope = [(name, rates[name] / rates[row]) for name, row in ENVELOPE_RATIOS.items()
-                    if name in rates and row in rates]
-        if envelope:
-            lines += ["", "Debezium envelope over the row envelope (same format, same run): "
-                      + ", ".join(f"{name} {ratio:.2f}" for name, ratio in envelope)]
+        for feature, ratios in FEATURE_RATIOS:
+            found = [(name, rates[name] / rates[without]) for name, without in ratios.items()
+                     if name in rates and without in rates]
+            if found:
+                lines += ["", f"{feature} (same format, same run): "
+                          + ", ".join(f"{name} {ratio:.2f}" for name, ratio in found)]
         if title.endswith("rows per CPU-second"):
             lines += ["", "CPU time, not the clock: on a machine whose CPUs are shared (with the "
                       "Kafka broker, with other work), the clock counts time spent waiting for a "

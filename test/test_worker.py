@@ -117,6 +117,26 @@ def test_status_shows_streaming_and_acknowledged_counts(bw_db, pg):
     assert status(db, bw_db["name"])["confirmed_lsn"] is not None
 
 
+def test_the_slot_confirms_what_kafka_acknowledged_before_sleeping_the_poll_interval(
+        bw_db, pg, consumer_factory, consume):
+    """A worker that keeps up sleeps the poll interval between passes: what Kafka acknowledged
+    before it sleeps is confirmed on the slot then, not after the sleep."""
+    db = bw_db["conn"]
+    pg.execute(f"ALTER DATABASE {bw_db['name']} SET bottledwater.poll_interval_ms = 10000")
+    db.execute("CREATE TABLE prompt (id int primary key)")
+    db.execute("SELECT bw_start(%s)", (bw_db["name"],))
+    db.execute("INSERT INTO prompt VALUES (1)")
+    lsn = db.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    consume(consumer_factory([bw_db["prefix"] + "prompt"]), 1, timeout=60)
+    # In Kafka, so acknowledged to the worker within the pass that sent it.
+    in_kafka = time.monotonic()
+    wait_for(lambda: pg.execute(
+        "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+        (lsn, bw_db["slot"])).fetchone()[0], timeout=30, what="the slot to confirm the insert")
+    waited = time.monotonic() - in_kafka
+    assert waited < 5.0, f"the slot confirmed the row {waited:.1f} s after Kafka held it"
+
+
 def test_start_twice_returns_the_running_pid_with_a_notice(bw_db):
     db = bw_db["conn"]
     notices = []

@@ -393,18 +393,21 @@ void end_pass(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
     publish_progress(confirmer.confirmed());
 }
 
-// Between passes of a worker that keeps up with the WAL. What the pass produced is sent at once
-// (a flush does not wait for linger.ms, which is long so that catching up sends full batches)
-// and its acknowledgements are served; the rest of the poll interval is slept, so under a steady
+// Between passes of a worker that keeps up with the WAL (`decoded_to` as for end_pass). What the
+// pass produced is sent at once (a flush does not wait for linger.ms, which is long so that
+// catching up sends full batches), its acknowledgements are served and confirmed on the slot at
+// once, not a poll interval later; the rest of the poll interval is slept, so under a steady
 // load each request to Kafka carries a poll interval's changes instead of a few. An incremental
 // snapshot with work left does not sleep: its next chunk is read after the next pass.
-void send_and_wait_for_wal(bool sleep) {
+void send_and_wait_for_wal(SlotConfirmer& confirmer, XLogRecPtr decoded_to, bool sleep) {
     const TimestampTz start = GetCurrentTimestamp();
     if (kafka->acks().in_flight() > 0) {
         guard_cpp("sending to Kafka", [&] {
             kafka->flush(setting_poll_interval_ms);
             sink->check_health();
         });
+        confirmer.confirm(decoded_to);
+        publish_progress(confirmer.confirmed());
     }
     const long left =
         setting_poll_interval_ms - TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
@@ -529,7 +532,8 @@ bool catching_up(LogicalDecodingContext* ctx) {
         }
         const bool snapshot_busy = run_incremental_snapshots(confirmer.confirmed());
         // Catching up, the next pass starts at once.
-        if (!catching_up(ctx)) send_and_wait_for_wal(!snapshot_busy);
+        if (!catching_up(ctx))
+            send_and_wait_for_wal(confirmer, ctx->reader->EndRecPtr, !snapshot_busy);
     }
 }
 

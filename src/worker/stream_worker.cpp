@@ -368,6 +368,13 @@ void publish_progress(XLogRecPtr confirmed) {
     LWLockRelease(worker_states->lock);
 }
 
+// Confirms on the slot what Kafka has acknowledged (`decoded_to` as for SlotConfirmer::confirm)
+// and shows it in bw_status.
+void confirm_and_publish(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
+    confirmer.confirm(decoded_to);
+    publish_progress(confirmer.confirmed());
+}
+
 void guarded_poll(int timeout_ms) {
     guard_cpp("serving Kafka delivery reports", [&] {
         kafka->poll(timeout_ms);
@@ -389,8 +396,7 @@ void send_queued() {
 void end_pass(SlotConfirmer& confirmer, XLogRecPtr decoded_to) {
     guard_cpp("delivering to Kafka", [&] { delivery->between_passes(decoded_to); });
     guarded_poll(0);
-    confirmer.confirm(decoded_to);
-    publish_progress(confirmer.confirmed());
+    confirm_and_publish(confirmer, decoded_to);
 }
 
 // Between passes of a worker that keeps up with the WAL (`decoded_to` as for end_pass). What the
@@ -406,8 +412,7 @@ void send_and_wait_for_wal(SlotConfirmer& confirmer, XLogRecPtr decoded_to, bool
             kafka->flush(setting_poll_interval_ms);
             sink->check_health();
         });
-        confirmer.confirm(decoded_to);
-        publish_progress(confirmer.confirmed());
+        confirm_and_publish(confirmer, decoded_to);
     }
     const long left =
         setting_poll_interval_ms - TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
@@ -516,8 +521,7 @@ bool catching_up(LogicalDecodingContext* ctx) {
             if (record != nullptr) LogicalDecodingProcessRecord(ctx, ctx->reader);
             if (++records % 1000 == 0) {
                 guarded_poll(0);
-                confirmer.confirm(InvalidXLogRecPtr);
-                publish_progress(confirmer.confirmed());
+                confirm_and_publish(confirmer, InvalidXLogRecPtr);
             }
             CHECK_FOR_INTERRUPTS();
         }
